@@ -1,0 +1,868 @@
+//! The concurrent keyed store: freshness, single-flight, stale-if-error, jitter and LRU bounds.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hashbrown::HashMap;
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, Instant, duration_nanos};
+use crate::entry::{Entry, Fetched, Inner};
+use crate::error::{CacheError, ConfigError, LoadError};
+use crate::key::{Key, Lookup, OwnedKey};
+use crate::policy::{Policy, StaleIfError};
+use crate::stats::{Counters, Stats};
+
+/// The service name under which [`Cache::get_or_load`] keys its values.
+pub const GENERIC_SERVICE: &str = "generic";
+
+/// Last-access times closer than this are not rewritten: a hit then writes no shared memory.
+const TOUCH_GRANULARITY_NANOS: u64 = 1_000_000;
+
+/// Jitter is kept as a fraction of `max_age` in units of 1/65536.
+const JITTER_ONE: u64 = 1 << 16;
+
+type Erased = Arc<dyn Any + Send + Sync>;
+/// What a fetch leader hands its waiters: the entry (`Arc<Inner<V>>`) or the error (`E`).
+type Outcome = Result<Erased, Erased>;
+
+/// A concurrent keyed cache of values fetched from any backend.
+///
+/// Cloning is cheap and clones share the same entries. Reads name a [`Key`], a [`Policy`] and a
+/// loader; the loader runs only when no fresh value is held, and at most once at a time per key
+/// (concurrent readers wait for the running fetch and share its result). Errors are never
+/// stored; a failed refresh leaves the previous value in place.
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::Cache;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cache = Cache::builder().capacity(100).build()?;
+/// let users = cache
+///     .get_or_load("users", Duration::from_secs(60), || async {
+///         Ok::<_, std::io::Error>(vec!["ada", "grace"])
+///     })
+///     .await?;
+/// assert_eq!(users.len(), 2);
+/// // A second read within max_age is answered from memory.
+/// let again = cache
+///     .get_or_load("users", Duration::from_secs(60), || async {
+///         Ok::<_, std::io::Error>(vec!["never", "called"])
+///     })
+///     .await?;
+/// assert_eq!(again[0], "ada");
+/// assert_eq!(cache.stats().fetches, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: RwLock<State>,
+    clock: Clock,
+    config: Config,
+    counters: Counters,
+    next_flight: AtomicU64,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    capacity: usize,
+    max_bytes: Option<u64>,
+    /// Largest share of max_age that jitter may remove, in 1/65536.
+    jitter: u64,
+    stale_if_error: Option<Duration>,
+}
+
+#[derive(Default)]
+struct State {
+    slots: HashMap<OwnedKey, Slot>,
+    /// Slots holding a value.
+    entries: usize,
+    /// Sum of the weights of the values held.
+    weight: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    stored: Option<Stored>,
+    flight: Option<Flight>,
+    last_access: AtomicU64,
+}
+
+struct Stored {
+    /// An `Arc<Inner<V>>` for the `V` whose type id is part of the key.
+    entry: Erased,
+    fetched_at: Instant,
+    /// The number of the fetch that produced (or last renewed) it.
+    flight: u64,
+    weight: u64,
+    /// This entry's share of max_age removed by jitter, in 1/65536.
+    shrink: u64,
+}
+
+struct Flight {
+    id: u64,
+    done: watch::Receiver<Option<Outcome>>,
+}
+
+/// Settings of a [`Cache`]; start from [`Cache::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::Cache;
+/// let cache = Cache::builder()
+///     .capacity(256)
+///     .max_bytes(16 << 20)
+///     .jitter(0.1)
+///     .stale_if_error(Duration::from_secs(3600))
+///     .build()
+///     .unwrap();
+/// # let _ = cache;
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CacheBuilder {
+    capacity: usize,
+    max_bytes: Option<u64>,
+    jitter: f64,
+    stale_if_error: Option<Duration>,
+    clock: Clock,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            capacity: Cache::DEFAULT_CAPACITY,
+            max_bytes: None,
+            jitter: 0.0,
+            stale_if_error: None,
+            clock: Clock::real(),
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// The most entries held; past it the least recently used is evicted (default 1024).
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().capacity(2).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn capacity(mut self, entries: usize) -> Self {
+        self.capacity = entries;
+        self
+    }
+
+    /// A budget for the summed weights (bytes) that loaders report; past it the least recently
+    /// used entries are evicted, and a value heavier than the whole budget is returned but not
+    /// kept. No budget by default.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().max_bytes(1 << 20).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Shortens each entry's max_age by a random share of up to `fraction` (0.0 to 0.5), drawn
+    /// once per fetch, so that many execution environments do not all refresh in the same
+    /// second. Off (0.0) by default.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().jitter(0.2).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// Enables stale-if-error for every read whose policy says [`StaleIfError::Inherit`]: when a
+    /// refresh fails transiently, a previous value fetched at most `max_stale` ago is served.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder()
+    ///     .stale_if_error(std::time::Duration::from_secs(600))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn stale_if_error(mut self, max_stale: Duration) -> Self {
+        self.stale_if_error = Some(max_stale);
+        self
+    }
+
+    /// The clock (the real one by default; tests pass a manual one).
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder()
+    ///     .clock(lambda_cache_core::Clock::real())
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings and builds the cache.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting at fault: a zero capacity or byte budget, or a jitter
+    /// outside 0.0 to 0.5.
+    ///
+    /// ```
+    /// use lambda_cache_core::{Cache, ConfigError};
+    /// assert_eq!(Cache::builder().jitter(0.9).build().unwrap_err(), ConfigError::JitterOutOfRange(0.9));
+    /// ```
+    pub fn build(self) -> Result<Cache, ConfigError> {
+        if self.capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if self.max_bytes == Some(0) {
+            return Err(ConfigError::ZeroByteBudget);
+        }
+        if !(0.0..=0.5).contains(&self.jitter) {
+            return Err(ConfigError::JitterOutOfRange(self.jitter));
+        }
+        // The range check above bounds the product to 0..=32768.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let jitter = (self.jitter * JITTER_ONE as f64).round() as u64;
+        Ok(Cache {
+            shared: Arc::new(Shared {
+                state: RwLock::new(State::default()),
+                clock: self.clock,
+                config: Config {
+                    capacity: self.capacity,
+                    max_bytes: self.max_bytes,
+                    jitter,
+                    stale_if_error: self.stale_if_error,
+                },
+                counters: Counters::default(),
+                next_flight: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// What a reader does after looking at a slot under the write lock.
+enum Step<V> {
+    Ready(Entry<V>),
+    Wait(watch::Receiver<Option<Outcome>>),
+    Lead {
+        id: u64,
+        done: watch::Sender<Option<Outcome>>,
+        previous: Option<Entry<V>>,
+    },
+}
+
+impl Cache {
+    /// The default capacity in entries.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+
+    /// Starts configuring a cache.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// The process-wide cache that the service crates' free functions (`ssm::get_entry` and the
+    /// like) use: default settings, real clock, built on first use.
+    ///
+    /// ```
+    /// let a = lambda_cache_core::Cache::global();
+    /// let b = lambda_cache_core::Cache::global();
+    /// assert!(a.same_as(b));
+    /// ```
+    pub fn global() -> &'static Cache {
+        static GLOBAL: once_cell::sync::Lazy<Cache> = once_cell::sync::Lazy::new(|| Cache {
+            shared: Arc::new(Shared {
+                state: RwLock::new(State::default()),
+                clock: Clock::real(),
+                config: Config {
+                    capacity: Cache::DEFAULT_CAPACITY,
+                    max_bytes: None,
+                    jitter: 0,
+                    stale_if_error: None,
+                },
+                counters: Counters::default(),
+                next_flight: AtomicU64::new(0),
+            }),
+        });
+        &GLOBAL
+    }
+
+    /// True if `other` is this cache or a clone of it.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// assert!(cache.same_as(&cache.clone()));
+    /// ```
+    pub fn same_as(&self, other: &Cache) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// The cache's clock.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// let _now = cache.clock().now();
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// The value under `key` if one is held that satisfies `max_age`, without fetching.
+    ///
+    /// This is the hit path: one read lock for the lookup, no allocation, no await.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key};
+    /// let cache = Cache::builder().build().unwrap();
+    /// assert!(cache.get_fresh::<String>(Key::new("generic", "x"), Duration::from_secs(60)).is_none());
+    /// ```
+    #[inline]
+    pub fn get_fresh<V: Send + Sync + 'static>(
+        &self,
+        key: Key<'_>,
+        max_age: Duration,
+    ) -> Option<Entry<V>> {
+        let lookup = Lookup {
+            key,
+            type_id: TypeId::of::<V>(),
+        };
+        let entry = self.lookup_fresh(&lookup, max_age, self.shared.clock.now());
+        if entry.is_some() {
+            self.shared.counters.hits.inc();
+        }
+        entry
+    }
+
+    fn lookup_fresh<V: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+        max_age: Duration,
+        now: Instant,
+    ) -> Option<Entry<V>> {
+        let erased = {
+            let state = self.shared.state.read();
+            let slot = state.slots.get(lookup)?;
+            let stored = slot.stored.as_ref()?;
+            if !is_fresh(stored, max_age, now) {
+                return None;
+            }
+            slot.touch(now);
+            Arc::clone(&stored.entry)
+        };
+        erased.downcast::<Inner<V>>().ok().map(Entry::from_inner)
+    }
+
+    /// The value under `key`: from memory if one is held that satisfies the policy's max_age,
+    /// otherwise from `fetch`, which is handed the previous entry (for revalidation) and runs at
+    /// most once at a time per key. Concurrent readers of a key being fetched wait for that fetch
+    /// and share its result, error included.
+    ///
+    /// On failure the previous value stays in the cache. If the error is transient and the
+    /// policy's stale-if-error allows it, the previous value is returned instead of the error
+    /// (and counted in [`Stats::stale_served`]).
+    ///
+    /// # Errors
+    /// The loader's error, unless stale-if-error covered it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError, Policy, Validator};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// let key = Key::new("inventory", "sku-42").variant("v2");
+    /// let entry = cache
+    ///     .get_or_fetch(key, Policy::new(Duration::from_secs(30)), |previous| async move {
+    ///         assert!(previous.is_none());
+    ///         Ok::<_, LoadError<std::io::Error>>(
+    ///             Fetched::new(17_u32).with_validator(Validator::default().with_version(1)),
+    ///         )
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*entry, 17);
+    /// assert_eq!(entry.validator().version(), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_or_fetch<V, E, F, Fut>(
+        &self,
+        key: Key<'_>,
+        policy: impl Into<Policy>,
+        fetch: F,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
+        let policy = policy.into();
+        let lookup = Lookup {
+            key,
+            type_id: TypeId::of::<V>(),
+        };
+        // Any fetch numbered from here on started after this request did.
+        let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
+        let requested_at = self.shared.clock.now();
+        if let Some(entry) = self.lookup_fresh(&lookup, policy.max_age(), requested_at) {
+            self.shared.counters.hits.inc();
+            return Ok(entry);
+        }
+        self.shared.counters.misses.inc();
+        let (id, done, previous) = loop {
+            match self.join_or_lead::<V>(&lookup, policy.max_age(), first_new_flight) {
+                Step::Ready(entry) => return Ok(entry),
+                Step::Lead { id, done, previous } => break (id, done, previous),
+                Step::Wait(mut rx) => {
+                    // An error here means the leader was dropped mid-fetch: look again.
+                    let Ok(outcome) = rx.wait_for(Option::is_some).await.map(|o| o.clone()) else {
+                        continue;
+                    };
+                    match outcome {
+                        Some(Ok(entry)) => {
+                            if let Ok(inner) = entry.downcast::<Inner<V>>() {
+                                return Ok(Entry::from_inner(inner));
+                            }
+                        }
+                        Some(Err(error)) => {
+                            if let Some(error) = error.downcast_ref::<E>() {
+                                return Err(error.clone());
+                            }
+                        }
+                        None => {}
+                    }
+                    // A flight of another error type for the same key: look again.
+                }
+            }
+        };
+        let guard = FlightGuard {
+            cache: self,
+            lookup,
+            id,
+            done: Some(done),
+        };
+        self.lead(guard, policy, previous, fetch).await
+    }
+
+    /// Looks at the slot under the write lock: a value fresh enough now, a fetch to join, or the
+    /// lead of a new fetch.
+    fn join_or_lead<V: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+        max_age: Duration,
+        first_new_flight: u64,
+    ) -> Step<V> {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.state.write();
+        let slot = match state.slots.get_mut(lookup) {
+            Some(slot) => slot,
+            None => state
+                .slots
+                .entry(OwnedKey::from_lookup(lookup))
+                .or_default(),
+        };
+        if let Some(stored) = &slot.stored {
+            // A value fetched since this request began is fresh enough even for max_age zero.
+            if is_fresh(stored, max_age, now) || stored.flight >= first_new_flight {
+                slot.touch(now);
+                if let Ok(inner) = Arc::clone(&stored.entry).downcast::<Inner<V>>() {
+                    return Step::Ready(Entry::from_inner(inner));
+                }
+            }
+        }
+        if let Some(flight) = &slot.flight {
+            return Step::Wait(flight.done.clone());
+        }
+        let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
+        let (done, rx) = watch::channel(None);
+        slot.flight = Some(Flight { id, done: rx });
+        let previous = slot.stored.as_ref().and_then(|stored| {
+            Arc::clone(&stored.entry)
+                .downcast::<Inner<V>>()
+                .ok()
+                .map(Entry::from_inner)
+        });
+        Step::Lead { id, done, previous }
+    }
+
+    async fn lead<V, E, F, Fut>(
+        &self,
+        mut guard: FlightGuard<'_>,
+        policy: Policy,
+        previous: Option<Entry<V>>,
+        fetch: F,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
+        let counters = &self.shared.counters;
+        let started = self.shared.clock.now();
+        counters.fetches.inc();
+        match fetch(previous.clone()).await {
+            Ok(Fetched::New {
+                value,
+                validator,
+                weight,
+            }) => {
+                let entry = Entry::new(value, started, validator);
+                guard.finish(Some((&entry, weight)), Ok(erase(&entry)));
+                Ok(entry)
+            }
+            Ok(Fetched::NotModified) => {
+                let Some(previous) = previous else {
+                    panic!("a loader answered NotModified without being handed a previous entry");
+                };
+                let entry = previous.renewed(started);
+                guard.finish(Some((&entry, u64::MAX)), Ok(erase(&entry)));
+                Ok(entry)
+            }
+            Err(error) => {
+                counters.errors.inc();
+                if let Some(previous) = previous.filter(|p| {
+                    error.is_transient() && self.may_serve_stale(policy.stale(), p.fetched_at())
+                }) {
+                    counters.stale_served.inc();
+                    guard.finish::<V>(None, Ok(erase(&previous)));
+                    return Ok(previous);
+                }
+                guard.finish::<V>(None, Err(Arc::new(error.clone())));
+                Err(error)
+            }
+        }
+    }
+
+    fn may_serve_stale(&self, stale: StaleIfError, fetched_at: Instant) -> bool {
+        let max_stale = match stale {
+            StaleIfError::Off => return false,
+            StaleIfError::Within(max_stale) => max_stale,
+            StaleIfError::Inherit => match self.shared.config.stale_if_error {
+                Some(max_stale) => max_stale,
+                None => return false,
+            },
+        };
+        self.shared
+            .clock
+            .now()
+            .saturating_duration_since(fetched_at)
+            <= max_stale
+    }
+
+    /// The value of `load()`, cached under `name` for any data (the "explicit cache" of a
+    /// Lambda's global scope, done safely): fetched once, served from memory until older than
+    /// the policy's max_age, one load at a time per name.
+    ///
+    /// Values are also keyed by their Rust type, so two loaders of different types under one
+    /// name do not collide.
+    ///
+    /// # Errors
+    /// The loader's error, wrapped in [`LoadError`] (which counts as transient).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = lambda_cache_core::Cache::builder().build()?;
+    /// let rates = cache
+    ///     .get_or_load("fx/EUR", Duration::from_secs(300), || async { Ok::<_, std::io::Error>(1.08_f64) })
+    ///     .await?;
+    /// assert_eq!(*rates, 1.08);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_or_load<V, E, F, Fut>(
+        &self,
+        name: &str,
+        policy: impl Into<Policy>,
+        load: F,
+    ) -> Result<Entry<V>, LoadError<E>>
+    where
+        V: Send + Sync + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.get_or_fetch(Key::new(GENERIC_SERVICE, name), policy, |_| async move {
+            load().await.map(Fetched::new).map_err(LoadError::new)
+        })
+        .await
+    }
+
+    /// Drops every entry under `key`, of whatever value type. A fetch under way is not
+    /// cancelled. Returns how many entries were dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// cache.get_or_load("k", Duration::from_secs(60), || async { Ok::<_, std::io::Error>(1) }).await?;
+    /// assert_eq!(cache.invalidate(Key::new("generic", "k")), 1);
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn invalidate(&self, key: Key<'_>) -> usize {
+        self.remove_where(|owned| owned.matches(&key))
+    }
+
+    /// Drops every entry.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// cache.clear();
+    /// assert_eq!(cache.len(), 0);
+    /// ```
+    pub fn clear(&self) {
+        self.remove_where(|_| true);
+    }
+
+    fn remove_where(&self, mut doomed: impl FnMut(&OwnedKey) -> bool) -> usize {
+        let mut state = self.shared.state.write();
+        let State {
+            slots,
+            entries,
+            weight,
+        } = &mut *state;
+        let mut removed = 0;
+        slots.retain(|key, slot| {
+            if !doomed(key) {
+                return true;
+            }
+            if let Some(stored) = slot.stored.take() {
+                removed += 1;
+                *entries -= 1;
+                *weight -= stored.weight;
+            }
+            // A slot with a fetch under way stays, so that its waiters still find it.
+            slot.flight.is_some()
+        });
+        removed
+    }
+
+    /// How many values are held.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.state.read().entries
+    }
+
+    /// True if no value is held.
+    ///
+    /// ```
+    /// assert!(lambda_cache_core::Cache::builder().build().unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The summed weights (bytes, as loaders reported them) of the values held.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().weight(), 0);
+    /// ```
+    pub fn weight(&self) -> u64 {
+        self.shared.state.read().weight
+    }
+
+    /// The counters since the cache was built.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// assert_eq!(cache.stats().misses, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("config", &self.shared.config)
+            .field("len", &self.len())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn erase<V: Send + Sync + 'static>(entry: &Entry<V>) -> Erased {
+    entry.clone().into_inner()
+}
+
+fn is_fresh(stored: &Stored, max_age: Duration, now: Instant) -> bool {
+    let max_age = duration_nanos(max_age);
+    let cut = if stored.shrink == 0 {
+        0
+    } else {
+        // shrink < 2^16, so the product fits; the quotient is at most max_age.
+        u64::try_from(u128::from(max_age) * u128::from(stored.shrink) / u128::from(JITTER_ONE))
+            .unwrap_or(max_age)
+    };
+    now.as_nanos().saturating_sub(stored.fetched_at.as_nanos()) < max_age - cut
+}
+
+impl Slot {
+    #[inline]
+    fn touch(&self, now: Instant) {
+        let now = now.as_nanos();
+        let last = self.last_access.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= TOUCH_GRANULARITY_NANOS {
+            self.last_access.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Held by a fetch's leader. Finishing publishes the outcome; dropping it unfinished (the
+/// leader's future was cancelled) clears the flight so that a waiter takes the lead.
+struct FlightGuard<'a> {
+    cache: &'a Cache,
+    lookup: Lookup<'a>,
+    id: u64,
+    done: Option<watch::Sender<Option<Outcome>>>,
+}
+
+impl FlightGuard<'_> {
+    /// Stores the new entry (if any; a weight of `u64::MAX` keeps the previous weight), ends
+    /// the flight and wakes its waiters with `outcome`.
+    fn finish<V: Send + Sync + 'static>(
+        &mut self,
+        store: Option<(&Entry<V>, u64)>,
+        outcome: Outcome,
+    ) {
+        let shared = &self.cache.shared;
+        let now = shared.clock.now();
+        {
+            let mut state = shared.state.write();
+            let State {
+                slots,
+                entries,
+                weight: total,
+            } = &mut *state;
+            let slot = match slots.get_mut(&self.lookup) {
+                Some(slot) => slot,
+                None => slots.entry(OwnedKey::from_lookup(&self.lookup)).or_default(),
+            };
+            if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
+                slot.flight = None;
+            }
+            if let Some((entry, weight)) = store {
+                let old = slot.stored.take();
+                if let Some(old) = &old {
+                    *entries -= 1;
+                    *total -= old.weight;
+                }
+                let weight = match (weight, &old) {
+                    (u64::MAX, Some(old)) => old.weight,
+                    (u64::MAX, None) => 0,
+                    (weight, _) => weight,
+                };
+                if shared.config.max_bytes.is_none_or(|budget| weight <= budget) {
+                    slot.stored = Some(Stored {
+                        entry: erase(entry),
+                        fetched_at: entry.fetched_at(),
+                        flight: self.id,
+                        weight,
+                        shrink: shared.config.draw_shrink(now),
+                    });
+                    slot.last_access.store(now.as_nanos(), Ordering::Relaxed);
+                    *entries += 1;
+                    *total += weight;
+                }
+            }
+            if slot.stored.is_none() && slot.flight.is_none() {
+                slots.remove(&self.lookup);
+            }
+            shared.evict_over_budget(&mut state, &self.lookup);
+        }
+        if let Some(done) = self.done.take() {
+            done.send_replace(Some(outcome));
+        }
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            return;
+        }
+        let mut state = self.cache.shared.state.write();
+        if let Some(slot) = state.slots.get_mut(&self.lookup) {
+            if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
+                slot.flight = None;
+            }
+            if slot.stored.is_none() && slot.flight.is_none() {
+                state.slots.remove(&self.lookup);
+            }
+        }
+        // Dropping the sender wakes the waiters, who look again.
+    }
+}
+
+impl Config {
+    /// This fetch's share of max_age removed by jitter.
+    fn draw_shrink(&self, now: Instant) -> u64 {
+        if self.jitter == 0 {
+            return 0;
+        }
+        let random = std::hash::RandomState::new().hash_one(now.as_nanos());
+        random % (self.jitter + 1)
+    }
+}
+
+impl Shared {
+    /// Evicts least recently used values (never `keep`, never one being fetched) until the
+    /// capacity and the byte budget hold.
+    fn evict_over_budget(&self, state: &mut State, keep: &Lookup<'_>) {
+        let over = |state: &State| {
+            state.entries > self.config.capacity
+                || self.config.max_bytes.is_some_and(|b| state.weight > b)
+        };
+        while over(state) {
+            let victim = state
+                .slots
+                .iter()
+                .filter(|(key, slot)| {
+                    slot.stored.is_some()
+                        && slot.flight.is_none()
+                        && !hashbrown::Equivalent::equivalent(keep, *key)
+                })
+                .min_by_key(|(_, slot)| slot.last_access.load(Ordering::Relaxed))
+                .map(|(key, _)| key.clone());
+            let Some(victim) = victim else { break };
+            if let Some(slot) = state.slots.remove(&victim)
+                && let Some(stored) = slot.stored
+            {
+                state.entries -= 1;
+                state.weight -= stored.weight;
+                self.counters.evictions.inc();
+            }
+        }
+    }
+}

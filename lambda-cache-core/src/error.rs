@@ -1,0 +1,132 @@
+//! Error traits and the core's own errors.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// An error a loader may return: cloneable (concurrent waiters of one fetch each receive it) and
+/// classed transient or permanent, which decides whether stale-if-error may serve an old value.
+///
+/// ```
+/// use lambda_cache_core::CacheError;
+///
+/// #[derive(Clone, Debug)]
+/// struct Throttled;
+/// impl std::fmt::Display for Throttled {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("throttled: retry later")
+///     }
+/// }
+/// impl std::error::Error for Throttled {}
+/// impl CacheError for Throttled {
+///     fn is_transient(&self) -> bool { true }
+/// }
+/// assert!(Throttled.is_transient());
+/// ```
+pub trait CacheError: std::error::Error + Clone + Send + Sync + 'static {
+    /// True for failures that may pass by themselves (throttling, timeouts, 5xx, I/O); false for
+    /// failures that will not (not found, access denied, bad input).
+    fn is_transient(&self) -> bool;
+}
+
+/// The error of a generic loader ([`crate::Cache::get_or_load`]): the loader's own error, shared.
+///
+/// Every loader error counts as transient, so stale-if-error (where enabled) may cover it.
+///
+/// ```
+/// use lambda_cache_core::{CacheError, LoadError};
+/// let e = LoadError::new(std::io::Error::other("backend down"));
+/// assert_eq!(e.to_string(), "backend down");
+/// assert!(e.is_transient());
+/// assert_eq!(e.inner().kind(), std::io::ErrorKind::Other);
+/// ```
+pub struct LoadError<E> {
+    inner: Arc<E>,
+}
+
+impl<E> LoadError<E> {
+    /// Wraps a loader's error.
+    ///
+    /// ```
+    /// let _ = lambda_cache_core::LoadError::new(std::fmt::Error);
+    /// ```
+    pub fn new(error: E) -> Self {
+        Self {
+            inner: Arc::new(error),
+        }
+    }
+
+    /// The loader's error.
+    ///
+    /// ```
+    /// let e = lambda_cache_core::LoadError::new(std::fmt::Error);
+    /// let _: &std::fmt::Error = e.inner();
+    /// ```
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+}
+
+impl<E> Clone for LoadError<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for LoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.inner, f)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for LoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.inner, f)
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> CacheError for LoadError<E> {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
+/// A cache configuration that cannot work, named by the setting at fault.
+///
+/// ```
+/// use lambda_cache_core::{Cache, ConfigError};
+/// let err = Cache::builder().capacity(0).build().unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroCapacity);
+/// assert!(err.to_string().contains("capacity"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `capacity(0)`: a cache that holds nothing.
+    ZeroCapacity,
+    /// `max_bytes(0)`: a byte budget that holds nothing.
+    ZeroByteBudget,
+    /// `jitter(f)` with `f` outside `0.0..=0.5`.
+    JitterOutOfRange(f64),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroCapacity => f.write_str("cache capacity is 0: give at least 1 entry"),
+            Self::ZeroByteBudget => f.write_str("cache max_bytes is 0: give a positive byte budget or none"),
+            Self::JitterOutOfRange(v) => {
+                write!(f, "cache jitter {v} is out of range: give a fraction of max_age from 0.0 to 0.5")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,45 @@
+//! The engine of lambda-cache: a keyed, concurrent, single-flight cache for values that an AWS
+//! Lambda execution environment keeps between invocations. It has no AWS dependency; the service
+//! crates (`lambda-cache-ssm`, `lambda-cache-secrets`, `lambda-cache-s3`) build on it, and its
+//! [`Cache::get_or_load`] caches any data.
+//!
+//! - [`Clock`]: the only source of time (a [`ManualClock`] with feature `test-util`).
+//! - [`Entry`]: a shared value, when it was fetched, and its [`Validator`] (version, ETag).
+//! - [`Cache`]: the store. [`Key`]s name the service, the name and every option that changes
+//!   the value; a [`Policy`] says how old a value the reader accepts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lambda_cache_core::{Cache, Policy};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let cache = Cache::builder().stale_if_error(Duration::from_secs(3600)).build()?;
+//! let flags = cache
+//!     .get_or_load("feature-flags", Policy::new(Duration::from_secs(60)), || async {
+//!         Ok::<_, std::io::Error>(vec![("dark-mode", true)])
+//!     })
+//!     .await?;
+//! assert!(flags[0].1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod cache;
+mod clock;
+mod entry;
+mod error;
+mod key;
+mod policy;
+mod shared;
+mod stats;
+
+pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
+#[cfg(feature = "test-util")]
+pub use clock::ManualClock;
+pub use clock::{Clock, Instant};
+pub use entry::{Entry, Fetched, Validator};
+pub use error::{CacheError, ConfigError, LoadError};
+pub use key::Key;
+pub use policy::{Policy, StaleIfError};
+pub use shared::shared;
+pub use stats::Stats;

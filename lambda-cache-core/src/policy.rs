@@ -1,0 +1,132 @@
+//! How fresh a reader wants a value, and what it accepts when a refresh fails.
+
+use std::time::Duration;
+
+/// A reader's freshness requirement.
+///
+/// `max_age` is the oldest value the reader accepts; zero forces a fetch. `stale_if_error`
+/// decides what happens when the refresh fails with a transient error.
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::{Policy, StaleIfError};
+///
+/// let p = Policy::new(Duration::from_secs(300)).stale_if_error(Duration::from_secs(3600));
+/// assert_eq!(p.max_age(), Duration::from_secs(300));
+/// assert_eq!(p.stale(), StaleIfError::Within(Duration::from_secs(3600)));
+/// assert_eq!(Policy::default().max_age(), Policy::DEFAULT_MAX_AGE);
+/// let forced: Policy = Duration::ZERO.into();
+/// assert_eq!(forced.max_age(), Duration::ZERO);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    max_age: Duration,
+    stale: StaleIfError,
+}
+
+/// Whether a transient refresh failure may be answered with the previous value.
+///
+/// ```
+/// use lambda_cache_core::StaleIfError;
+/// assert_eq!(StaleIfError::default(), StaleIfError::Inherit);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StaleIfError {
+    /// Use the cache's setting ([`crate::CacheBuilder::stale_if_error`]); off unless set there.
+    #[default]
+    Inherit,
+    /// Never: every refresh failure is returned.
+    Off,
+    /// Serve the previous value if it was fetched no longer ago than this.
+    Within(Duration),
+}
+
+impl Policy {
+    /// The default maximum age: 60 seconds.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
+
+    /// A policy accepting values up to `max_age` old.
+    ///
+    /// ```
+    /// let p = lambda_cache_core::Policy::new(std::time::Duration::from_secs(5));
+    /// assert_eq!(p.max_age().as_secs(), 5);
+    /// ```
+    pub const fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            stale: StaleIfError::Inherit,
+        }
+    }
+
+    /// The same policy with another maximum age.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = lambda_cache_core::Policy::default().with_max_age(Duration::ZERO);
+    /// assert_eq!(p.max_age(), Duration::ZERO);
+    /// ```
+    #[must_use]
+    pub const fn with_max_age(self, max_age: Duration) -> Self {
+        Self { max_age, ..self }
+    }
+
+    /// Serve the previous value when a refresh fails transiently and the value is at most
+    /// `max_stale` old.
+    ///
+    /// ```
+    /// let p = lambda_cache_core::Policy::default().stale_if_error(std::time::Duration::from_secs(600));
+    /// # let _ = p;
+    /// ```
+    #[must_use]
+    pub const fn stale_if_error(self, max_stale: Duration) -> Self {
+        Self {
+            stale: StaleIfError::Within(max_stale),
+            ..self
+        }
+    }
+
+    /// Never serve a stale value for this read, whatever the cache's setting.
+    ///
+    /// ```
+    /// use lambda_cache_core::{Policy, StaleIfError};
+    /// assert_eq!(Policy::default().no_stale().stale(), StaleIfError::Off);
+    /// ```
+    #[must_use]
+    pub const fn no_stale(self) -> Self {
+        Self {
+            stale: StaleIfError::Off,
+            ..self
+        }
+    }
+
+    /// The maximum age.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::Policy::default().max_age().as_secs(), 60);
+    /// ```
+    pub const fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// The stale-if-error setting.
+    ///
+    /// ```
+    /// use lambda_cache_core::{Policy, StaleIfError};
+    /// assert_eq!(Policy::default().stale(), StaleIfError::Inherit);
+    /// ```
+    pub const fn stale(&self) -> StaleIfError {
+        self.stale
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_MAX_AGE)
+    }
+}
+
+impl From<Duration> for Policy {
+    fn from(max_age: Duration) -> Self {
+        Self::new(max_age)
+    }
+}

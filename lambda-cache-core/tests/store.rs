@@ -1,0 +1,426 @@
+//! Behaviour of the store, driven by a manual clock: no test sleeps, every test counts fetches.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lambda_cache_core::{
+    Cache, CacheError, ConfigError, Entry, Fetched, Key, ManualClock, Policy, Validator,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug, PartialEq)]
+enum TestError {
+    Throttled,
+    NotFound(String),
+}
+
+impl fmt::Display for TestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Throttled => f.write_str("throttled"),
+            Self::NotFound(name) => write!(f, "{name} not found"),
+        }
+    }
+}
+
+impl std::error::Error for TestError {}
+
+impl CacheError for TestError {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled)
+    }
+}
+
+/// A backend that counts its calls and answers what it is told to.
+#[derive(Clone, Default)]
+struct Backend {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Backend {
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn get(
+        &self,
+        cache: &Cache,
+        key: Key<'_>,
+        policy: impl Into<Policy>,
+        answer: Result<&str, TestError>,
+    ) -> Result<Entry<String>, TestError> {
+        let calls = Arc::clone(&self.calls);
+        let answer = answer.map(str::to_owned);
+        cache
+            .get_or_fetch(key, policy, |_previous| async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                answer.map(Fetched::new)
+            })
+            .await
+    }
+}
+
+fn cache_with_clock() -> (Cache, ManualClock) {
+    let manual = ManualClock::new();
+    let cache = Cache::builder().clock(manual.clock()).build().unwrap();
+    (cache, manual)
+}
+
+const KEY: Key<'static> = Key::new("ssm", "/app/db/host");
+
+#[tokio::test]
+async fn a_hit_within_max_age_makes_no_fetch() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    let first = backend.get(&cache, KEY, MINUTE, Ok("db-1")).await.unwrap();
+    clock.advance(Duration::from_secs(59));
+    let second = backend.get(&cache, KEY, MINUTE, Ok("db-2")).await.unwrap();
+    assert_eq!(backend.calls(), 1);
+    assert_eq!(second.as_str(), "db-1");
+    assert_eq!(second.fetched_at(), first.fetched_at());
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.fetches), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn max_age_zero_forces_a_fetch() {
+    let (cache, _clock) = cache_with_clock();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("v1")).await.unwrap();
+    let forced = backend.get(&cache, KEY, Duration::ZERO, Ok("v2")).await.unwrap();
+    assert_eq!(backend.calls(), 2);
+    assert_eq!(forced.as_str(), "v2");
+    // The forced value is now the cached one.
+    let after = backend.get(&cache, KEY, MINUTE, Ok("v3")).await.unwrap();
+    assert_eq!(after.as_str(), "v2");
+    assert_eq!(backend.calls(), 2);
+}
+
+#[tokio::test]
+async fn an_expired_key_makes_exactly_one_fetch() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("v1")).await.unwrap();
+    clock.advance(MINUTE);
+    let refreshed = backend.get(&cache, KEY, MINUTE, Ok("v2")).await.unwrap();
+    let again = backend.get(&cache, KEY, MINUTE, Ok("v3")).await.unwrap();
+    assert_eq!(backend.calls(), 2);
+    assert_eq!(refreshed.as_str(), "v2");
+    assert_eq!(again.as_str(), "v2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_requests_for_an_expired_key_share_one_fetch() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("old")).await.unwrap();
+    clock.advance(MINUTE * 2);
+
+    // The fetch waits at a gate until every request has missed, so all of them overlap it.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (cache, calls, gate) = (cache.clone(), Arc::clone(&backend.calls), Arc::clone(&gate));
+        tasks.push(tokio::spawn(async move {
+            cache
+                .get_or_fetch(KEY, MINUTE, |_| async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    gate.notified().await;
+                    Ok::<_, TestError>(Fetched::new("new".to_owned()))
+                })
+                .await
+        }));
+    }
+    while cache.stats().misses < 1 + 100 {
+        tokio::task::yield_now().await;
+    }
+    gate.notify_one();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().as_str(), "new");
+    }
+    assert_eq!(backend.calls(), 2, "one initial fetch and one shared refresh");
+    assert_eq!(cache.stats().fetches, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_waiters_share_the_error_and_fetch_once() {
+    let (cache, _clock) = cache_with_clock();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (cache, calls, gate) = (cache.clone(), Arc::clone(&calls), Arc::clone(&gate));
+        tasks.push(tokio::spawn(async move {
+            cache
+                .get_or_fetch::<String, _, _, _>(KEY, MINUTE, |_| async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    gate.notified().await;
+                    Err(TestError::NotFound("/app/db/host".into()))
+                })
+                .await
+        }));
+    }
+    while cache.stats().misses < 20 {
+        tokio::task::yield_now().await;
+    }
+    gate.notify_one();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap_err(),
+            TestError::NotFound("/app/db/host".into())
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(cache.is_empty(), "errors are never cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_leader_hands_the_fetch_to_a_waiter() {
+    let (cache, _clock) = cache_with_clock();
+    let never = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, never) = (cache.clone(), Arc::clone(&never));
+        tokio::spawn(async move {
+            cache
+                .get_or_fetch(KEY, MINUTE, |_| async move {
+                    never.notified().await;
+                    Ok::<_, TestError>(Fetched::new("from the leader".to_owned()))
+                })
+                .await
+        })
+    };
+    while cache.stats().fetches < 1 {
+        tokio::task::yield_now().await;
+    }
+    let waiter = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_fetch(KEY, MINUTE, |_| async {
+                    Ok::<_, TestError>(Fetched::new("from the waiter".to_owned()))
+                })
+                .await
+        })
+    };
+    while cache.stats().misses < 2 {
+        tokio::task::yield_now().await;
+    }
+    leader.abort();
+    assert_eq!(waiter.await.unwrap().unwrap().as_str(), "from the waiter");
+    assert_eq!(cache.stats().fetches, 2);
+}
+
+#[tokio::test]
+async fn a_failing_refresh_returns_the_error_and_keeps_the_old_value() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("good")).await.unwrap();
+    clock.advance(MINUTE);
+    let err = backend.get(&cache, KEY, MINUTE, Err(TestError::Throttled)).await.unwrap_err();
+    assert_eq!(err, TestError::Throttled);
+    assert_eq!(cache.len(), 1);
+    // The old value is still there: a reader accepting an older value gets it without a fetch.
+    let old = backend.get(&cache, KEY, MINUTE * 2, Ok("unused")).await.unwrap();
+    assert_eq!(old.as_str(), "good");
+    assert_eq!(backend.calls(), 2);
+    assert_eq!(cache.stats().errors, 1);
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_within_max_stale_and_errors_beyond() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    let policy = Policy::new(MINUTE).stale_if_error(Duration::from_secs(300));
+    backend.get(&cache, KEY, policy, Ok("good")).await.unwrap();
+
+    clock.advance(Duration::from_secs(200));
+    let stale = backend.get(&cache, KEY, policy, Err(TestError::Throttled)).await.unwrap();
+    assert_eq!(stale.as_str(), "good");
+    assert_eq!(cache.stats().stale_served, 1);
+
+    // A permanent error is returned even within max_stale.
+    let err = backend
+        .get(&cache, KEY, policy, Err(TestError::NotFound("/app/db/host".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TestError::NotFound("/app/db/host".into()));
+
+    clock.advance(Duration::from_secs(101)); // 301 s old: beyond max_stale
+    let err = backend.get(&cache, KEY, policy, Err(TestError::Throttled)).await.unwrap_err();
+    assert_eq!(err, TestError::Throttled);
+    assert_eq!(cache.stats().stale_served, 1);
+    assert_eq!(backend.calls(), 4);
+}
+
+#[tokio::test]
+async fn stale_if_error_set_on_the_cache_applies_unless_a_read_opts_out() {
+    let manual = ManualClock::new();
+    let cache = Cache::builder()
+        .clock(manual.clock())
+        .stale_if_error(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("good")).await.unwrap();
+    manual.advance(MINUTE * 2);
+    let stale = backend.get(&cache, KEY, MINUTE, Err(TestError::Throttled)).await.unwrap();
+    assert_eq!(stale.as_str(), "good");
+    let err = backend
+        .get(&cache, KEY, Policy::new(MINUTE).no_stale(), Err(TestError::Throttled))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TestError::Throttled);
+}
+
+#[tokio::test]
+async fn capacity_evicts_the_least_recently_used() {
+    let manual = ManualClock::new();
+    let cache = Cache::builder().clock(manual.clock()).capacity(2).build().unwrap();
+    let backend = Backend::default();
+    let (a, b, c) = (Key::new("ssm", "a"), Key::new("ssm", "b"), Key::new("ssm", "c"));
+    backend.get(&cache, a, MINUTE, Ok("a")).await.unwrap();
+    manual.advance(Duration::from_secs(1));
+    backend.get(&cache, b, MINUTE, Ok("b")).await.unwrap();
+    manual.advance(Duration::from_secs(1));
+    backend.get(&cache, a, MINUTE, Ok("a")).await.unwrap(); // a is now more recent than b
+    manual.advance(Duration::from_secs(1));
+    backend.get(&cache, c, MINUTE, Ok("c")).await.unwrap(); // evicts b
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.stats().evictions, 1);
+    assert!(cache.get_fresh::<String>(a, MINUTE).is_some());
+    assert!(cache.get_fresh::<String>(b, MINUTE).is_none());
+    assert!(cache.get_fresh::<String>(c, MINUTE).is_some());
+    assert_eq!(backend.calls(), 3);
+}
+
+#[tokio::test]
+async fn the_byte_budget_evicts_and_refuses_values_larger_than_itself() {
+    let manual = ManualClock::new();
+    let cache = Cache::builder().clock(manual.clock()).max_bytes(100).build().unwrap();
+    let load = |bytes: u64| {
+        move |_| async move {
+            Ok::<_, TestError>(Fetched::new(vec![0_u8; 1]).with_weight(bytes))
+        }
+    };
+    cache.get_or_fetch(Key::new("s3", "a"), MINUTE, load(60)).await.unwrap();
+    manual.advance(Duration::from_secs(1));
+    cache.get_or_fetch(Key::new("s3", "b"), MINUTE, load(30)).await.unwrap();
+    manual.advance(Duration::from_secs(1));
+    cache.get_or_fetch(Key::new("s3", "c"), MINUTE, load(30)).await.unwrap();
+    assert_eq!(cache.weight(), 60, "a (the oldest) made room for c");
+    assert!(cache.get_fresh::<Vec<u8>>(Key::new("s3", "a"), MINUTE).is_none());
+    let huge = cache.get_or_fetch(Key::new("s3", "huge"), MINUTE, load(101)).await.unwrap();
+    assert_eq!(huge.len(), 1, "the value is returned");
+    assert!(cache.get_fresh::<Vec<u8>>(Key::new("s3", "huge"), MINUTE).is_none(), "but not kept");
+    assert_eq!(cache.weight(), 60);
+}
+
+#[tokio::test]
+async fn equal_short_names_from_different_services_or_options_never_collide() {
+    let (cache, _clock) = cache_with_clock();
+    let backend = Backend::default();
+    let keys = [
+        Key::new("ssm", "config.json"),
+        Key::new("s3", "config.json"),
+        Key::new("ssm", "/a/host"),
+        Key::new("ssm", "/b/host"),
+        Key::new("secretsmanager", "db").variant("AWSCURRENT"),
+        Key::new("secretsmanager", "db").variant("AWSPREVIOUS"),
+        Key::new("ssm", "/a/host").variant("raw"),
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        backend.get(&cache, *key, MINUTE, Ok(&i.to_string())).await.unwrap();
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let entry = backend.get(&cache, *key, MINUTE, Ok("refetched")).await.unwrap();
+        assert_eq!(entry.as_str(), i.to_string());
+    }
+    assert_eq!(backend.calls(), keys.len());
+    assert_eq!(cache.len(), keys.len());
+}
+
+#[tokio::test]
+async fn one_key_read_as_two_types_keeps_two_entries() {
+    let (cache, _clock) = cache_with_clock();
+    let text = cache
+        .get_or_load("n", MINUTE, || async { Ok::<_, std::io::Error>("42".to_owned()) })
+        .await
+        .unwrap();
+    let number = cache
+        .get_or_load("n", MINUTE, || async { Ok::<_, std::io::Error>(42_u32) })
+        .await
+        .unwrap();
+    assert_eq!((text.as_str(), *number), ("42", 42));
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.invalidate(Key::new(lambda_cache_core::GENERIC_SERVICE, "n")), 2);
+}
+
+#[tokio::test]
+async fn not_modified_renews_the_previous_value_without_replacing_it() {
+    let (cache, clock) = cache_with_clock();
+    let first = cache
+        .get_or_fetch(KEY, MINUTE, |previous| async move {
+            assert!(previous.is_none());
+            Ok::<_, TestError>(
+                Fetched::new("body".to_owned()).with_validator(Validator::default().with_etag("e1")),
+            )
+        })
+        .await
+        .unwrap();
+    clock.advance(MINUTE);
+    let renewed = cache
+        .get_or_fetch(KEY, MINUTE, |previous: Option<Entry<String>>| async move {
+            assert_eq!(previous.unwrap().validator().etag(), Some("e1"));
+            Ok::<_, TestError>(Fetched::NotModified)
+        })
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&first.value_arc(), &renewed.value_arc()));
+    assert!(renewed.fetched_at() > first.fetched_at());
+    assert_eq!(renewed.validator().etag(), Some("e1"));
+    clock.advance(Duration::from_secs(30));
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some(), "renewed entry is fresh again");
+}
+
+#[tokio::test]
+async fn jitter_shortens_max_age_by_at_most_its_fraction() {
+    for round in 0..20 {
+        let manual = ManualClock::new();
+        manual.advance(Duration::from_nanos(round * 7919));
+        let cache = Cache::builder().clock(manual.clock()).jitter(0.2).build().unwrap();
+        let backend = Backend::default();
+        let max_age = Duration::from_secs(100);
+        backend.get(&cache, KEY, max_age, Ok("v")).await.unwrap();
+        manual.advance(Duration::from_secs(79));
+        assert!(cache.get_fresh::<String>(KEY, max_age).is_some(), "never expires before 80%");
+        manual.advance(Duration::from_secs(21));
+        assert!(cache.get_fresh::<String>(KEY, max_age).is_none(), "always expires by 100%");
+        assert_eq!(backend.calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn invalidate_and_clear_force_the_next_read_to_fetch() {
+    let (cache, _clock) = cache_with_clock();
+    let backend = Backend::default();
+    backend.get(&cache, KEY, MINUTE, Ok("v1")).await.unwrap();
+    assert_eq!(cache.invalidate(KEY), 1);
+    assert_eq!(backend.get(&cache, KEY, MINUTE, Ok("v2")).await.unwrap().as_str(), "v2");
+    cache.clear();
+    assert!(cache.is_empty());
+    assert_eq!(backend.get(&cache, KEY, MINUTE, Ok("v3")).await.unwrap().as_str(), "v3");
+    assert_eq!(backend.calls(), 3);
+}
+
+#[test]
+fn bad_settings_are_typed_errors_naming_the_setting() {
+    assert_eq!(Cache::builder().capacity(0).build().unwrap_err(), ConfigError::ZeroCapacity);
+    assert_eq!(Cache::builder().max_bytes(0).build().unwrap_err(), ConfigError::ZeroByteBudget);
+    let err = Cache::builder().jitter(-0.1).build().unwrap_err();
+    assert_eq!(err, ConfigError::JitterOutOfRange(-0.1));
+    assert!(err.to_string().contains("jitter"));
+    assert!(Cache::builder().jitter(f64::NAN).build().is_err());
+}
