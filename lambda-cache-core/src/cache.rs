@@ -767,7 +767,9 @@ impl FlightGuard<'_> {
             } = &mut *state;
             let slot = match slots.get_mut(&self.lookup) {
                 Some(slot) => slot,
-                None => slots.entry(OwnedKey::from_lookup(&self.lookup)).or_default(),
+                None => slots
+                    .entry(OwnedKey::from_lookup(&self.lookup))
+                    .or_default(),
             };
             if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
                 slot.flight = None;
@@ -783,7 +785,11 @@ impl FlightGuard<'_> {
                     (u64::MAX, None) => 0,
                     (weight, _) => weight,
                 };
-                if shared.config.max_bytes.is_none_or(|budget| weight <= budget) {
+                if shared
+                    .config
+                    .max_bytes
+                    .is_none_or(|budget| weight <= budget)
+                {
                     slot.stored = Some(Stored {
                         entry: erase(entry),
                         fetched_at: entry.fetched_at(),

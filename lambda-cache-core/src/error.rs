@@ -121,9 +121,14 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ZeroCapacity => f.write_str("cache capacity is 0: give at least 1 entry"),
-            Self::ZeroByteBudget => f.write_str("cache max_bytes is 0: give a positive byte budget or none"),
+            Self::ZeroByteBudget => {
+                f.write_str("cache max_bytes is 0: give a positive byte budget or none")
+            }
             Self::JitterOutOfRange(v) => {
-                write!(f, "cache jitter {v} is out of range: give a fraction of max_age from 0.0 to 0.5")
+                write!(
+                    f,
+                    "cache jitter {v} is out of range: give a fraction of max_age from 0.0 to 0.5"
+                )
             }
         }
     }

@@ -113,7 +113,13 @@ impl OwnedKey {
 }
 
 // `OwnedKey` and `Lookup` must hash alike, so that a lookup finds an owned key without allocating.
-fn hash_parts<H: Hasher>(state: &mut H, service: &str, name: &str, variant: &str, type_id: &TypeId) {
+fn hash_parts<H: Hasher>(
+    state: &mut H,
+    service: &str,
+    name: &str,
+    variant: &str,
+    type_id: &TypeId,
+) {
     service.hash(state);
     name.hash(state);
     variant.hash(state);
@@ -122,7 +128,13 @@ fn hash_parts<H: Hasher>(state: &mut H, service: &str, name: &str, variant: &str
 
 impl Hash for OwnedKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(state, &self.service, &self.name, &self.variant, &self.type_id);
+        hash_parts(
+            state,
+            &self.service,
+            &self.name,
+            &self.variant,
+            &self.type_id,
+        );
     }
 }
 

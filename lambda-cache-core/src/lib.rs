@@ -30,6 +30,7 @@ mod entry;
 mod error;
 mod key;
 mod policy;
+mod sensitive;
 mod shared;
 mod stats;
 
@@ -41,5 +42,6 @@ pub use entry::{Entry, Fetched, Validator};
 pub use error::{CacheError, ConfigError, LoadError};
 pub use key::Key;
 pub use policy::{Policy, StaleIfError};
+pub use sensitive::Sensitive;
 pub use shared::shared;
 pub use stats::Stats;

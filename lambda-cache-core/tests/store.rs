@@ -90,7 +90,10 @@ async fn max_age_zero_forces_a_fetch() {
     let (cache, _clock) = cache_with_clock();
     let backend = Backend::default();
     backend.get(&cache, KEY, MINUTE, Ok("v1")).await.unwrap();
-    let forced = backend.get(&cache, KEY, Duration::ZERO, Ok("v2")).await.unwrap();
+    let forced = backend
+        .get(&cache, KEY, Duration::ZERO, Ok("v2"))
+        .await
+        .unwrap();
     assert_eq!(backend.calls(), 2);
     assert_eq!(forced.as_str(), "v2");
     // The forced value is now the cached one.
@@ -141,7 +144,11 @@ async fn hundred_concurrent_requests_for_an_expired_key_share_one_fetch() {
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap().as_str(), "new");
     }
-    assert_eq!(backend.calls(), 2, "one initial fetch and one shared refresh");
+    assert_eq!(
+        backend.calls(),
+        2,
+        "one initial fetch and one shared refresh"
+    );
     assert_eq!(cache.stats().fetches, 2);
 }
 
@@ -219,11 +226,17 @@ async fn a_failing_refresh_returns_the_error_and_keeps_the_old_value() {
     let backend = Backend::default();
     backend.get(&cache, KEY, MINUTE, Ok("good")).await.unwrap();
     clock.advance(MINUTE);
-    let err = backend.get(&cache, KEY, MINUTE, Err(TestError::Throttled)).await.unwrap_err();
+    let err = backend
+        .get(&cache, KEY, MINUTE, Err(TestError::Throttled))
+        .await
+        .unwrap_err();
     assert_eq!(err, TestError::Throttled);
     assert_eq!(cache.len(), 1);
     // The old value is still there: a reader accepting an older value gets it without a fetch.
-    let old = backend.get(&cache, KEY, MINUTE * 2, Ok("unused")).await.unwrap();
+    let old = backend
+        .get(&cache, KEY, MINUTE * 2, Ok("unused"))
+        .await
+        .unwrap();
     assert_eq!(old.as_str(), "good");
     assert_eq!(backend.calls(), 2);
     assert_eq!(cache.stats().errors, 1);
@@ -237,19 +250,30 @@ async fn stale_if_error_serves_within_max_stale_and_errors_beyond() {
     backend.get(&cache, KEY, policy, Ok("good")).await.unwrap();
 
     clock.advance(Duration::from_secs(200));
-    let stale = backend.get(&cache, KEY, policy, Err(TestError::Throttled)).await.unwrap();
+    let stale = backend
+        .get(&cache, KEY, policy, Err(TestError::Throttled))
+        .await
+        .unwrap();
     assert_eq!(stale.as_str(), "good");
     assert_eq!(cache.stats().stale_served, 1);
 
     // A permanent error is returned even within max_stale.
     let err = backend
-        .get(&cache, KEY, policy, Err(TestError::NotFound("/app/db/host".into())))
+        .get(
+            &cache,
+            KEY,
+            policy,
+            Err(TestError::NotFound("/app/db/host".into())),
+        )
         .await
         .unwrap_err();
     assert_eq!(err, TestError::NotFound("/app/db/host".into()));
 
     clock.advance(Duration::from_secs(101)); // 301 s old: beyond max_stale
-    let err = backend.get(&cache, KEY, policy, Err(TestError::Throttled)).await.unwrap_err();
+    let err = backend
+        .get(&cache, KEY, policy, Err(TestError::Throttled))
+        .await
+        .unwrap_err();
     assert_eq!(err, TestError::Throttled);
     assert_eq!(cache.stats().stale_served, 1);
     assert_eq!(backend.calls(), 4);
@@ -266,10 +290,18 @@ async fn stale_if_error_set_on_the_cache_applies_unless_a_read_opts_out() {
     let backend = Backend::default();
     backend.get(&cache, KEY, MINUTE, Ok("good")).await.unwrap();
     manual.advance(MINUTE * 2);
-    let stale = backend.get(&cache, KEY, MINUTE, Err(TestError::Throttled)).await.unwrap();
+    let stale = backend
+        .get(&cache, KEY, MINUTE, Err(TestError::Throttled))
+        .await
+        .unwrap();
     assert_eq!(stale.as_str(), "good");
     let err = backend
-        .get(&cache, KEY, Policy::new(MINUTE).no_stale(), Err(TestError::Throttled))
+        .get(
+            &cache,
+            KEY,
+            Policy::new(MINUTE).no_stale(),
+            Err(TestError::Throttled),
+        )
         .await
         .unwrap_err();
     assert_eq!(err, TestError::Throttled);
@@ -278,9 +310,17 @@ async fn stale_if_error_set_on_the_cache_applies_unless_a_read_opts_out() {
 #[tokio::test]
 async fn capacity_evicts_the_least_recently_used() {
     let manual = ManualClock::new();
-    let cache = Cache::builder().clock(manual.clock()).capacity(2).build().unwrap();
+    let cache = Cache::builder()
+        .clock(manual.clock())
+        .capacity(2)
+        .build()
+        .unwrap();
     let backend = Backend::default();
-    let (a, b, c) = (Key::new("ssm", "a"), Key::new("ssm", "b"), Key::new("ssm", "c"));
+    let (a, b, c) = (
+        Key::new("ssm", "a"),
+        Key::new("ssm", "b"),
+        Key::new("ssm", "c"),
+    );
     backend.get(&cache, a, MINUTE, Ok("a")).await.unwrap();
     manual.advance(Duration::from_secs(1));
     backend.get(&cache, b, MINUTE, Ok("b")).await.unwrap();
@@ -299,22 +339,45 @@ async fn capacity_evicts_the_least_recently_used() {
 #[tokio::test]
 async fn the_byte_budget_evicts_and_refuses_values_larger_than_itself() {
     let manual = ManualClock::new();
-    let cache = Cache::builder().clock(manual.clock()).max_bytes(100).build().unwrap();
+    let cache = Cache::builder()
+        .clock(manual.clock())
+        .max_bytes(100)
+        .build()
+        .unwrap();
     let load = |bytes: u64| {
-        move |_| async move {
-            Ok::<_, TestError>(Fetched::new(vec![0_u8; 1]).with_weight(bytes))
-        }
+        move |_| async move { Ok::<_, TestError>(Fetched::new(vec![0_u8; 1]).with_weight(bytes)) }
     };
-    cache.get_or_fetch(Key::new("s3", "a"), MINUTE, load(60)).await.unwrap();
+    cache
+        .get_or_fetch(Key::new("s3", "a"), MINUTE, load(60))
+        .await
+        .unwrap();
     manual.advance(Duration::from_secs(1));
-    cache.get_or_fetch(Key::new("s3", "b"), MINUTE, load(30)).await.unwrap();
+    cache
+        .get_or_fetch(Key::new("s3", "b"), MINUTE, load(30))
+        .await
+        .unwrap();
     manual.advance(Duration::from_secs(1));
-    cache.get_or_fetch(Key::new("s3", "c"), MINUTE, load(30)).await.unwrap();
+    cache
+        .get_or_fetch(Key::new("s3", "c"), MINUTE, load(30))
+        .await
+        .unwrap();
     assert_eq!(cache.weight(), 60, "a (the oldest) made room for c");
-    assert!(cache.get_fresh::<Vec<u8>>(Key::new("s3", "a"), MINUTE).is_none());
-    let huge = cache.get_or_fetch(Key::new("s3", "huge"), MINUTE, load(101)).await.unwrap();
+    assert!(
+        cache
+            .get_fresh::<Vec<u8>>(Key::new("s3", "a"), MINUTE)
+            .is_none()
+    );
+    let huge = cache
+        .get_or_fetch(Key::new("s3", "huge"), MINUTE, load(101))
+        .await
+        .unwrap();
     assert_eq!(huge.len(), 1, "the value is returned");
-    assert!(cache.get_fresh::<Vec<u8>>(Key::new("s3", "huge"), MINUTE).is_none(), "but not kept");
+    assert!(
+        cache
+            .get_fresh::<Vec<u8>>(Key::new("s3", "huge"), MINUTE)
+            .is_none(),
+        "but not kept"
+    );
     assert_eq!(cache.weight(), 60);
 }
 
@@ -332,10 +395,16 @@ async fn equal_short_names_from_different_services_or_options_never_collide() {
         Key::new("ssm", "/a/host").variant("raw"),
     ];
     for (i, key) in keys.iter().enumerate() {
-        backend.get(&cache, *key, MINUTE, Ok(&i.to_string())).await.unwrap();
+        backend
+            .get(&cache, *key, MINUTE, Ok(&i.to_string()))
+            .await
+            .unwrap();
     }
     for (i, key) in keys.iter().enumerate() {
-        let entry = backend.get(&cache, *key, MINUTE, Ok("refetched")).await.unwrap();
+        let entry = backend
+            .get(&cache, *key, MINUTE, Ok("refetched"))
+            .await
+            .unwrap();
         assert_eq!(entry.as_str(), i.to_string());
     }
     assert_eq!(backend.calls(), keys.len());
@@ -346,7 +415,9 @@ async fn equal_short_names_from_different_services_or_options_never_collide() {
 async fn one_key_read_as_two_types_keeps_two_entries() {
     let (cache, _clock) = cache_with_clock();
     let text = cache
-        .get_or_load("n", MINUTE, || async { Ok::<_, std::io::Error>("42".to_owned()) })
+        .get_or_load("n", MINUTE, || async {
+            Ok::<_, std::io::Error>("42".to_owned())
+        })
         .await
         .unwrap();
     let number = cache
@@ -355,7 +426,10 @@ async fn one_key_read_as_two_types_keeps_two_entries() {
         .unwrap();
     assert_eq!((text.as_str(), *number), ("42", 42));
     assert_eq!(cache.len(), 2);
-    assert_eq!(cache.invalidate(Key::new(lambda_cache_core::GENERIC_SERVICE, "n")), 2);
+    assert_eq!(
+        cache.invalidate(Key::new(lambda_cache_core::GENERIC_SERVICE, "n")),
+        2
+    );
 }
 
 #[tokio::test]
@@ -365,7 +439,8 @@ async fn not_modified_renews_the_previous_value_without_replacing_it() {
         .get_or_fetch(KEY, MINUTE, |previous| async move {
             assert!(previous.is_none());
             Ok::<_, TestError>(
-                Fetched::new("body".to_owned()).with_validator(Validator::default().with_etag("e1")),
+                Fetched::new("body".to_owned())
+                    .with_validator(Validator::default().with_etag("e1")),
             )
         })
         .await
@@ -382,7 +457,10 @@ async fn not_modified_renews_the_previous_value_without_replacing_it() {
     assert!(renewed.fetched_at() > first.fetched_at());
     assert_eq!(renewed.validator().etag(), Some("e1"));
     clock.advance(Duration::from_secs(30));
-    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some(), "renewed entry is fresh again");
+    assert!(
+        cache.get_fresh::<String>(KEY, MINUTE).is_some(),
+        "renewed entry is fresh again"
+    );
 }
 
 #[tokio::test]
@@ -390,14 +468,24 @@ async fn jitter_shortens_max_age_by_at_most_its_fraction() {
     for round in 0..20 {
         let manual = ManualClock::new();
         manual.advance(Duration::from_nanos(round * 7919));
-        let cache = Cache::builder().clock(manual.clock()).jitter(0.2).build().unwrap();
+        let cache = Cache::builder()
+            .clock(manual.clock())
+            .jitter(0.2)
+            .build()
+            .unwrap();
         let backend = Backend::default();
         let max_age = Duration::from_secs(100);
         backend.get(&cache, KEY, max_age, Ok("v")).await.unwrap();
         manual.advance(Duration::from_secs(79));
-        assert!(cache.get_fresh::<String>(KEY, max_age).is_some(), "never expires before 80%");
+        assert!(
+            cache.get_fresh::<String>(KEY, max_age).is_some(),
+            "never expires before 80%"
+        );
         manual.advance(Duration::from_secs(21));
-        assert!(cache.get_fresh::<String>(KEY, max_age).is_none(), "always expires by 100%");
+        assert!(
+            cache.get_fresh::<String>(KEY, max_age).is_none(),
+            "always expires by 100%"
+        );
         assert_eq!(backend.calls(), 1);
     }
 }
@@ -408,17 +496,37 @@ async fn invalidate_and_clear_force_the_next_read_to_fetch() {
     let backend = Backend::default();
     backend.get(&cache, KEY, MINUTE, Ok("v1")).await.unwrap();
     assert_eq!(cache.invalidate(KEY), 1);
-    assert_eq!(backend.get(&cache, KEY, MINUTE, Ok("v2")).await.unwrap().as_str(), "v2");
+    assert_eq!(
+        backend
+            .get(&cache, KEY, MINUTE, Ok("v2"))
+            .await
+            .unwrap()
+            .as_str(),
+        "v2"
+    );
     cache.clear();
     assert!(cache.is_empty());
-    assert_eq!(backend.get(&cache, KEY, MINUTE, Ok("v3")).await.unwrap().as_str(), "v3");
+    assert_eq!(
+        backend
+            .get(&cache, KEY, MINUTE, Ok("v3"))
+            .await
+            .unwrap()
+            .as_str(),
+        "v3"
+    );
     assert_eq!(backend.calls(), 3);
 }
 
 #[test]
 fn bad_settings_are_typed_errors_naming_the_setting() {
-    assert_eq!(Cache::builder().capacity(0).build().unwrap_err(), ConfigError::ZeroCapacity);
-    assert_eq!(Cache::builder().max_bytes(0).build().unwrap_err(), ConfigError::ZeroByteBudget);
+    assert_eq!(
+        Cache::builder().capacity(0).build().unwrap_err(),
+        ConfigError::ZeroCapacity
+    );
+    assert_eq!(
+        Cache::builder().max_bytes(0).build().unwrap_err(),
+        ConfigError::ZeroByteBudget
+    );
     let err = Cache::builder().jitter(-0.1).build().unwrap_err();
     assert_eq!(err, ConfigError::JitterOutOfRange(-0.1));
     assert!(err.to_string().contains("jitter"));

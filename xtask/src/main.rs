@@ -1,1 +1,181 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `test`: install the moto server if missing, start it on a free loopback port, run every
+//!   test of the workspace against it, stop it.
+//! - `demo`: the same emulator, then the demo example (the project's main job).
+//! - `emulator`: start the emulator and print the environment to export; stops on Enter or
+//!   end of input.
+//! - `features`: build the facade with each feature alone.
+
+use std::env;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+mod emulator;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(),
+        Some("emulator") => emulator_only(),
+        Some("features") => features(),
+        _ => Err(format!(
+            "usage: cargo xtask <test|demo|emulator|features>\n  got: {args:?}"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed: {status}"))
+    }
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    let moto = emulator::Emulator::start()?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-features"])
+        .args(extra)
+        .stdout(Stdio::piped());
+    moto.export_to(&mut cmd);
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    let mut totals = Totals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            totals.add(&line);
+            #[allow(clippy::print_stdout)] // the test runner's own output, passed through
+            {
+                println!("{line}");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "\nall test binaries: {} passed, {} failed",
+            totals.passed, totals.failed
+        );
+    }
+    if !status.success() {
+        return Err(format!("{shown} failed: {status}"));
+    }
+    if totals.passed == 0 {
+        return Err("no test ran".into());
+    }
+    Ok(())
+}
+
+/// Sums the `test result:` lines of every test binary.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+impl Totals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn demo() -> Result<(), String> {
+    let moto = emulator::Emulator::start()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "lambda-cache",
+        "--features",
+        "full",
+        "--example",
+        "demo",
+    ]);
+    moto.export_to(&mut cmd);
+    run(cmd)
+}
+
+fn emulator_only() -> Result<(), String> {
+    let moto = emulator::Emulator::start()?;
+    let mut out = String::new();
+    for (key, value) in moto.environment() {
+        out.push_str(&format!("export {key}={value}\n"));
+    }
+    #[allow(clippy::print_stdout)] // this command's whole purpose is to print the environment
+    {
+        println!(
+            "moto server running at {}\n\n{out}\nPress Enter to stop.",
+            moto.endpoint()
+        );
+    }
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
+}
+
+fn features() -> Result<(), String> {
+    for feature in ["", "ssm", "secrets", "s3", "full"] {
+        let mut cmd = cargo();
+        cmd.args([
+            "check",
+            "--package",
+            "lambda-cache",
+            "--no-default-features",
+        ]);
+        if !feature.is_empty() {
+            cmd.args(["--features", feature]);
+        }
+        eprintln!("xtask: checking lambda-cache with features [{feature}]");
+        run(cmd)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The local AWS emulator: the moto server on a free loopback port, installed on demand.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use crate::root;
+
+/// How long the server may take to accept connections after it starts.
+const START_ATTEMPTS: u32 = 600;
+const START_POLL: Duration = Duration::from_millis(100);
+
+/// A running moto server, stopped when dropped.
+pub(crate) struct Emulator {
+    child: Child,
+    endpoint: String,
+}
+
+impl Emulator {
+    /// Starts the moto server on a free loopback port, installing it first if needed. Fails
+    /// loudly if it cannot start: no test is ever skipped for want of it.
+    pub(crate) fn start() -> Result<Self, String> {
+        let program = moto_server()?;
+        let port = free_port()?;
+        let log_path = root().join("target").join("moto-server.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let mut emulator = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..START_ATTEMPTS {
+            if let Ok(Some(status)) = emulator.child.try_wait() {
+                return Err(format!(
+                    "the moto server exited at start ({status}); see {}",
+                    log_path.display()
+                ));
+            }
+            if TcpStream::connect_timeout(&address, START_POLL).is_ok() {
+                eprintln!("xtask: moto server listening at {}", emulator.endpoint);
+                return Ok(emulator);
+            }
+            thread::sleep(START_POLL);
+        }
+        Err(format!(
+            "the moto server did not listen on {address} within a minute; see {}",
+            log_path.display()
+        ))
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The environment that points the AWS SDK (and our tests) at the emulator.
+    pub(crate) fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("LAMBDA_CACHE_TEST_ENDPOINT", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    pub(crate) fn export_to(&self, cmd: &mut Command) {
+        cmd.env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        for (key, value) in self.environment() {
+            cmd.env(key, value);
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> Result<u16, String> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// The moto server program: ours under target/, installed there with pip if missing.
+fn moto_server() -> Result<PathBuf, String> {
+    let venv = root().join("target").join("moto-venv");
+    let program = venv.join("bin").join("moto_server");
+    if works(&program) {
+        return Ok(program);
+    }
+    eprintln!(
+        "xtask: installing the moto server into {} (once)",
+        venv.display()
+    );
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+        .ok_or("Python 3 is needed for the moto server and was not found")?;
+    check(
+        Command::new(python).args(["-m", "venv"]).arg(&venv),
+        "create a virtual environment",
+    )?;
+    check(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "moto[server]>=5,<6",
+        ]),
+        "install moto[server]",
+    )?;
+    if works(&program) {
+        Ok(program)
+    } else {
+        Err(format!(
+            "{} does not run after installing moto[server]",
+            program.display()
+        ))
+    }
+}
+
+fn works(program: &PathBuf) -> bool {
+    program.exists()
+        && Command::new(program)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+fn check(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("could not {what}: {status}"))
+    }
+}
