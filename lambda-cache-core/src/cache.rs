@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, Instant, duration_nanos};
-use crate::entry::{Entry, Fetched, Inner};
+use crate::entry::{Entry, Fetched, Inner, Validator};
 use crate::error::{CacheError, ConfigError, LoadError};
 use crate::key::{Key, Lookup, OwnedKey};
 use crate::policy::{Policy, StaleIfError};
@@ -612,6 +612,52 @@ impl Cache {
         .await
     }
 
+    /// Stores a value fetched outside [`Cache::get_or_fetch`] (for example one of many read in a
+    /// single batch call), as if fetched now, replacing any value under `key`. A fetch under
+    /// way for the key is not disturbed; it replaces this value when it ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key, Validator};
+    /// let cache = Cache::builder().build().unwrap();
+    /// let key = Key::new("secretsmanager", "db");
+    /// cache.insert(key, String::from("v1"), Validator::default(), 2);
+    /// let hit = cache.get_fresh::<String>(key, Duration::from_secs(60)).unwrap();
+    /// assert_eq!(hit.as_str(), "v1");
+    /// ```
+    pub fn insert<V: Send + Sync + 'static>(
+        &self,
+        key: Key<'_>,
+        value: V,
+        validator: Validator,
+        weight: u64,
+    ) -> Entry<V> {
+        let shared = &self.shared;
+        let lookup = Lookup {
+            key,
+            type_id: TypeId::of::<V>(),
+        };
+        let now = shared.clock.now();
+        let entry = Entry::new(value, now, validator);
+        let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
+        let mut state = shared.state.write();
+        let State {
+            slots,
+            entries,
+            weight: total,
+        } = &mut *state;
+        let slot = match slots.get_mut(&lookup) {
+            Some(slot) => slot,
+            None => slots.entry(OwnedKey::from_lookup(&lookup)).or_default(),
+        };
+        shared.put(slot, entries, total, &entry, weight, flight, now);
+        if slot.stored.is_none() && slot.flight.is_none() {
+            slots.remove(&lookup);
+        }
+        shared.evict_over_budget(&mut state, &lookup);
+        entry
+    }
+
     /// Drops every entry under `key`, of whatever value type. A fetch under way is not
     /// cancelled. Returns how many entries were dropped.
     ///
@@ -775,32 +821,7 @@ impl FlightGuard<'_> {
                 slot.flight = None;
             }
             if let Some((entry, weight)) = store {
-                let old = slot.stored.take();
-                if let Some(old) = &old {
-                    *entries -= 1;
-                    *total -= old.weight;
-                }
-                let weight = match (weight, &old) {
-                    (u64::MAX, Some(old)) => old.weight,
-                    (u64::MAX, None) => 0,
-                    (weight, _) => weight,
-                };
-                if shared
-                    .config
-                    .max_bytes
-                    .is_none_or(|budget| weight <= budget)
-                {
-                    slot.stored = Some(Stored {
-                        entry: erase(entry),
-                        fetched_at: entry.fetched_at(),
-                        flight: self.id,
-                        weight,
-                        shrink: shared.config.draw_shrink(now),
-                    });
-                    slot.last_access.store(now.as_nanos(), Ordering::Relaxed);
-                    *entries += 1;
-                    *total += weight;
-                }
+                shared.put(slot, entries, total, entry, weight, self.id, now);
             }
             if slot.stored.is_none() && slot.flight.is_none() {
                 slots.remove(&self.lookup);
@@ -843,6 +864,44 @@ impl Config {
 }
 
 impl Shared {
+    /// Puts `entry` in `slot` in place of any previous value, counting it in the totals. A
+    /// weight of `u64::MAX` keeps the previous value's weight; a value heavier than the whole
+    /// byte budget is not kept.
+    #[allow(clippy::too_many_arguments)]
+    fn put<V: Send + Sync + 'static>(
+        &self,
+        slot: &mut Slot,
+        entries: &mut usize,
+        total: &mut u64,
+        entry: &Entry<V>,
+        weight: u64,
+        flight: u64,
+        now: Instant,
+    ) {
+        let old = slot.stored.take();
+        if let Some(old) = &old {
+            *entries -= 1;
+            *total -= old.weight;
+        }
+        let weight = match (weight, &old) {
+            (u64::MAX, Some(old)) => old.weight,
+            (u64::MAX, None) => 0,
+            (weight, _) => weight,
+        };
+        if self.config.max_bytes.is_none_or(|budget| weight <= budget) {
+            slot.stored = Some(Stored {
+                entry: erase(entry),
+                fetched_at: entry.fetched_at(),
+                flight,
+                weight,
+                shrink: self.config.draw_shrink(now),
+            });
+            slot.last_access.store(now.as_nanos(), Ordering::Relaxed);
+            *entries += 1;
+            *total += weight;
+        }
+    }
+
     /// Evicts least recently used values (never `keep`, never one being fetched) until the
     /// capacity and the byte budget hold.
     fn evict_over_budget(&self, state: &mut State, keep: &Lookup<'_>) {

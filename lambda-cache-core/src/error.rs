@@ -135,3 +135,24 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An error and its sources, joined by `": "`: the whole story in one line for a message.
+///
+/// ```
+/// let io = std::io::Error::other("connection reset");
+/// assert_eq!(lambda_cache_core::error_chain(&io), "connection reset");
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Some wrappers repeat their source's message; say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -28,6 +28,8 @@ mod cache;
 mod clock;
 mod entry;
 mod error;
+#[cfg(feature = "json")]
+mod json;
 mod key;
 mod policy;
 mod sensitive;
@@ -39,7 +41,9 @@ pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
 pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
 pub use entry::{Entry, Fetched, Validator};
-pub use error::{CacheError, ConfigError, LoadError};
+pub use error::{CacheError, ConfigError, LoadError, error_chain};
+#[cfg(feature = "json")]
+pub use json::{JsonError, decode_json};
 pub use key::Key;
 pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;

@@ -55,3 +55,22 @@ impl<T> fmt::Display for Sensitive<T> {
         f.write_str("<redacted>")
     }
 }
+
+/// With feature `serde`: decodes the inner value, so that JSON fields such as a password can be
+/// declared `Sensitive<String>` and stay out of logs.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// #[derive(serde::Deserialize, Debug)]
+/// struct Db { user: String, password: lambda_cache_core::Sensitive<String> }
+/// let db: Db = serde_json::from_str(r#"{"user":"app","password":"hunter2"}"#).unwrap();
+/// assert!(!format!("{db:?}").contains("hunter2"));
+/// assert_eq!(db.password.expose(), "hunter2");
+/// # }
+/// ```
+#[cfg(feature = "serde")]
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Sensitive<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Sensitive)
+    }
+}

@@ -1,5 +1,452 @@
-//! Placeholder: this service crate is filled by its own issue. It already depends on its SDK so
-//! that the facade's feature wiring and per-feature builds are exercised.
+//! Secrets Manager for lambda-cache: secrets read once per execution environment, served from
+//! memory, and refreshed after a maximum age (60 seconds by default).
+//!
+//! String and binary secrets come back as stored, in a [`Secret`] whose `Debug` and `Display`
+//! never show the value; errors name the secret, never its value. The version read (a stage
+//! such as `AWSPREVIOUS`, or a version id) is part of the cache key.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lambda_cache_secrets as secrets_manager;
+//!
+//! # async fn handler() -> Result<(), secrets_manager::Error> {
+//! // Cached for 60 seconds.
+//! let conn = secrets_manager::get_entry("/prod/db/conn_string").await?;
+//! // Cached for 5 minutes.
+//! let conn = secrets_manager::get_entry_with("/prod/db/conn_string", Duration::from_secs(300)).await?;
+//! // Force a refresh (max_age zero).
+//! let conn = secrets_manager::get_entry_with("/prod/db/conn_string", Duration::ZERO).await?;
+//! # let _ = conn;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Rotation
+//!
+//! When a secret rotates, a warm environment holds the old value until its max age passes. If
+//! the database rejects the cached credentials, force a refresh and retry once:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lambda_cache_core::Sensitive;
+//! use lambda_cache_secrets as secrets_manager;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct DbCredentials { username: String, password: Sensitive<String>, host: String }
+//!
+//! # struct Connection;
+//! # #[derive(Debug)] struct AuthFailed;
+//! # async fn connect(_: &DbCredentials) -> Result<Connection, AuthFailed> { Ok(Connection) }
+//! async fn connection() -> Result<Connection, Box<dyn std::error::Error>> {
+//!     const SECRET: &str = "prod/db/credentials";
+//!     let credentials = secrets_manager::get_json::<DbCredentials>(SECRET, Duration::from_secs(300)).await?;
+//!     match connect(&credentials).await {
+//!         Ok(connection) => Ok(connection),
+//!         Err(AuthFailed) => {
+//!             // Rotated since we cached it: read it again (max_age zero) and retry once.
+//!             let fresh = secrets_manager::get_json::<DbCredentials>(SECRET, Duration::ZERO).await?;
+//!             Ok(connect(&fresh).await.map_err(|_| "authentication failed after refresh")?)
+//!         }
+//!     }
+//! }
+//! ```
 
-/// The service part of this crate's cache keys.
-pub const SERVICE: &str = "secretsmanager";
+mod error;
+mod name;
+mod value;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::Client;
+use lambda_cache_core::{Cache, Entry, Fetched, Policy, Validator, decode_json};
+use serde::de::DeserializeOwned;
+
+pub use error::Error;
+pub use name::{CURRENT, PREVIOUS, SERVICE, SecretId, Version, short_name};
+pub use value::{Secret, SecretValue};
+
+/// The most secrets one BatchGetSecretValue call takes.
+pub const MAX_SECRETS_PER_CALL: usize = 20;
+
+/// A cache of secrets: a [`Cache`] and the Secrets Manager client that fills it.
+///
+/// The free functions use one built from the environment ([`SecretsCache::global`]); build your
+/// own to choose the client or the cache.
+///
+/// ```
+/// use lambda_cache_core::Cache;
+/// use lambda_cache_secrets::SecretsCache;
+///
+/// let config = aws_sdk_secretsmanager::Config::builder()
+///     .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+///     .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+///     .build();
+/// let secrets = SecretsCache::new(Cache::builder().build()?, aws_sdk_secretsmanager::Client::from_conf(config));
+/// assert!(secrets.cache().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SecretsCache {
+    cache: Cache,
+    client: Client,
+}
+
+/// The outcome of each secret of a [`SecretsCache::get_many`], by the name as requested.
+pub type SecretResults = BTreeMap<String, Result<Entry<Secret>, Error>>;
+
+impl SecretsCache {
+    /// A cache of secrets read with `client`, kept in `cache`.
+    ///
+    /// ```
+    /// # let client = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::Config::builder()
+    /// #     .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest()).build());
+    /// let secrets = lambda_cache_secrets::SecretsCache::new(lambda_cache_core::Cache::global().clone(), client);
+    /// # let _ = secrets;
+    /// ```
+    pub fn new(cache: Cache, client: Client) -> Self {
+        Self { cache, client }
+    }
+
+    /// The process-wide instance used by the free functions: the global [`Cache`] and a client
+    /// built once from the standard environment, sharing one AWS configuration with the other
+    /// service crates.
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// let secrets = lambda_cache_secrets::SecretsCache::global().await;
+    /// println!("{:?}", secrets.cache().stats());
+    /// # }
+    /// ```
+    pub async fn global() -> &'static SecretsCache {
+        static GLOBAL: tokio::sync::OnceCell<SecretsCache> = tokio::sync::OnceCell::const_new();
+        if let Some(secrets) = GLOBAL.get() {
+            return secrets;
+        }
+        GLOBAL
+            .get_or_init(|| async {
+                let config = lambda_cache_core::shared(|| {
+                    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+                })
+                .await;
+                SecretsCache::new(Cache::global().clone(), Client::new(&config))
+            })
+            .await
+    }
+
+    /// The cache.
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// let stats = lambda_cache_secrets::SecretsCache::global().await.cache().stats();
+    /// # let _ = stats;
+    /// # }
+    /// ```
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The Secrets Manager client.
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// let client = lambda_cache_secrets::SecretsCache::global().await.client();
+    /// # let _ = client;
+    /// # }
+    /// ```
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The current version of a secret, cached for up to 60 seconds.
+    ///
+    /// # Errors
+    /// As [`SecretsCache::get_entry_with`].
+    ///
+    /// ```no_run
+    /// # async fn f(s: lambda_cache_secrets::SecretsCache) -> Result<(), lambda_cache_secrets::Error> {
+    /// let conn = s.get_entry("/prod/db/conn_string").await?;
+    /// # let _ = conn;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_entry(&self, secret: &str) -> Result<Entry<Secret>, Error> {
+        self.get_entry_with(secret, Policy::default()).await
+    }
+
+    /// A secret (by name or ARN, in the version the [`SecretId`] names, the current one for a
+    /// plain `&str`), from memory if the cached value satisfies `policy`, otherwise read with
+    /// GetSecretValue.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a malformed reference, [`Error::NotFound`], and the service's
+    /// failures ([`Error::AccessDenied`], [`Error::Decryption`], [`Error::Throttled`], ...). A
+    /// failed refresh leaves the previous value cached.
+    ///
+    /// ```no_run
+    /// # async fn f(s: lambda_cache_secrets::SecretsCache) -> Result<(), lambda_cache_secrets::Error> {
+    /// use std::time::Duration;
+    /// use lambda_cache_secrets::SecretId;
+    /// let before_rotation = s.get_entry_with(SecretId::new("prod/db").previous(), Duration::from_secs(300)).await?;
+    /// # let _ = before_rotation;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_entry_with<'a>(
+        &self,
+        secret: impl Into<SecretId<'a>>,
+        policy: impl Into<Policy>,
+    ) -> Result<Entry<Secret>, Error> {
+        let id = secret.into();
+        self.cache
+            .get_or_fetch(id.key(), policy, |_previous| async move {
+                id.validate()?;
+                let request = self.client.get_secret_value().secret_id(id.name());
+                let request = match id.version() {
+                    Version::Stage(stage) => request.version_stage(stage),
+                    Version::Id(version_id) => request.version_id(version_id),
+                };
+                let output = request
+                    .send()
+                    .await
+                    .map_err(|err| Error::from_sdk(id.name(), err))?;
+                let secret = Secret::from_parts(
+                    output.name(),
+                    output.arn(),
+                    output.version_id(),
+                    output.version_stages(),
+                    output.secret_string(),
+                    output.secret_binary().map(|blob| blob.as_ref()),
+                );
+                let weight = secret.weight();
+                Ok(Fetched::new(secret)
+                    .with_validator(
+                        Validator::default().with_etag(output.version_id().unwrap_or_default()),
+                    )
+                    .with_weight(weight))
+            })
+            .await
+    }
+
+    /// A JSON secret (string or binary) decoded into `T`, decoded once per fetch: the decoded
+    /// value is cached by type, and the raw secret it comes from is read through
+    /// [`SecretsCache::get_entry_with`] with the same policy, so both share one call. Declare
+    /// password fields as [`lambda_cache_core::Sensitive<String>`] to keep them out of logs.
+    ///
+    /// # Errors
+    /// As [`SecretsCache::get_entry_with`], plus [`Error::Decode`] when the secret is not JSON
+    /// for `T` (the message gives a position, never the value).
+    ///
+    /// ```no_run
+    /// # async fn f(s: lambda_cache_secrets::SecretsCache) -> Result<(), lambda_cache_secrets::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Db { username: String, password: lambda_cache_core::Sensitive<String>, host: String }
+    /// let db = s.get_json::<Db>("prod/db", std::time::Duration::from_secs(300)).await?;
+    /// println!("connecting to {} as {}", db.host, db.username);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_json<'a, T>(
+        &self,
+        secret: impl Into<SecretId<'a>>,
+        policy: impl Into<Policy>,
+    ) -> Result<Entry<T>, Error>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let id = secret.into();
+        let policy = policy.into();
+        self.cache
+            .get_or_fetch(id.key(), policy, |_| async move {
+                let raw = self.get_entry_with(id, policy).await?;
+                let value = decode_json::<T>(raw.as_bytes()).map_err(|err| Error::Decode {
+                    secret: id.name().to_owned(),
+                    message: err.to_string(),
+                })?;
+                Ok(Fetched::new(value)
+                    .with_validator(raw.validator().clone())
+                    .with_weight(raw.weight()))
+            })
+            .await
+    }
+
+    /// The current versions of several secrets: those cached and fresh enough for `policy` come
+    /// from memory, the others from BatchGetSecretValue (20 a call), and each is cached on its
+    /// own, so a later [`SecretsCache::get_entry`] of one of them is a hit. Each secret has its
+    /// own outcome: one missing secret does not fail the others.
+    ///
+    /// The function needs `secretsmanager:BatchGetSecretValue` and `GetSecretValue` on each
+    /// secret. A batch is not single-flight per secret and does not serve stale values; use
+    /// [`SecretsCache::get_entry_with`] where those matter.
+    ///
+    /// # Errors
+    /// Per secret, in the map. A failure of a whole call (throttling, a timeout) is the outcome
+    /// of every secret that call asked for.
+    ///
+    /// ```no_run
+    /// # async fn f(s: lambda_cache_secrets::SecretsCache) -> Result<(), lambda_cache_secrets::Error> {
+    /// let all = s.get_many(&["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
+    /// let db = all["prod/db"].as_ref().map_err(Clone::clone)?;
+    /// # let _ = db;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many(&self, secrets: &[&str], policy: impl Into<Policy>) -> SecretResults {
+        let max_age = policy.into().max_age();
+        let mut results = SecretResults::new();
+        let mut wanted = Vec::new();
+        for &name in secrets {
+            let id = SecretId::new(name);
+            if let Err(err) = id.validate() {
+                results.insert(name.to_owned(), Err(err));
+            } else if let Some(entry) = self.cache.get_fresh::<Secret>(id.key(), max_age) {
+                results.insert(name.to_owned(), Ok(entry));
+            } else if !wanted.contains(&name) {
+                wanted.push(name);
+            }
+        }
+        for chunk in wanted.chunks(MAX_SECRETS_PER_CALL) {
+            self.read_batch(chunk, &mut results).await;
+        }
+        results
+    }
+
+    /// One BatchGetSecretValue exchange (all its pages) for `names`, each outcome put in
+    /// `results` and each value in the cache.
+    async fn read_batch(&self, names: &[&str], results: &mut SecretResults) {
+        let mut next_token = None;
+        loop {
+            let answer = self
+                .client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(names.iter().map(|n| (*n).to_owned()).collect()))
+                .set_next_token(next_token.take())
+                .send()
+                .await;
+            let page = match answer {
+                Ok(page) => page,
+                Err(err) => {
+                    let label = names.join(", ");
+                    let err = Error::from_sdk(&label, err);
+                    for name in names {
+                        results
+                            .entry((*name).to_owned())
+                            .or_insert_with(|| Err(err.clone()));
+                    }
+                    return;
+                }
+            };
+            for value in page.secret_values() {
+                let secret = Secret::from_parts(
+                    value.name(),
+                    value.arn(),
+                    value.version_id(),
+                    value.version_stages(),
+                    value.secret_string(),
+                    value.secret_binary().map(|blob| blob.as_ref()),
+                );
+                let Some(requested) = names
+                    .iter()
+                    .find(|n| **n == secret.name() || **n == secret.arn())
+                else {
+                    continue;
+                };
+                let weight = secret.weight();
+                let validator = Validator::default().with_etag(secret.version_id());
+                let entry =
+                    self.cache
+                        .insert(SecretId::new(requested).key(), secret, validator, weight);
+                results.insert((*requested).to_owned(), Ok(entry));
+            }
+            for error in page.errors() {
+                let requested = error.secret_id().unwrap_or_default();
+                let err = Error::from_code(
+                    requested,
+                    error.error_code().unwrap_or("Unknown"),
+                    error.message().unwrap_or_default(),
+                    0,
+                );
+                results.insert(requested.to_owned(), Err(err));
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        for name in names {
+            results.entry((*name).to_owned()).or_insert_with(|| {
+                Err(Error::NotFound {
+                    secret: (*name).to_owned(),
+                })
+            });
+        }
+    }
+}
+
+/// The current version of a secret through the process-wide [`SecretsCache::global`], cached
+/// for up to 60 seconds.
+///
+/// # Errors
+/// As [`SecretsCache::get_entry_with`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), lambda_cache_secrets::Error> {
+/// let conn = lambda_cache_secrets::get_entry("/prod/db/conn_string").await?;
+/// # let _ = conn;
+/// # Ok(()) }
+/// ```
+pub async fn get_entry(secret: &str) -> Result<Entry<Secret>, Error> {
+    SecretsCache::global().await.get_entry(secret).await
+}
+
+/// A secret through the process-wide cache with a policy or max age; `Duration::ZERO` forces a
+/// refresh. See [`SecretsCache::get_entry_with`].
+///
+/// # Errors
+/// As [`SecretsCache::get_entry_with`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), lambda_cache_secrets::Error> {
+/// let conn = lambda_cache_secrets::get_entry_with("/prod/db/conn_string", std::time::Duration::ZERO).await?;
+/// # let _ = conn;
+/// # Ok(()) }
+/// ```
+pub async fn get_entry_with<'a>(
+    secret: impl Into<SecretId<'a>>,
+    policy: impl Into<Policy>,
+) -> Result<Entry<Secret>, Error> {
+    SecretsCache::global()
+        .await
+        .get_entry_with(secret, policy)
+        .await
+}
+
+/// A JSON secret decoded into `T` through the process-wide cache. See
+/// [`SecretsCache::get_json`].
+///
+/// # Errors
+/// As [`SecretsCache::get_json`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), lambda_cache_secrets::Error> {
+/// let keys = lambda_cache_secrets::get_json::<std::collections::HashMap<String, String>>(
+///     "prod/api-keys", std::time::Duration::from_secs(300)).await?;
+/// # let _ = keys;
+/// # Ok(()) }
+/// ```
+pub async fn get_json<'a, T>(
+    secret: impl Into<SecretId<'a>>,
+    policy: impl Into<Policy>,
+) -> Result<Entry<T>, Error>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    SecretsCache::global().await.get_json(secret, policy).await
+}
+
+/// Several secrets through the process-wide cache. See [`SecretsCache::get_many`].
+///
+/// ```no_run
+/// # async fn f() {
+/// let all = lambda_cache_secrets::get_many(&["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
+/// # let _ = all;
+/// # }
+/// ```
+pub async fn get_many(secrets: &[&str], policy: impl Into<Policy>) -> SecretResults {
+    SecretsCache::global().await.get_many(secrets, policy).await
+}

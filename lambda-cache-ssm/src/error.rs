@@ -188,20 +188,8 @@ impl Error {
             }
             other => Self::Transport {
                 names,
-                message: describe_chain(&other),
+                message: lambda_cache_core::error_chain(&other),
             },
         }
     }
-}
-
-/// The error and its sources, one after another.
-fn describe_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

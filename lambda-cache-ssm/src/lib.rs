@@ -32,7 +32,7 @@ mod value;
 use std::time::Duration;
 
 use aws_sdk_ssm::Client;
-use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator};
+use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_json};
 use serde::de::DeserializeOwned;
 
 pub use batch::MAX_NAMES_PER_CALL;
@@ -212,24 +212,20 @@ impl SsmCache {
     {
         let policy = policy.into();
         self.cache
-            .get_or_fetch(
-                Key::new(SERVICE, name).variant("json"),
-                policy,
-                |_| async move {
-                    let raw = self.get_entry_with(name, policy).await?;
-                    let text = raw.as_str().ok_or_else(|| Error::Decode {
-                        name: name.to_owned(),
-                        message: "a StringList is not JSON text".to_owned(),
-                    })?;
-                    let value = serde_json::from_str::<T>(text).map_err(|err| Error::Decode {
-                        name: name.to_owned(),
-                        message: describe_json_error(&err),
-                    })?;
-                    Ok(Fetched::new(value)
-                        .with_validator(raw.validator().clone())
-                        .with_weight(raw.weight()))
-                },
-            )
+            .get_or_fetch(Key::new(SERVICE, name), policy, |_| async move {
+                let raw = self.get_entry_with(name, policy).await?;
+                let text = raw.as_str().ok_or_else(|| Error::Decode {
+                    name: name.to_owned(),
+                    message: "a StringList is not JSON text".to_owned(),
+                })?;
+                let value = decode_json::<T>(text.as_bytes()).map_err(|err| Error::Decode {
+                    name: name.to_owned(),
+                    message: err.to_string(),
+                })?;
+                Ok(Fetched::new(value)
+                    .with_validator(raw.validator().clone())
+                    .with_weight(raw.weight()))
+            })
             .await
     }
 
@@ -456,18 +452,6 @@ impl ParametersBuilder {
             key,
         })
     }
-}
-
-/// Describes a JSON decoding failure by category and position only: serde's own message may
-/// quote the value, which may be a secret.
-fn describe_json_error(err: &serde_json::Error) -> String {
-    let category = match err.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "value does not fit the type",
-        serde_json::error::Category::Eof => "unexpected end",
-    };
-    format!("{category} at line {}, column {}", err.line(), err.column())
 }
 
 /// One parameter through the process-wide [`SsmCache::global`], cached for up to 60 seconds.

@@ -41,7 +41,7 @@ pub mod ssm {
     pub use lambda_cache_ssm::*;
 }
 
-/// Secrets Manager (feature `secrets`).
+/// Secrets Manager (feature `secrets`): `secrets_manager::get_entry("prod/db")` and friends.
 #[cfg(feature = "secrets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "secrets")))]
 pub mod secrets_manager {
@@ -57,7 +57,7 @@ pub mod s3 {
 
 // The README's examples run as doctests.
 #[doc = include_str!("../../README.md")]
-#[cfg(all(doctest, feature = "ssm"))]
+#[cfg(all(doctest, feature = "ssm", feature = "secrets"))]
 pub struct ReadmeDoctests;
 
 /// Any data through the process-wide cache: the value of `load()`, kept under `name` until it
