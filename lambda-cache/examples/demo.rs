@@ -1,21 +1,26 @@
-//! The demo behind `cargo xtask demo`: a handler that reads an SSM parameter and a database
-//! secret through lambda-cache, invoked again and again against the local emulator. Each line
-//! shows, per value, whether it came from memory or from the backend, the backend calls so far
-//! and the invocation's latency. Then the parameter changes and the new value arrives once
-//! max_age has passed. The secret is used but never printed.
+//! The demo behind `cargo xtask demo`: a handler that reads an SSM parameter, a database secret
+//! and an S3 file through lambda-cache, invoked again and again against the local emulator.
+//! Each line shows, per value, where it came from (memory, the backend, or a 304 revalidation),
+//! the backend calls so far and the invocation's latency. Then the parameter and the object
+//! change and the new values arrive once max_age has passed. The secret is used, never printed.
 //!
 //! `cargo xtask demo` sets AWS_ENDPOINT_URL and test credentials, as Lambda sets the real ones.
 #![allow(clippy::print_stdout)] // a demo prints
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_ssm::types::ParameterType;
-use lambda_cache::{Clock, Entry, Instant, Sensitive, secrets_manager, ssm};
+use lambda_cache::s3::{LocalFile, S3Cache};
+use lambda_cache::{Cache, Clock, Entry, Instant, Sensitive, secrets_manager, ssm};
 
-/// Short, so the demo shows a refresh within seconds; the default is 60 s.
+/// Short, so the demo shows refreshes within seconds; the default is 60 s.
 const MAX_AGE: Duration = Duration::from_secs(2);
 const PARAMETER: &str = "/demo/app/greeting";
 const SECRET: &str = "demo/db/credentials";
+const BUCKET: &str = "lambda-cache-demo";
+const OBJECT: &str = "s3://lambda-cache-demo/config/object.json";
 
 #[derive(serde::Deserialize)]
 struct DbCredentials {
@@ -23,50 +28,80 @@ struct DbCredentials {
     password: Sensitive<String>,
 }
 
-/// What a Lambda handler would do: read its configuration and credentials through the cache.
-async fn handler() -> Result<(Entry<ssm::Value>, Entry<DbCredentials>), Box<dyn std::error::Error>>
-{
-    let greeting = ssm::get_entry_with(PARAMETER, MAX_AGE).await?;
-    let db = secrets_manager::get_json::<DbCredentials>(SECRET, MAX_AGE).await?;
-    Ok((greeting, db))
+struct Seen {
+    greeting: Entry<ssm::Value>,
+    db: Entry<DbCredentials>,
+    file: Entry<LocalFile>,
+}
+
+/// What a Lambda handler would do: read its configuration, credentials and a file.
+async fn handler(s3: &S3Cache) -> Result<Seen, Box<dyn std::error::Error>> {
+    Ok(Seen {
+        greeting: ssm::get_entry_with(PARAMETER, MAX_AGE).await?,
+        db: secrets_manager::get_json::<DbCredentials>(SECRET, MAX_AGE).await?,
+        file: s3.get_entry_with(OBJECT, MAX_AGE).await?,
+    })
+}
+
+#[derive(Default)]
+struct Calls {
+    ssm: u32,
+    secrets: u32,
+    s3: u32,
+}
+
+/// "backend" if the entry was fetched during this invocation, else "cache".
+fn source<V>(entry: &Entry<V>, start: Instant, calls: &mut u32) -> &'static str {
+    if entry.fetched_at() >= start {
+        *calls += 1;
+        "backend"
+    } else {
+        "cache"
+    }
 }
 
 struct Invoker {
+    s3: S3Cache,
     clock: Clock,
     invocation: u32,
-    ssm_calls: u32,
-    secret_calls: u32,
+    calls: Calls,
+    last_file: Option<Arc<LocalFile>>,
 }
 
 impl Invoker {
-    /// "backend" if the entry was fetched during this invocation, else "cache".
-    fn source<V>(entry: &Entry<V>, start: Instant, calls: &mut u32) -> &'static str {
-        if entry.fetched_at() >= start {
-            *calls += 1;
-            "backend"
-        } else {
-            "cache"
-        }
-    }
-
     async fn invoke(&mut self, note: &str) -> Result<(), Box<dyn std::error::Error>> {
         self.invocation += 1;
         let start = self.clock.now();
-        let (greeting, db) = handler().await?;
+        let seen = handler(&self.s3).await?;
         let latency = self.clock.now().saturating_duration_since(start);
-        let ssm_source = Self::source(&greeting, start, &mut self.ssm_calls);
-        let secret_source = Self::source(&db, start, &mut self.secret_calls);
+        let param = source(&seen.greeting, start, &mut self.calls.ssm);
+        let secret = source(&seen.db, start, &mut self.calls.secrets);
+        let mut file = source(&seen.file, start, &mut self.calls.s3);
+        let file_value = seen.file.value_arc();
+        if file == "backend"
+            && self
+                .last_file
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(f, &file_value))
+        {
+            file = "304"; // revalidated: same file, renewed, no body transferred
+        }
+        self.last_file = Some(file_value);
+        let text = std::fs::read_to_string(seen.file.path())?;
         println!(
-            "{:<4} {:<8} {:<8} {:>4} {:>4} {:>10.1?}  {:?} (db user {}, password {}){note}",
+            "{:<4} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>9.1?}  {:?} | {} | db {} / {}{note}",
             self.invocation,
-            ssm_source,
-            secret_source,
-            self.ssm_calls,
-            self.secret_calls,
+            param,
+            secret,
+            file,
+            self.calls.ssm,
+            self.calls.secrets,
+            self.calls.s3,
             latency,
-            greeting.as_str().unwrap_or_default(),
-            db.username,
-            db.password, // prints <redacted>
+            seen.greeting.as_str().unwrap_or_default(),
+            text.trim(),
+            seen.db.username,
+            seen.db.password, // prints <redacted>
         );
         Ok(())
     }
@@ -76,7 +111,7 @@ impl Invoker {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let ssm_admin = aws_sdk_ssm::Client::new(&config);
-    let put = |value: &'static str| {
+    let put_parameter = |value: &'static str| {
         ssm_admin
             .put_parameter()
             .name(PARAMETER)
@@ -85,7 +120,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .overwrite(true)
             .send()
     };
-    put("hello from SSM v1").await?;
+    put_parameter("hello v1").await?;
+
     let secrets_admin = aws_sdk_secretsmanager::Client::new(&config);
     if secrets_admin
         .describe_secret()
@@ -101,34 +137,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send()
             .await?;
     }
-    println!("Stored parameter {PARAMETER} and secret {SECRET}; max_age = {MAX_AGE:?}\n");
-    println!(
-        "{:<4} {:<8} {:<8} {:>4} {:>4} {:>10}  handler saw",
-        "inv", "param", "secret", "SSM", "SM", "latency"
-    );
 
+    // The emulator serves S3 on one host name, so the demo's client uses path-style addresses.
+    let s3_client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    if s3_client.head_bucket().bucket(BUCKET).send().await.is_err() {
+        s3_client.create_bucket().bucket(BUCKET).send().await?;
+    }
+    let put_object = |body: &'static str| {
+        s3_client
+            .put_object()
+            .bucket(BUCKET)
+            .key("config/object.json")
+            .body(ByteStream::from_static(body.as_bytes()))
+            .send()
+    };
+    put_object(r#"{"status": "green"}"#).await?;
+    let directory = std::env::temp_dir().join("lambda-cache-demo");
+    let s3 = S3Cache::builder(Cache::global().clone(), s3_client.clone())
+        .directory(&directory)
+        .build();
+
+    println!("Stored {PARAMETER}, secret {SECRET} and {OBJECT}; max_age = {MAX_AGE:?}");
+    println!(
+        "The file is cached at {}\n",
+        directory.join("object.json").display()
+    );
+    println!(
+        "{:<4} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>9}  handler saw",
+        "inv", "param", "secret", "file", "SSM", "SM", "S3", "latency"
+    );
     let mut invoker = Invoker {
+        s3,
         clock: Clock::real(),
         invocation: 0,
-        ssm_calls: 0,
-        secret_calls: 0,
+        calls: Calls::default(),
+        last_file: None,
     };
-    for _ in 0..5 {
+    for _ in 0..4 {
         invoker.invoke("").await?;
     }
-    put("hello from SSM v2").await?;
-    println!("\n-- changed {PARAMETER} to \"hello from SSM v2\" --\n");
-    invoker.invoke("  <- still cached: within max_age").await?;
+    put_parameter("hello v2").await?;
+    println!("\n-- changed {PARAMETER} to \"hello v2\"; the S3 object is unchanged --\n");
+    invoker.invoke("  <- within max_age: still cached").await?;
     tokio::time::sleep(MAX_AGE).await;
-    invoker.invoke("  <- max_age passed: refreshed").await?;
-    for _ in 0..3 {
+    invoker
+        .invoke("  <- max_age passed: refreshed; file revalidated (304)")
+        .await?;
+    invoker.invoke("").await?;
+    put_object(r#"{"status": "amber"}"#).await?;
+    println!("\n-- changed the S3 object --\n");
+    tokio::time::sleep(MAX_AGE).await;
+    invoker
+        .invoke("  <- max_age passed: the new file is downloaded")
+        .await?;
+    for _ in 0..2 {
         invoker.invoke("").await?;
     }
 
-    let stats = lambda_cache::Cache::global().stats();
+    let stats = Cache::global().stats();
     println!(
-        "\n{} invocations: {} SSM calls, {} Secrets Manager calls; cache hits {}, misses {}.",
-        invoker.invocation, invoker.ssm_calls, invoker.secret_calls, stats.hits, stats.misses
+        "\n{} invocations: {} SSM, {} Secrets Manager and {} S3 requests; cache hits {}, misses {}.",
+        invoker.invocation,
+        invoker.calls.ssm,
+        invoker.calls.secrets,
+        invoker.calls.s3,
+        stats.hits,
+        stats.misses
     );
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ssm::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_ssm::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_ssm::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_ssm::error::BoxError;
 use parking_lot::Mutex;
@@ -41,6 +43,7 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Requests {
     seen: Arc<Mutex<Vec<String>>>,
+    statuses: Arc<Mutex<Vec<u16>>>,
 }
 
 impl Requests {
@@ -58,6 +61,11 @@ impl Requests {
 
     pub fn all(&self) -> Vec<String> {
         self.seen.lock().clone()
+    }
+
+    /// The HTTP status of each response received, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.statuses.lock().clone()
     }
 }
 
@@ -78,6 +86,18 @@ impl Intercept for Requests {
             None => format!("{} {}", request.method(), request.uri()),
         };
         self.seen.lock().push(operation);
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.statuses
+            .lock()
+            .push(context.response().status().as_u16());
         Ok(())
     }
 }

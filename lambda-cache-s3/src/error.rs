@@ -1,0 +1,214 @@
+//! The errors of S3 reads, each naming the URI (and file) at fault.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use lambda_cache_core::CacheError;
+
+/// Why an S3 object could not be cached. Every variant names the URI.
+///
+/// ```
+/// use lambda_cache_core::CacheError;
+/// let err = lambda_cache_s3::Error::NotFound { uri: "s3://bucket/a.json".into() };
+/// assert_eq!(err.to_string(), "S3 object s3://bucket/a.json not found");
+/// assert!(!err.is_transient());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URI (or its entry name) is malformed.
+    InvalidUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two different URIs would land on the same local file.
+    FileConflict {
+        /// The local file.
+        path: PathBuf,
+        /// The URI that holds it.
+        holder: String,
+        /// The URI that asked for it.
+        uri: String,
+    },
+    /// The object is larger than the cache's budget for it.
+    TooLarge {
+        /// The URI.
+        uri: String,
+        /// The object's size in bytes.
+        size: u64,
+        /// The budget in bytes.
+        budget: u64,
+    },
+    /// No such object or bucket.
+    NotFound {
+        /// The URI.
+        uri: String,
+    },
+    /// The caller may not read the object.
+    AccessDenied {
+        /// The URI.
+        uri: String,
+        /// The service's message.
+        message: String,
+    },
+    /// S3 asked to slow down; the read may succeed later.
+    Throttled {
+        /// The URI.
+        uri: String,
+    },
+    /// The download ended before the whole object arrived; the previous file is intact.
+    Truncated {
+        /// The URI.
+        uri: String,
+        /// Bytes announced.
+        expected: u64,
+        /// Bytes received.
+        received: u64,
+    },
+    /// A local file operation failed; the previous file is intact.
+    Io {
+        /// The URI.
+        uri: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The object is not the expected JSON. Category and position only.
+    Decode {
+        /// The URI.
+        uri: String,
+        /// Category and position of the fault.
+        message: String,
+    },
+    /// S3 answered with another error.
+    Service {
+        /// The URI.
+        uri: String,
+        /// The error code, if any.
+        code: String,
+        /// The service's message.
+        message: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No usable answer arrived: a timeout, a connection failure, or a body cut short.
+    Transport {
+        /// The URI.
+        uri: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUri { uri, reason } => write!(f, "invalid S3 URI {uri:?}: {reason}"),
+            Self::FileConflict { path, holder, uri } => write!(
+                f,
+                "{uri} would be cached as {}, which already holds {holder}: give one of them \
+                 another entry_name",
+                path.display()
+            ),
+            Self::TooLarge { uri, size, budget } => write!(
+                f,
+                "S3 object {uri} is {size} bytes, more than the cache's budget of {budget} bytes"
+            ),
+            Self::NotFound { uri } => write!(f, "S3 object {uri} not found"),
+            Self::AccessDenied { uri, message } => write!(
+                f,
+                "access denied reading S3 object {uri} (check s3:GetObject): {message}"
+            ),
+            Self::Throttled { uri } => {
+                write!(f, "S3 asked to slow down reading {uri}: retry later")
+            }
+            Self::Truncated {
+                uri,
+                expected,
+                received,
+            } => write!(
+                f,
+                "download of {uri} ended after {received} of {expected} bytes; the previous \
+                 file is kept"
+            ),
+            Self::Io { uri, path, message } => {
+                write!(f, "caching {uri} at {}: {message}", path.display())
+            }
+            Self::Decode { uri, message } => {
+                write!(f, "S3 object {uri} is not the expected JSON: {message}")
+            }
+            Self::Service {
+                uri,
+                code,
+                message,
+                status,
+            } => write!(f, "S3 answered {status} {code} reading {uri}: {message}"),
+            Self::Transport { uri, message } => {
+                write!(f, "no answer from S3 reading {uri}: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl CacheError for Error {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Throttled { .. }
+            | Self::Truncated { .. }
+            | Self::Io { .. }
+            | Self::Transport { .. } => true,
+            Self::Service { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// What a GetObject failure means.
+pub(crate) enum Failure {
+    /// 304: the copy we hold is current.
+    NotModified,
+    /// Anything else.
+    Error(Error),
+}
+
+impl Failure {
+    pub(crate) fn from_sdk<E>(uri: &str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let uri = uri.to_owned();
+        let SdkError::ServiceError(context) = err else {
+            return Self::Error(Error::Transport {
+                uri,
+                message: lambda_cache_core::error_chain(&err),
+            });
+        };
+        let status = context.raw().status().as_u16();
+        if status == 304 {
+            return Self::NotModified;
+        }
+        let err = context.into_err();
+        let code = err.code().unwrap_or_default().to_owned();
+        let message = err.message().unwrap_or_default().to_owned();
+        Self::Error(match (code.as_str(), status) {
+            ("NoSuchKey" | "NoSuchBucket" | "NotFound", _) | (_, 404) => Error::NotFound { uri },
+            ("AccessDenied", _) | (_, 403) => Error::AccessDenied { uri, message },
+            ("SlowDown" | "ServiceUnavailable" | "Throttling", _) | (_, 503) => {
+                Error::Throttled { uri }
+            }
+            _ => Error::Service {
+                uri,
+                code,
+                message,
+                status,
+            },
+        })
+    }
+}

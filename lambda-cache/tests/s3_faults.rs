@@ -1,0 +1,108 @@
+//! A download cut in the middle: the previous file stays byte-for-byte intact and no partial
+//! file is left behind. A small loopback server answers each connection with the next scripted
+//! response, the second one announcing 1000 bytes and closing after 400: a cut no emulator (nor
+//! wiremock, whose server always completes its bodies) can produce.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lambda_cache::s3::{Error, S3Cache};
+use lambda_cache::{Cache, CacheError};
+use lambda_cache_core::ManualClock;
+use support::sdk_config;
+
+/// Serves `responses` in order, one per connection, then stops. Returns the endpoint and the
+/// count of connections served.
+fn scripted_server(responses: Vec<Vec<u8>>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    std::thread::spawn(move || {
+        for response in responses {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = Vec::new();
+            let mut buf = [0_u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(&response);
+            let _ = stream.flush();
+            count.fetch_add(1, Ordering::SeqCst);
+            // Dropping the stream closes the connection, wherever the body stood.
+        }
+    });
+    (endpoint, served)
+}
+
+fn response(content_length: usize, etag: &str, body: &[u8]) -> Vec<u8> {
+    let mut bytes = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \
+         {content_length}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[tokio::test]
+async fn a_body_cut_in_the_middle_leaves_the_previous_file_intact_and_no_temp_file() {
+    let original: Vec<u8> = (0..=255_u8).cycle().take(700).collect();
+    let (endpoint, served) = scripted_server(vec![
+        response(original.len(), "e1", &original),
+        response(1000, "e2", &[b'N'; 400]),
+    ]);
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(&endpoint).await)
+        .force_path_style(true)
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let s3 = S3Cache::builder(
+        Cache::builder().clock(clock.clock()).build().unwrap(),
+        aws_sdk_s3::Client::from_conf(config),
+    )
+    .directory(dir.path())
+    .build();
+
+    let file = s3.get_entry("s3://bucket/data.bin").await.unwrap();
+    assert_eq!(std::fs::read(file.path()).unwrap(), original);
+
+    clock.advance(Duration::from_secs(61));
+    let err = s3.get_entry("s3://bucket/data.bin").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Truncated { expected: 1000, .. } | Error::Transport { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+
+    assert_eq!(
+        std::fs::read(dir.path().join("data.bin")).unwrap(),
+        original,
+        "previous file intact"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["data.bin"], "no partial file behind");
+    // The cached entry is intact too: a reader accepting an older value gets it at once.
+    let kept = s3
+        .get_entry_with("s3://bucket/data.bin", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(kept.size(), 700);
+}
