@@ -15,6 +15,8 @@ use lambda_cache::s3::{Error, S3Cache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
 use support::sdk_config;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Serves `responses` in order, one per connection, then stops. Returns the endpoint and the
 /// count of connections served.
@@ -45,6 +47,14 @@ fn scripted_server(responses: Vec<Vec<u8>>) -> (String, Arc<AtomicUsize>) {
     (endpoint, served)
 }
 
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 fn response(content_length: usize, etag: &str, body: &[u8]) -> Vec<u8> {
     let mut bytes = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \
@@ -62,14 +72,12 @@ async fn a_body_cut_in_the_middle_leaves_the_previous_file_intact_and_no_temp_fi
         response(original.len(), "e1", &original),
         response(1000, "e2", &[b'N'; 400]),
     ]);
-    let config = aws_sdk_s3::config::Builder::from(&sdk_config(&endpoint).await)
-        .force_path_style(true)
-        .build();
+    let client = s3_client(&sdk_config(&endpoint).await);
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let s3 = S3Cache::builder(
         Cache::builder().clock(clock.clock()).build().unwrap(),
-        aws_sdk_s3::Client::from_conf(config),
+        client,
     )
     .directory(dir.path())
     .build();
@@ -105,4 +113,55 @@ async fn a_body_cut_in_the_middle_leaves_the_previous_file_intact_and_no_temp_fi
         .await
         .unwrap();
     assert_eq!(kept.size(), 700);
+}
+
+#[tokio::test]
+async fn access_denied_and_slow_down_are_typed_and_classed() {
+    let server = MockServer::start().await;
+    let error = |status: u16, code: &str| {
+        ResponseTemplate::new(status)
+            .insert_header("content-type", "application/xml")
+            .set_body_string(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                 <Error><Code>{code}</Code><Message>{code} here</Message></Error>"
+            ))
+    };
+    Mock::given(method("GET"))
+        .respond_with(error(403, "AccessDenied"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(error(503, "SlowDown"))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Cache::builder(
+        Cache::builder().build().unwrap(),
+        s3_client(&sdk_config(&server.uri()).await),
+    )
+    .directory(dir.path())
+    .build();
+    let err = s3.get_entry("s3://bucket/secret.bin").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::AccessDenied { uri, .. } if uri == "s3://bucket/secret.bin"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    let err = s3.get_entry("s3://bucket/secret.bin").await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::Throttled {
+            uri: "s3://bucket/secret.bin".into()
+        }
+    );
+    assert!(err.is_transient());
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

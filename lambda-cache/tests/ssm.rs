@@ -259,6 +259,40 @@ async fn a_version_selector_reads_that_version_under_its_own_key() {
 }
 
 #[tokio::test]
+async fn a_label_selector_and_a_name_without_a_leading_slash_are_read() {
+    let f = fixture().await;
+    let name = format!("/{}/var", unique("label"));
+    f.put(&name, ParameterType::String, "blue").await;
+    f.put(&name, ParameterType::String, "green").await;
+    f.admin
+        .label_parameter_version()
+        .name(&name)
+        .parameter_version(1)
+        .labels("live")
+        .send()
+        .await
+        .unwrap();
+    let live = f.ssm.get_entry(&format!("{name}:live")).await.unwrap();
+    assert_eq!(live.as_str(), Some("blue"));
+    assert_eq!(live.validator().version(), Some(1));
+
+    let plain = format!("{}-plain", unique("noslash"));
+    f.put(&plain, ParameterType::String, "no slash").await;
+    assert_eq!(
+        f.ssm.get_entry(&plain).await.unwrap().as_str(),
+        Some("no slash")
+    );
+    let relative = format!("{}/app/var", unique("relative"));
+    f.put(&relative, ParameterType::String, "relative path")
+        .await;
+    assert_eq!(
+        f.ssm.get_entry(&relative).await.unwrap().as_str(),
+        Some("relative path")
+    );
+    assert_eq!(f.requests.count(), 3);
+}
+
+#[tokio::test]
 async fn a_parameter_requested_by_arn_is_matched_by_arn() {
     let f = fixture().await;
     let name = format!("/{}/shared", unique("arn"));
