@@ -658,6 +658,44 @@ impl Cache {
         entry
     }
 
+    /// The value under `key` if the policy's stale-if-error allows serving it after a refresh
+    /// failed with `error` (transient, and the value no older than `max_stale`); counted in
+    /// [`Stats::stale_served`]. For refreshes done outside [`Cache::get_or_fetch`], such as a
+    /// batch that fills many keys.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key, LoadError, Policy, Validator};
+    /// let cache = Cache::builder().build().unwrap();
+    /// let key = Key::new("ssm", "/a");
+    /// cache.insert(key, String::from("old"), Validator::default(), 0);
+    /// let err = LoadError::new(std::io::Error::other("throttled"));
+    /// let policy = Policy::default().stale_if_error(Duration::from_secs(600));
+    /// assert_eq!(cache.serve_stale::<String, _>(key, policy, &err).unwrap().as_str(), "old");
+    /// assert!(cache.serve_stale::<String, _>(key, Policy::default(), &err).is_none());
+    /// ```
+    pub fn serve_stale<V: Send + Sync + 'static, E: CacheError>(
+        &self,
+        key: Key<'_>,
+        policy: impl Into<Policy>,
+        error: &E,
+    ) -> Option<Entry<V>> {
+        if !error.is_transient() {
+            return None;
+        }
+        let policy = policy.into();
+        let lookup = Lookup {
+            key,
+            type_id: TypeId::of::<V>(),
+        };
+        let previous = self.lookup_fresh::<V>(&lookup, Duration::MAX, Instant::from_nanos(0))?;
+        if !self.may_serve_stale(policy.stale(), previous.fetched_at()) {
+            return None;
+        }
+        self.shared.counters.stale_served.inc();
+        Some(previous)
+    }
+
     /// Drops every entry under `key`, of whatever value type. A fetch under way is not
     /// cancelled. Returns how many entries were dropped.
     ///

@@ -28,6 +28,7 @@ mod cache;
 mod clock;
 mod entry;
 mod error;
+mod join;
 #[cfg(feature = "json")]
 mod json;
 mod key;
@@ -42,6 +43,7 @@ pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
 pub use entry::{Entry, Fetched, Validator};
 pub use error::{CacheError, ConfigError, LoadError, error_chain};
+pub use join::join_all;
 #[cfg(feature = "json")]
 pub use json::{JsonError, decode_json};
 pub use key::Key;

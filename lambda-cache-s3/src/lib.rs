@@ -132,6 +132,33 @@ impl<'a> Object<'a> {
     pub const fn uri(&self) -> &'a str {
         self.uri
     }
+
+    /// The local file name: the entry name if set, else the key's last segment.
+    ///
+    /// ```
+    /// use lambda_cache_s3::Object;
+    /// assert_eq!(Object::new("s3://bkt/a/b.json").file_name(), "b.json");
+    /// assert_eq!(Object::new("s3://bkt/a/b.json").entry_name("c").file_name(), "c");
+    /// ```
+    pub fn file_name(&self) -> &'a str {
+        self.entry_name
+            .unwrap_or_else(|| self.uri.rsplit('/').next().unwrap_or(self.uri))
+    }
+
+    /// Checks the URI and the file name, before any request.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUri`] naming the input.
+    ///
+    /// ```
+    /// use lambda_cache_s3::Object;
+    /// assert!(Object::new("s3://bucket-name/k.json").check().is_ok());
+    /// assert!(Object::new("s3://bucket-name/dir/").check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        S3Uri::parse(self.uri)?;
+        uri::check_file_name(self.uri, self.file_name())
+    }
 }
 
 impl<'a> From<&'a str> for Object<'a> {
@@ -380,9 +407,7 @@ impl S3Cache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<LocalFile>, Error> {
         let object = object.into();
-        let entry_name = object
-            .entry_name
-            .unwrap_or_else(|| object.uri.rsplit('/').next().unwrap_or(object.uri));
+        let entry_name = object.file_name();
         let key = Key::new(SERVICE, object.uri).variant(entry_name);
         let entry = self
             .cache

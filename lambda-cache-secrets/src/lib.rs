@@ -197,7 +197,7 @@ impl SecretsCache {
         let id = secret.into();
         self.cache
             .get_or_fetch(id.key(), policy, |_previous| async move {
-                id.validate()?;
+                id.check()?;
                 let request = self.client.get_secret_value().secret_id(id.name());
                 let request = match id.version() {
                     Version::Stage(stage) => request.version_stage(stage),
@@ -292,7 +292,7 @@ impl SecretsCache {
         let mut wanted = Vec::new();
         for &name in secrets {
             let id = SecretId::new(name);
-            if let Err(err) = id.validate() {
+            if let Err(err) = id.check() {
                 results.insert(name.to_owned(), Err(err));
             } else if let Some(entry) = self.cache.get_fresh::<Secret>(id.key(), max_age) {
                 results.insert(name.to_owned(), Ok(entry));

@@ -126,8 +126,17 @@ impl<'a> SecretId<'a> {
         }
     }
 
-    /// Checks the name and the version before any call.
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    /// Checks the name and the version, before any call.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] naming the input.
+    ///
+    /// ```
+    /// use lambda_cache_secrets::SecretId;
+    /// assert!(SecretId::new("prod/db").check().is_ok());
+    /// assert!(SecretId::new("prod db").check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
         check("secret name", self.name, 2048)?;
         match self.version {
             Version::Stage(stage) => check("version stage", stage, 256),
@@ -206,13 +215,13 @@ mod tests {
             (SecretId::new("ok").stage(""), ""),
             (SecretId::new("ok").version_id("has space"), "has space"),
         ] {
-            let err = id.validate().unwrap_err();
+            let err = id.check().unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidName { input: i, .. } if i == input),
                 "{err:?}"
             );
         }
-        assert!(SecretId::new(&"x".repeat(2049)).validate().is_err());
-        assert_eq!(SecretId::new("prod/db-creds_1+=.@").validate(), Ok(()));
+        assert!(SecretId::new(&"x".repeat(2049)).check().is_err());
+        assert_eq!(SecretId::new("prod/db-creds_1+=.@").check(), Ok(()));
     }
 }

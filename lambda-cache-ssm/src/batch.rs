@@ -1,10 +1,9 @@
 //! Reading many parameters in as few GetParameters calls as the API allows.
 
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
-use std::task::Poll;
+use std::collections::HashMap;
 
 use aws_sdk_ssm::Client;
+use lambda_cache_core::join_all;
 
 use crate::{Error, Value, name};
 
@@ -13,7 +12,7 @@ pub const MAX_NAMES_PER_CALL: usize = 10;
 
 /// A parameter as read: the value and its version.
 #[derive(Clone, Debug)]
-pub(crate) struct Read {
+pub(crate) struct Found {
     pub(crate) value: Value,
     pub(crate) version: i64,
 }
@@ -21,25 +20,37 @@ pub(crate) struct Read {
 /// Reads `names` (already validated, without duplicates) in ⌈K/10⌉ concurrent GetParameters
 /// calls, with decryption. Every name must come back: those SSM reports invalid are one
 /// [`Error::NotFound`] naming each of them.
-pub(crate) async fn read_all(client: &Client, names: &[&str]) -> Result<Vec<Read>, Error> {
+pub(crate) async fn read_all(client: &Client, names: &[&str]) -> Result<Vec<Found>, Error> {
+    let (mut found, missing) = read_lenient(client, names).await?;
+    if !missing.is_empty() {
+        return Err(Error::NotFound { names: missing });
+    }
+    Ok(names.iter().filter_map(|n| found.remove(*n)).collect())
+}
+
+/// Reads `names` like [`read_all`], but returns what was found by name and what was not,
+/// instead of failing for a missing name. A failed call fails the whole read.
+pub(crate) async fn read_lenient(
+    client: &Client,
+    names: &[&str],
+) -> Result<(HashMap<String, Found>, Vec<String>), Error> {
     let calls = names
         .chunks(MAX_NAMES_PER_CALL)
         .map(|chunk| read_chunk(client, chunk));
-    let mut reads = Vec::with_capacity(names.len());
+    let mut found = HashMap::with_capacity(names.len());
     let mut missing = Vec::new();
     for chunk in join_all(calls.collect()).await {
         let (chunk_reads, chunk_missing) = chunk?;
-        reads.extend(chunk_reads);
+        found.extend(chunk_reads);
         missing.extend(chunk_missing);
     }
-    if missing.is_empty() {
-        Ok(reads)
-    } else {
-        Err(Error::NotFound { names: missing })
-    }
+    Ok((found, missing))
 }
 
-async fn read_chunk(client: &Client, chunk: &[&str]) -> Result<(Vec<Read>, Vec<String>), Error> {
+async fn read_chunk(
+    client: &Client,
+    chunk: &[&str],
+) -> Result<(Vec<(String, Found)>, Vec<String>), Error> {
     let label = || chunk.join(", ");
     let output = client
         .get_parameters()
@@ -64,10 +75,13 @@ async fn read_chunk(client: &Client, chunk: &[&str]) -> Result<(Vec<Read>, Vec<S
             )
         });
         match found {
-            Some(parameter) => reads.push(Some(Read {
-                value: Value::from_parameter(parameter),
-                version: parameter.version(),
-            })),
+            Some(parameter) => reads.push(Some((
+                (*requested).to_owned(),
+                Found {
+                    value: Value::from_parameter(parameter),
+                    version: parameter.version(),
+                },
+            ))),
             None => {
                 missing.push((*requested).to_owned());
                 reads.push(None);
@@ -75,28 +89,4 @@ async fn read_chunk(client: &Client, chunk: &[&str]) -> Result<(Vec<Read>, Vec<S
         }
     }
     Ok((reads.into_iter().flatten().collect(), missing))
-}
-
-/// Polls every future until all are done; outputs in input order.
-pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }

@@ -25,6 +25,7 @@
 //! ```
 
 mod batch;
+mod declare;
 mod error;
 mod name;
 mod value;
@@ -36,8 +37,9 @@ use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_js
 use serde::de::DeserializeOwned;
 
 pub use batch::MAX_NAMES_PER_CALL;
+pub use declare::{Read, Request};
 pub use error::Error;
-pub use name::short_name;
+pub use name::{short_name, validate as check_name, validate_path as check_path};
 pub use value::{ParameterMap, Value};
 
 /// The service part of this crate's cache keys.
@@ -251,24 +253,20 @@ impl SsmCache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<ParameterMap>, Error> {
         self.cache
-            .get_or_fetch(
-                Key::new(SERVICE, &list.key).variant("list"),
-                policy,
-                |_| async move {
-                    let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
-                    let reads = batch::read_all(&self.client, &names).await?;
-                    let mut weight = 0;
-                    let map: ParameterMap = names
-                        .iter()
-                        .zip(reads)
-                        .map(|(name, read)| {
-                            weight += read.value.weight();
-                            (short_name(name).to_owned(), read.value)
-                        })
-                        .collect();
-                    Ok(Fetched::new(map).with_weight(weight))
-                },
-            )
+            .get_or_fetch(list.cache_key(), policy, |_| async move {
+                let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
+                let reads = batch::read_all(&self.client, &names).await?;
+                let mut weight = 0;
+                let map: ParameterMap = names
+                    .iter()
+                    .zip(reads)
+                    .map(|(name, read)| {
+                        weight += read.value.weight();
+                        (short_name(name).to_owned(), read.value)
+                    })
+                    .collect();
+                Ok(Fetched::new(map).with_weight(weight))
+            })
             .await
     }
 
@@ -388,6 +386,11 @@ impl Parameters {
     /// ```
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The cache key of the list's map.
+    pub(crate) fn cache_key(&self) -> Key<'_> {
+        Key::new(SERVICE, &self.key).variant("list")
     }
 
     /// The entry name holding the list's map.

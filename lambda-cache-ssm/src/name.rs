@@ -8,7 +8,15 @@ const MAX_NAME_LEN: usize = 2048;
 /// Checks that `name` is a parameter name SSM could accept: a path (`/app/db/host`), a plain
 /// name (`app-db-host`), either with a version or label selector (`:3`, `:live`), or a full
 /// parameter ARN (for parameters shared from another account).
-pub(crate) fn validate(name: &str) -> Result<(), Error> {
+///
+/// # Errors
+/// [`Error::InvalidName`] naming the input and what is wrong with it.
+///
+/// ```
+/// assert!(lambda_cache_ssm::check_name("/prod/app/var:live").is_ok());
+/// assert!(lambda_cache_ssm::check_name("/prod/app/ var").is_err());
+/// ```
+pub fn validate(name: &str) -> Result<(), Error> {
     let invalid = |reason| {
         Err(Error::InvalidName {
             name: name.to_owned(),
@@ -64,7 +72,15 @@ pub(crate) fn validate(name: &str) -> Result<(), Error> {
 }
 
 /// Checks that `path` names a hierarchy level: it starts with '/'.
-pub(crate) fn validate_path(path: &str) -> Result<(), Error> {
+///
+/// # Errors
+/// [`Error::InvalidName`] naming the input.
+///
+/// ```
+/// assert!(lambda_cache_ssm::check_path("/prod/app/").is_ok());
+/// assert!(lambda_cache_ssm::check_path("prod/app").is_err());
+/// ```
+pub fn validate_path(path: &str) -> Result<(), Error> {
     let invalid = |reason| {
         Err(Error::InvalidName {
             name: path.to_owned(),

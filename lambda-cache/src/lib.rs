@@ -34,6 +34,13 @@ pub use lambda_cache_core::{
     Key, LoadError, Policy, Sensitive, StaleIfError, Stats, Validator,
 };
 
+pub mod entries;
+
+/// `lambda_runtime` integration (feature `lambda-runtime`): [`entries::Entries::handler`].
+#[cfg(feature = "lambda-runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-runtime")))]
+pub mod handler;
+
 /// SSM Parameter Store (feature `ssm`): `ssm::get_entry("/prod/app/var")` and friends.
 #[cfg(feature = "ssm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ssm")))]

@@ -163,7 +163,7 @@ fn emulator_only() -> Result<(), String> {
 }
 
 fn features() -> Result<(), String> {
-    for feature in ["", "ssm", "secrets", "s3", "full"] {
+    for feature in ["", "ssm", "secrets", "s3", "lambda-runtime", "full"] {
         let mut cmd = cargo();
         cmd.args([
             "check",

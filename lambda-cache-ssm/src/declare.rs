@@ -1,0 +1,270 @@
+//! Many declared reads at once: every stale parameter and list in one batch of GetParameters
+//! calls, paths beside it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_cache_core::{Entry, Key, Policy, Validator};
+
+use crate::batch::{self, Found};
+use crate::{Error, ParameterMap, Parameters, SERVICE, SsmCache, Value, short_name};
+
+/// One declared SSM read, for [`SsmCache::read_all`].
+///
+/// ```
+/// use lambda_cache_ssm::{Parameters, Request};
+/// let single = Request::parameter("/prod/app/var")?;
+/// let list = Request::List(Parameters::builder(["/app/a", "/app/b"]).entry_name("p").build()?);
+/// let path = Request::path("/prod/app/")?;
+/// # let _ = (single, list, path);
+/// # Ok::<(), lambda_cache_ssm::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// One parameter: a name, path, selector or ARN.
+    Parameter(String),
+    /// A declared list, read into one map by short name.
+    List(Parameters),
+    /// Every parameter under a path, by full name.
+    Path(String),
+}
+
+impl Request {
+    /// One parameter, its name checked now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`].
+    ///
+    /// ```
+    /// assert!(lambda_cache_ssm::Request::parameter("bad name").is_err());
+    /// ```
+    pub fn parameter(name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        crate::check_name(&name)?;
+        Ok(Self::Parameter(name))
+    }
+
+    /// A path, checked now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`].
+    ///
+    /// ```
+    /// assert!(lambda_cache_ssm::Request::path("/prod/app").is_ok());
+    /// ```
+    pub fn path(path: impl Into<String>) -> Result<Self, Error> {
+        let path = path.into();
+        crate::check_path(&path)?;
+        Ok(Self::Path(path))
+    }
+
+    /// The default entry name: a parameter's short name, a list's declared entry name, a path's
+    /// last segment.
+    ///
+    /// ```
+    /// use lambda_cache_ssm::Request;
+    /// assert_eq!(Request::parameter("/prod/app/var")?.default_entry_name(), "var");
+    /// assert_eq!(Request::path("/prod/app/")?.default_entry_name(), "app");
+    /// # Ok::<(), lambda_cache_ssm::Error>(())
+    /// ```
+    pub fn default_entry_name(&self) -> &str {
+        match self {
+            Self::Parameter(name) => short_name(name),
+            Self::List(list) => list.entry_name(),
+            Self::Path(path) => short_name(path.trim_end_matches('/')),
+        }
+    }
+}
+
+/// The outcome of one [`Request`]: a value, or a map for lists and paths.
+#[derive(Clone, Debug)]
+pub enum Read {
+    /// A single parameter.
+    Value(Entry<Value>),
+    /// A list (by short name) or a path (by full name).
+    Map(Entry<ParameterMap>),
+}
+
+type PathRead<'a> =
+    Pin<Box<dyn Future<Output = (usize, Result<Entry<ParameterMap>, Error>)> + Send + 'a>>;
+
+impl SsmCache {
+    /// Reads many declarations at once, each against its own policy. The fresh ones come from
+    /// memory; the names of all stale parameters and lists go together in ⌈K/10⌉ concurrent
+    /// GetParameters calls (K distinct names), while stale paths are read beside them. Each
+    /// value is cached on its own, so a later single read of it is a hit.
+    ///
+    /// Each request has its own outcome: a missing name fails only the declarations that
+    /// contain it. If a batch call fails transiently, each declaration's stale-if-error policy
+    /// decides whether its previous value serves.
+    ///
+    /// ```no_run
+    /// # async fn f(ssm: lambda_cache_ssm::SsmCache) -> Result<(), lambda_cache_ssm::Error> {
+    /// use std::time::Duration;
+    /// use lambda_cache_core::Policy;
+    /// use lambda_cache_ssm::Request;
+    /// let requests = [
+    ///     (Request::parameter("/prod/app/var1")?, Policy::new(Duration::from_secs(30))),
+    ///     (Request::parameter("/prod/app/var2")?, Policy::new(Duration::from_secs(60))),
+    /// ];
+    /// let reads = ssm.read_all(&requests).await; // one GetParameters call for both
+    /// # let _ = reads;
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_all(&self, requests: &[(Request, Policy)]) -> Vec<Result<Read, Error>> {
+        let mut outcomes: Vec<Option<Result<Read, Error>>> = Vec::with_capacity(requests.len());
+        let mut names: Vec<&str> = Vec::new();
+        let mut paths: Vec<PathRead<'_>> = Vec::new();
+        for (i, (request, policy)) in requests.iter().enumerate() {
+            let fresh = match request {
+                Request::Parameter(name) => self
+                    .cache
+                    .get_fresh::<Value>(Key::new(SERVICE, name), policy.max_age())
+                    .map(Read::Value),
+                Request::List(list) => self
+                    .cache
+                    .get_fresh::<ParameterMap>(list.cache_key(), policy.max_age())
+                    .map(Read::Map),
+                Request::Path(path) => {
+                    paths.push(Box::pin(
+                        async move { (i, self.get_path(path, *policy).await) },
+                    ));
+                    None
+                }
+            };
+            if fresh.is_none() {
+                let wanted: &[String] = match request {
+                    Request::Parameter(name) => std::slice::from_ref(name),
+                    Request::List(list) => list.names(),
+                    Request::Path(_) => &[],
+                };
+                for name in wanted {
+                    if !names.contains(&name.as_str()) {
+                        names.push(name);
+                    }
+                }
+            }
+            outcomes.push(fresh.map(Ok));
+        }
+        let batch = async {
+            if names.is_empty() {
+                None
+            } else {
+                Some(batch::read_lenient(&self.client, &names).await)
+            }
+        };
+        let (batch, path_reads) = join2(batch, lambda_cache_core::join_all(paths)).await;
+        for (i, read) in path_reads {
+            outcomes[i] = Some(read.map(Read::Map));
+        }
+        if let Some(batch) = batch {
+            for (outcome, (request, policy)) in outcomes.iter_mut().zip(requests) {
+                if outcome.is_none() {
+                    *outcome = Some(self.settle(request, *policy, &batch));
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| unreachable!("every request is settled above")))
+            .collect()
+    }
+
+    /// The outcome of one stale request from the batch's answer.
+    fn settle(
+        &self,
+        request: &Request,
+        policy: Policy,
+        batch: &Result<(std::collections::HashMap<String, Found>, Vec<String>), Error>,
+    ) -> Result<Read, Error> {
+        let found = match batch {
+            Ok((found, _)) => found,
+            Err(err) => {
+                return match request {
+                    Request::Parameter(name) => self
+                        .cache
+                        .serve_stale::<Value, _>(Key::new(SERVICE, name), policy, err)
+                        .map(Read::Value),
+                    Request::List(list) => self
+                        .cache
+                        .serve_stale::<ParameterMap, _>(list.cache_key(), policy, err)
+                        .map(Read::Map),
+                    Request::Path(_) => None,
+                }
+                .ok_or_else(|| err.clone());
+            }
+        };
+        match request {
+            Request::Parameter(name) => {
+                let read = found.get(name).ok_or_else(|| Error::NotFound {
+                    names: vec![name.clone()],
+                })?;
+                let entry = self.cache.insert(
+                    Key::new(SERVICE, name),
+                    read.value.clone(),
+                    Validator::default().with_version(read.version),
+                    read.value.weight(),
+                );
+                Ok(Read::Value(entry))
+            }
+            Request::List(list) => {
+                let missing: Vec<String> = list
+                    .names()
+                    .iter()
+                    .filter(|n| !found.contains_key(*n))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Error::NotFound { names: missing });
+                }
+                let mut weight = 0;
+                let map: ParameterMap = list
+                    .names()
+                    .iter()
+                    .filter_map(|name| {
+                        let read = found.get(name)?;
+                        weight += read.value.weight();
+                        Some((short_name(name).to_owned(), read.value.clone()))
+                    })
+                    .collect();
+                Ok(Read::Map(self.cache.insert(
+                    list.cache_key(),
+                    map,
+                    Validator::default(),
+                    weight,
+                )))
+            }
+            Request::Path(_) => unreachable!("paths are read on their own"),
+        }
+    }
+}
+
+/// Runs two futures concurrently.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        if out_a.is_some() && out_b.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    match (out_a, out_b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("both futures completed"),
+    }
+}

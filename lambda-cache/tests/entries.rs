@@ -1,0 +1,413 @@
+//! Declared entries refreshed per invocation, against the moto server (and wiremock for a
+//! throttled batch), counting the requests that reach the backends.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use lambda_cache::entries::{Entries, Error, Options};
+use lambda_cache::s3::S3Cache;
+use lambda_cache::secrets_manager::SecretsCache;
+use lambda_cache::ssm::{self, Parameters, SsmCache};
+use lambda_cache::{Cache, CacheError};
+use lambda_cache_core::ManualClock;
+use support::{Requests, moto_endpoint, sdk_config, unique};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+struct Fixture {
+    cache: Cache,
+    clock: ManualClock,
+    ssm: SsmCache,
+    ssm_requests: Requests,
+    ssm_admin: aws_sdk_ssm::Client,
+    secrets: SecretsCache,
+    secrets_requests: Requests,
+    secrets_admin: aws_sdk_secretsmanager::Client,
+    s3: S3Cache,
+    s3_admin: aws_sdk_s3::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let config = sdk_config(&moto_endpoint()).await;
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let ssm_requests = Requests::default();
+    let ssm = SsmCache::new(
+        cache.clone(),
+        aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&config)
+                .interceptor(ssm_requests.clone())
+                .build(),
+        ),
+    );
+    let secrets_requests = Requests::default();
+    let secrets = SecretsCache::new(
+        cache.clone(),
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(secrets_requests.clone())
+                .build(),
+        ),
+    );
+    let s3_client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Cache::builder(cache.clone(), s3_client.clone())
+        .directory(dir.path())
+        .build();
+    Fixture {
+        cache,
+        clock,
+        ssm,
+        ssm_requests,
+        ssm_admin: aws_sdk_ssm::Client::new(&config),
+        secrets,
+        secrets_requests,
+        secrets_admin: aws_sdk_secretsmanager::Client::new(&config),
+        s3,
+        s3_admin: s3_client,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn builder(&self) -> lambda_cache::entries::EntriesBuilder {
+        Entries::builder()
+            .cache(self.cache.clone())
+            .ssm_cache(self.ssm.clone())
+            .secrets_cache(self.secrets.clone())
+            .s3_cache(self.s3.clone())
+    }
+
+    async fn put(&self, name: &str, value: &str) {
+        self.ssm_admin
+            .put_parameter()
+            .name(name)
+            .r#type(ParameterType::String)
+            .value(value)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn ten_declared_parameters_refresh_in_one_call_and_not_between() {
+    let f = fixture().await;
+    let base = format!("/{}", unique("decl"));
+    for i in 0..10 {
+        f.put(&format!("{base}/p{i}"), &format!("v{i}")).await;
+    }
+    // Eight singles with two max ages, and a list of two: ten names, as stacked decorators
+    // would declare them (the seed makes one call per decorator).
+    let mut builder = f.builder();
+    for i in 0..8 {
+        let max_age = if i % 2 == 0 { 30 } else { 60 };
+        builder = builder.parameter(&format!("{base}/p{i}"), Duration::from_secs(max_age));
+    }
+    let list = Parameters::builder([format!("{base}/p8"), format!("{base}/p9")])
+        .entry_name("pair")
+        .build()
+        .unwrap();
+    let entries = builder.parameters(list, MINUTE).build().unwrap();
+
+    let first = entries.refresh().await.unwrap();
+    assert_eq!(
+        f.ssm_requests.count_of("GetParameters"),
+        1,
+        "ten names, one call"
+    );
+    assert_eq!(first.parameter("p3").unwrap().as_str(), Some("v3"));
+    assert_eq!(first.parameters("pair").unwrap()["p9"].as_str(), Some("v9"));
+
+    for _ in 0..5 {
+        f.clock.advance(Duration::from_secs(5));
+        entries.refresh().await.unwrap();
+    }
+    assert_eq!(f.ssm_requests.count(), 1, "no call between refreshes");
+
+    f.clock.advance(Duration::from_secs(5)); // 30 s: the four 30-second entries are stale
+    entries.refresh().await.unwrap();
+    assert_eq!(f.ssm_requests.count(), 2, "the stale ones, in one call");
+    f.clock.advance(MINUTE);
+    entries.refresh().await.unwrap();
+    assert_eq!(
+        f.ssm_requests.count(),
+        3,
+        "all of them again, still one call"
+    );
+    // A single read of a declared parameter is now a hit: the batch filled its entry.
+    f.ssm.get_entry(&format!("{base}/p1")).await.unwrap();
+    assert_eq!(f.ssm_requests.count(), 3);
+}
+
+#[tokio::test]
+async fn twenty_five_names_across_declarations_take_three_calls() {
+    let f = fixture().await;
+    let base = format!("/{}", unique("decl25"));
+    let mut builder = f.builder();
+    for i in 0..25 {
+        let name = format!("{base}/n{i:02}");
+        f.put(&name, "x").await;
+        builder = builder.parameter(&name, MINUTE);
+    }
+    entries_refresh(builder).await;
+    assert_eq!(f.ssm_requests.count_of("GetParameters"), 3);
+}
+
+async fn entries_refresh(builder: lambda_cache::entries::EntriesBuilder) {
+    builder.build().unwrap().refresh().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_snapshot_does_not_change_during_an_invocation() {
+    let f = fixture().await;
+    let name = format!("/{}/var", unique("snap"));
+    f.put(&name, "before").await;
+    let entries = f.builder().parameter(&name, MINUTE).build().unwrap();
+    let during = entries.refresh().await.unwrap();
+    f.put(&name, "after").await;
+    f.clock.advance(MINUTE);
+    let next = entries.refresh().await.unwrap(); // another invocation refreshes meanwhile
+    assert_eq!(next.parameter("var").unwrap().as_str(), Some("after"));
+    assert_eq!(during.parameter("var").unwrap().as_str(), Some("before"));
+}
+
+#[tokio::test]
+async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
+    let f = fixture().await;
+    let base = format!("/{}", unique("kinds"));
+    f.put(&format!("{base}/app/var"), "value").await;
+    f.put(&format!("{base}/tree/a"), "A").await;
+    let secret = unique("kinds-secret");
+    f.secrets_admin
+        .create_secret()
+        .name(&secret)
+        .secret_string("pw")
+        .send()
+        .await
+        .unwrap();
+    let bucket = unique("kinds").to_lowercase();
+    f.s3_admin
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    f.s3_admin
+        .put_object()
+        .bucket(&bucket)
+        .key("models/model.bin")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"weights"))
+        .send()
+        .await
+        .unwrap();
+
+    let entries = f
+        .builder()
+        .parameter(
+            &format!("{base}/app/var"),
+            Options::new().entry_name("new_var"),
+        )
+        .path(&format!("{base}/tree"), MINUTE)
+        .secret(secret.as_str(), Duration::from_secs(300))
+        .file(&format!("s3://{bucket}/models/model.bin"), MINUTE)
+        .load("answer", MINUTE, || async {
+            Ok::<_, std::io::Error>(42_u64)
+        })
+        .build()
+        .unwrap();
+    let cached = entries.refresh().await.unwrap();
+    assert_eq!(cached.parameter("new_var").unwrap().as_str(), Some("value"));
+    assert_eq!(
+        cached.parameters("tree").unwrap()[&format!("{base}/tree/a")].as_str(),
+        Some("A")
+    );
+    assert_eq!(cached.secret(&secret).unwrap().as_str(), Some("pw"));
+    assert_eq!(
+        std::fs::read(cached.file("model.bin").unwrap().path()).unwrap(),
+        b"weights"
+    );
+    assert_eq!(*cached.get::<u64>("answer").unwrap(), 42);
+
+    assert!(matches!(
+        cached.parameter("var"),
+        Err(Error::NoSuchEntry { .. })
+    ));
+    assert!(matches!(
+        cached.secret("new_var"),
+        Err(Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        cached.get::<String>("answer"),
+        Err(Error::WrongKind { .. })
+    ));
+    assert_eq!(f.secrets_requests.count(), 1);
+}
+
+#[test]
+fn declaration_errors_are_reported_when_the_entries_are_built() {
+    let duplicate = Entries::builder()
+        .parameter("/prod/app/var", MINUTE)
+        .secret("/prod/db/var", MINUTE)
+        .build()
+        .unwrap_err();
+    assert!(matches!(&duplicate, Error::DuplicateEntryName { entry_name } if entry_name == "var"));
+
+    let no_entry_name = Parameters::builder(["/app/var1", "/app/var2"])
+        .build()
+        .unwrap_err();
+    assert!(matches!(no_entry_name, ssm::Error::NoEntryName { .. }));
+
+    let bad_name = Entries::builder()
+        .parameter("/prod/ app", MINUTE)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        &bad_name,
+        Error::Ssm {
+            source: ssm::Error::InvalidName { .. },
+            ..
+        }
+    ));
+
+    let bad_uri = Entries::builder()
+        .file("s3://bucket/folder/", MINUTE)
+        .build()
+        .unwrap_err();
+    assert!(
+        bad_uri.to_string().contains("s3://bucket/folder/"),
+        "{bad_uri}"
+    );
+
+    let same_file = Entries::builder()
+        .file("s3://bucket-a/config.json", MINUTE)
+        .file(
+            "s3://bucket-b/config.json",
+            Options::new().entry_name("config.json"),
+        )
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        same_file,
+        Error::DuplicateEntryName { .. } | Error::S3 { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_missing_parameter_fails_the_invocation_naming_the_entry() {
+    let f = fixture().await;
+    let base = format!("/{}", unique("fail"));
+    f.put(&format!("{base}/present"), "here").await;
+    let entries = f
+        .builder()
+        .parameter(&format!("{base}/present"), MINUTE)
+        .parameter(
+            &format!("{base}/absent"),
+            Options::new().entry_name("needed"),
+        )
+        .build()
+        .unwrap();
+    let err = entries.refresh().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Ssm { entry_name, source: ssm::Error::NotFound { names } }
+            if entry_name == "needed" && names == &[format!("{base}/absent")]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("needed"));
+    assert_eq!(f.ssm_requests.count(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_batch_serves_stale_entries_that_allow_it_and_fails_others() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let body = serde_json::json!({
+        "Parameters": [
+            {"Name": "/app/a", "Type": "String", "Value": "a1", "Version": 1},
+            {"Name": "/app/b", "Type": "String", "Value": "b1", "Version": 1}
+        ],
+        "InvalidParameters": []
+    });
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_json(body),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_json(
+                    serde_json::json!({"__type": "ThrottlingException", "message": "slow down"}),
+                ),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let ssm = SsmCache::new(
+        cache.clone(),
+        aws_sdk_ssm::Client::new(&sdk_config(&server.uri()).await),
+    );
+    let tolerant = Entries::builder()
+        .cache(cache.clone())
+        .ssm_cache(ssm.clone())
+        .parameter(
+            "/app/a",
+            Options::new().stale_if_error(Duration::from_secs(600)),
+        )
+        .build()
+        .unwrap();
+    let strict = Entries::builder()
+        .cache(cache.clone())
+        .ssm_cache(ssm.clone())
+        .parameter("/app/b", MINUTE)
+        .build()
+        .unwrap();
+    let both = Entries::builder()
+        .cache(cache.clone())
+        .ssm_cache(ssm)
+        .parameter("/app/a", MINUTE)
+        .parameter("/app/b", MINUTE)
+        .build()
+        .unwrap();
+    both.refresh().await.unwrap();
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "both in one call"
+    );
+
+    clock.advance(Duration::from_secs(120));
+    let served = tolerant.refresh().await.unwrap();
+    assert_eq!(served.parameter("a").unwrap().as_str(), Some("a1"));
+    assert_eq!(cache.stats().stale_served, 1);
+    let err = strict.refresh().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Ssm {
+                source: ssm::Error::Throttled { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(&err, Error::Ssm { source, .. } if source.is_transient()));
+}
