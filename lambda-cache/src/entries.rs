@@ -253,6 +253,8 @@ impl std::error::Error for Error {
 type Erased = Arc<dyn Any + Send + Sync>;
 type LoadFuture = Pin<Box<dyn Future<Output = Result<Erased, LoaderError>> + Send>>;
 type Loader = Arc<dyn Fn() -> LoadFuture + Send + Sync>;
+/// Part of a refresh: the outcomes of some declarations, by index.
+type Part<'a> = Pin<Box<dyn Future<Output = Vec<(usize, Result<Slot, Error>)>> + Send + 'a>>;
 
 /// One declaration.
 enum Source {
@@ -412,9 +414,7 @@ impl Entries {
     /// ```
     pub async fn refresh(&self) -> Result<Snapshot, Error> {
         let inner = &*self.inner;
-        let mut parts: Vec<
-            Pin<Box<dyn Future<Output = Vec<(usize, Result<Slot, Error>)>> + Send + '_>>,
-        > = Vec::new();
+        let mut parts: Vec<Part<'_>> = Vec::new();
         #[cfg(feature = "ssm")]
         {
             let ssm_decls: Vec<(usize, ssm::Request, Policy)> = inner
