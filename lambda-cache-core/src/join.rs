@@ -10,8 +10,9 @@ use std::task::Poll;
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let outputs = lambda_cache_core::join_all(vec![async { 1 }, async { 2 }]).await;
-/// assert_eq!(outputs, [1, 2]);
+/// let futures: Vec<_> = (1..=2).map(|n| async move { n * 10 }).collect();
+/// let outputs = lambda_cache_core::join_all(futures).await;
+/// assert_eq!(outputs, [10, 20]);
 /// # });
 /// ```
 pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {

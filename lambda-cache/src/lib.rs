@@ -64,7 +64,13 @@ pub mod s3 {
 
 // The README's examples run as doctests.
 #[doc = include_str!("../../README.md")]
-#[cfg(all(doctest, feature = "ssm", feature = "secrets"))]
+#[cfg(all(
+    doctest,
+    feature = "ssm",
+    feature = "secrets",
+    feature = "s3",
+    feature = "lambda-runtime"
+))]
 pub struct ReadmeDoctests;
 
 /// Any data through the process-wide cache: the value of `load()`, kept under `name` until it

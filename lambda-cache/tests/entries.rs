@@ -1,8 +1,6 @@
 //! Declared entries refreshed per invocation, against the moto server (and wiremock for a
 //! throttled batch), counting the requests that reach the backends.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
@@ -12,7 +10,7 @@ use lambda_cache::secrets_manager::SecretsCache;
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
-use support::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -1,14 +1,12 @@
 //! No secret value reaches `Debug` or `Display` of any public value or error type, including
 //! errors produced by real failures against the emulator and by decoding a secret.
 
-mod support;
-
 use std::time::Duration;
 
 use lambda_cache::secrets_manager::{Error as SecretsError, Secret, SecretValue, SecretsCache};
 use lambda_cache::ssm::{Error as SsmError, SsmCache, Value};
 use lambda_cache::{Cache, Entry, Instant, LoadError, Sensitive, Validator};
-use support::{moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{moto_endpoint, sdk_config, unique};
 
 const CANARY: &str = "CANARY-s3cr3t-7f3a";
 

@@ -1,8 +1,6 @@
 //! S3 objects through the real aws-sdk-s3 client against the moto server, counting requests
 //! and their statuses. Run with `cargo xtask test`.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use lambda_cache::s3::{Error, Object, S3Cache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
-use support::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -3,8 +3,6 @@
 //! response, the second one announcing 1000 bytes and closing after 400: a cut no emulator (nor
 //! wiremock, whose server always completes its bodies) can produce.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use std::time::Duration;
 use lambda_cache::s3::{Error, S3Cache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
-use support::sdk_config;
+use lambda_cache_testkit::sdk_config;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

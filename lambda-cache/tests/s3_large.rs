@@ -2,14 +2,12 @@
 //! far less than the object's size. Measured with Linux's peak-RSS counter (VmHWM), reset just
 //! before the download. The figure is printed for the record.
 
-mod support;
-
 use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_cache::Cache;
 use lambda_cache::s3::S3Cache;
-use support::{moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{moto_endpoint, sdk_config, unique};
 
 const SIZE: usize = 64 << 20;
 /// A quarter of the object: far below its size, far above the SDK's buffers.

@@ -1,15 +1,13 @@
 //! Secrets Manager through the real aws-sdk-secretsmanager client against the moto server,
 //! counting the requests that reach it. Run with `cargo xtask test`.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use lambda_cache::secrets_manager::{self, Error, SecretId, SecretsCache};
 use lambda_cache::{Cache, CacheError, Policy, Sensitive};
 use lambda_cache_core::ManualClock;
-use support::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

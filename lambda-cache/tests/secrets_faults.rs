@@ -1,13 +1,11 @@
 //! Secrets Manager failures the emulator cannot produce, served by wiremock on loopback.
 
-mod support;
-
 use std::time::Duration;
 
 use lambda_cache::secrets_manager::{Error, SecretsCache};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use support::sdk_config;
+use lambda_cache_testkit::sdk_config;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

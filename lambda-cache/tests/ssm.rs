@@ -1,8 +1,6 @@
 //! SSM Parameter Store through the real aws-sdk-ssm client against the moto server, counting
 //! the requests that reach it. Run with `cargo xtask test`.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::ssm::{self, Error, Parameters, SsmCache, Value};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use support::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -1,14 +1,12 @@
 //! SSM failures the emulator cannot produce, served by wiremock on loopback: throttling, 5xx,
 //! a malformed body, a slow answer. Each leaves the cache intact and comes back typed.
 
-mod support;
-
 use std::time::Duration;
 
 use lambda_cache::ssm::{Error, SsmCache};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use support::sdk_config;
+use lambda_cache_testkit::sdk_config;
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

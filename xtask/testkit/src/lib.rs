@@ -1,0 +1,348 @@
+//! Test support for lambda-cache's own tests (not published).
+//!
+//! - [`moto_endpoint`] and [`sdk_config`]: the emulator that `cargo xtask test` started, and SDK
+//!   configuration for any loopback endpoint with test credentials and no retries.
+//! - [`Requests`]: an SDK interceptor that records each request sent and each status received.
+//! - [`CountingProxy`]: a loopback TCP proxy that counts the AWS operations passing through it,
+//!   for processes whose SDK clients a test cannot reach (a Lambda function under test).
+//! - [`RuntimeApi`]: a mock of the Lambda Runtime API that hands out events and collects the
+//!   function's responses.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ssm::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_ssm::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
+use aws_sdk_ssm::error::BoxError;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The moto server that `cargo xtask test` started. Without it a test fails here, loudly.
+///
+/// # Panics
+/// If `LAMBDA_CACHE_TEST_ENDPOINT` is not set.
+pub fn moto_endpoint() -> String {
+    std::env::var("LAMBDA_CACHE_TEST_ENDPOINT").expect(
+        "LAMBDA_CACHE_TEST_ENDPOINT is not set: run the tests with `cargo xtask test`, \
+         which starts the moto server",
+    )
+}
+
+/// SDK configuration for a loopback endpoint with static test credentials and no retries, so
+/// that every request a test causes is one request counted.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// A name no other test uses, so that tests can share one emulator.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Records the requests an SDK client sends (each one's operation: `x-amz-target`, or method
+/// and URI for REST services) and the statuses it receives. Attach it with `.interceptor(..)`.
+#[derive(Clone, Debug, Default)]
+pub struct Requests {
+    seen: Arc<Mutex<Vec<String>>>,
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+impl Requests {
+    /// Requests sent so far.
+    pub fn count(&self) -> usize {
+        self.seen.lock().len()
+    }
+
+    /// Requests sent so far whose operation ends with `operation`.
+    pub fn count_of(&self, operation: &str) -> usize {
+        self.seen
+            .lock()
+            .iter()
+            .filter(|s| s.ends_with(operation))
+            .count()
+    }
+
+    /// Every request's operation, in order.
+    pub fn all(&self) -> Vec<String> {
+        self.seen.lock().clone()
+    }
+
+    /// The HTTP status of each response received, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.statuses.lock().clone()
+    }
+}
+
+impl Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let operation = match request.headers().get("x-amz-target") {
+            Some(target) => target.to_owned(),
+            None => format!("{} {}", request.method(), request.uri()),
+        };
+        self.seen.lock().push(operation);
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.statuses
+            .lock()
+            .push(context.response().status().as_u16());
+        Ok(())
+    }
+}
+
+/// A loopback TCP proxy in front of an HTTP endpoint that records the `x-amz-target` of every
+/// request passing through: the backend calls of a process the test cannot instrument.
+#[derive(Debug)]
+pub struct CountingProxy {
+    endpoint: String,
+    targets: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    /// Listens on a free loopback port and forwards every connection to `upstream`
+    /// (`http://host:port`).
+    ///
+    /// # Panics
+    /// If no loopback port can be had.
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("bound"));
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&targets);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                tokio::spawn(relay(client, server, Arc::clone(&seen)));
+            }
+        });
+        Self {
+            endpoint,
+            targets,
+            task,
+        }
+    }
+
+    /// The endpoint to give the process under test (as `AWS_ENDPOINT_URL`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Requests whose `x-amz-target` ends with `operation` (for example `.GetParameters`).
+    pub fn count_of(&self, operation: &str) -> usize {
+        self.targets
+            .lock()
+            .iter()
+            .filter(|t| t.ends_with(operation))
+            .count()
+    }
+
+    /// Every `x-amz-target` seen, in order.
+    pub fn all(&self) -> Vec<String> {
+        self.targets.lock().clone()
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies both ways, noting the `x-amz-target` header lines of the client's requests.
+async fn relay(client: TcpStream, server: TcpStream, targets: Arc<Mutex<Vec<String>>>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async move {
+        let mut buffer = [0_u8; 16 * 1024];
+        let mut line = Vec::new();
+        loop {
+            let n = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &byte in &buffer[..n] {
+                if byte == b'\n' {
+                    let text = String::from_utf8_lossy(&line);
+                    if let Some((name, value)) = text.split_once(':')
+                        && name.eq_ignore_ascii_case("x-amz-target")
+                    {
+                        targets.lock().push(value.trim().to_owned());
+                    }
+                    line.clear();
+                } else if line.len() < 256 {
+                    line.push(byte);
+                }
+            }
+            if server_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let downstream = async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
+}
+
+/// A mock of the Lambda Runtime API: hands out `events` one per `next` request, in order, then
+/// holds further `next` requests open; collects what the function posts back.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    server: MockServer,
+}
+
+/// What the function answered to one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The event's request id (`req-0`, `req-1`, ...).
+    pub request_id: String,
+    /// True for an error report, false for a response.
+    pub is_error: bool,
+    /// The body posted.
+    pub body: serde_json::Value,
+}
+
+impl RuntimeApi {
+    /// Starts the mock with the events to hand out (at most 200).
+    ///
+    /// # Panics
+    /// If given more than 200 events.
+    pub async fn start(events: Vec<serde_json::Value>) -> Self {
+        assert!(events.len() <= 200, "the mock hands out at most 200 events");
+        let server = MockServer::start().await;
+        let next = "/2018-06-01/runtime/invocation/next";
+        for (i, event) in events.into_iter().enumerate() {
+            let priority = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            Mock::given(method("GET"))
+                .and(path(next))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .insert_header("content-type", "application/json")
+                        .insert_header("lambda-runtime-aws-request-id", format!("req-{i}"))
+                        .insert_header("lambda-runtime-deadline-ms", "4102444800000")
+                        .insert_header(
+                            "lambda-runtime-invoked-function-arn",
+                            "arn:aws:lambda:us-east-1:123456789012:function:under-test",
+                        )
+                        .set_body_json(event),
+                )
+                .up_to_n_times(1)
+                .with_priority(priority)
+                .mount(&server)
+                .await;
+        }
+        // No more events: hold the long poll, as Lambda does between invocations.
+        Mock::given(method("GET"))
+            .and(path(next))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3600)))
+            .with_priority(u8::MAX)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/2018-06-01/runtime/.*$"))
+            .respond_with(ResponseTemplate::new(202))
+            .mount(&server)
+            .await;
+        Self { server }
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API`: `host:port`.
+    pub fn address(&self) -> String {
+        self.server.address().to_string()
+    }
+
+    /// The answers posted so far, in order.
+    pub async fn answers(&self) -> Vec<Answer> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .filter_map(|r| {
+                let segments: Vec<&str> = r.url.path().split('/').collect();
+                // /2018-06-01/runtime/invocation/{id}/response|error
+                let (id, kind) = match segments.as_slice() {
+                    [_, _, "runtime", "invocation", id, kind] => (*id, *kind),
+                    _ => return None,
+                };
+                Some(Answer {
+                    request_id: id.to_owned(),
+                    is_error: kind == "error",
+                    body: serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until `count` answers have arrived, checking every 50 ms for at most `limit`.
+    /// This waits for another process, it does not let time pass for the cache.
+    ///
+    /// # Panics
+    /// If they have not all arrived within `limit`.
+    pub async fn wait_for_answers(&self, count: usize, limit: Duration) -> Vec<Answer> {
+        let step = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            let answers = self.answers().await;
+            if answers.len() >= count {
+                return answers;
+            }
+            assert!(
+                waited < limit,
+                "only {} of {count} answers after {limit:?}: {answers:?}",
+                answers.len()
+            );
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+    }
+}
