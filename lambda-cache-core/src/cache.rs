@@ -424,14 +424,31 @@ impl Cache {
             key,
             type_id: TypeId::of::<V>(),
         };
-        // Any fetch numbered from here on started after this request did.
-        let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
-        let requested_at = self.shared.clock.now();
-        if let Some(entry) = self.lookup_fresh(&lookup, policy.max_age(), requested_at) {
+        if let Some(entry) = self.lookup_fresh(&lookup, policy.max_age(), self.shared.clock.now()) {
             self.shared.counters.hits.inc();
             return Ok(entry);
         }
+        // Boxed: the miss path (waiting, leading, the loader's future, which for an SDK call
+        // can be kilobytes) stays out of this future, so a hit creates and moves a few words.
+        Box::pin(self.miss(lookup, policy, fetch)).await
+    }
+
+    /// The miss path of [`Cache::get_or_fetch`]: join the fetch under way or lead a new one.
+    async fn miss<V, E, F, Fut>(
+        &self,
+        lookup: Lookup<'_>,
+        policy: Policy,
+        fetch: F,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
         self.shared.counters.misses.inc();
+        // Any fetch numbered from here on started after this request missed.
+        let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
         let (id, done, previous) = loop {
             match self.join_or_lead::<V>(&lookup, policy.max_age(), first_new_flight) {
                 Step::Ready(entry) => return Ok(entry),

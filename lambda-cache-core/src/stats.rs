@@ -1,6 +1,6 @@
 //! Counters, kept in release builds too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A snapshot of a cache's counters since it was built.
 ///
@@ -49,16 +49,34 @@ impl Counters {
     }
 }
 
+/// Shards per counter: threads counting at once mostly touch different cache lines.
+const SHARDS: usize = 8;
+
+/// A counter split into cache-line-sized shards, one picked per thread, so that a hit on one
+/// thread does not slow a hit on another by bouncing a shared cache line.
 #[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
+pub(crate) struct Counter([Shard; SHARDS]);
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Shard(AtomicU64);
+
+/// This thread's shard.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
 
 impl Counter {
     #[inline]
     pub(crate) fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
     }
 }

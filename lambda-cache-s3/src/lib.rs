@@ -407,14 +407,19 @@ impl S3Cache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<LocalFile>, Error> {
         let object = object.into();
+        let policy = policy.into();
         let entry_name = object.file_name();
         let key = Key::new(SERVICE, object.uri).variant(entry_name);
-        let entry = self
-            .cache
-            .get_or_fetch(key, policy, |previous| {
-                self.download(object, entry_name, previous)
-            })
-            .await?;
+        // The hit path first, before any fetch future exists.
+        let entry = match self.cache.get_fresh::<LocalFile>(key, policy.max_age()) {
+            Some(hit) => hit,
+            None => {
+                Box::pin(self.cache.get_or_fetch(key, policy, |previous| {
+                    self.download(object, entry_name, previous)
+                }))
+                .await?
+            }
+        };
         entry.touch(self.cache.clock().now());
         Ok(entry)
     }
@@ -540,9 +545,19 @@ impl S3Cache {
         uri: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Vec<u8>>, Error> {
+        let policy = policy.into();
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<Vec<u8>>(Key::new(SERVICE, uri).variant(IN_MEMORY), policy.max_age())
+        {
+            return Ok(hit);
+        }
         let key = Key::new(SERVICE, uri).variant(IN_MEMORY);
-        self.cache
-            .get_or_fetch(key, policy, |previous: Option<Entry<Vec<u8>>>| async move {
+        Box::pin(self.cache.get_or_fetch(
+            key,
+            policy,
+            |previous: Option<Entry<Vec<u8>>>| async move {
                 let parsed = S3Uri::parse(uri)?;
                 let mut request = self
                     .client
@@ -588,8 +603,9 @@ impl S3Cache {
                 Ok(Fetched::new(bytes)
                     .with_validator(validator)
                     .with_weight(weight))
-            })
-            .await
+            },
+        ))
+        .await
     }
 
     /// A small JSON object decoded into `T`, cached decoded (no parsing on a hit); the bytes come
@@ -611,19 +627,25 @@ impl S3Cache {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let policy = policy.into();
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<T>(Key::new(SERVICE, uri).variant(IN_MEMORY), policy.max_age())
+        {
+            return Ok(hit);
+        }
         let key = Key::new(SERVICE, uri).variant(IN_MEMORY);
-        self.cache
-            .get_or_fetch(key, policy, |_| async move {
-                let bytes = self.get_bytes(uri, policy).await?;
-                let value = decode_json::<T>(&bytes).map_err(|err| Error::Decode {
-                    uri: uri.to_owned(),
-                    message: err.to_string(),
-                })?;
-                Ok(Fetched::new(value)
-                    .with_validator(bytes.validator().clone())
-                    .with_weight(bytes.len() as u64))
-            })
-            .await
+        Box::pin(self.cache.get_or_fetch(key, policy, |_| async move {
+            let bytes = self.get_bytes(uri, policy).await?;
+            let value = decode_json::<T>(&bytes).map_err(|err| Error::Decode {
+                uri: uri.to_owned(),
+                message: err.to_string(),
+            })?;
+            Ok(Fetched::new(value)
+                .with_validator(bytes.validator().clone())
+                .with_weight(bytes.len() as u64))
+        }))
+        .await
     }
 }
 

@@ -195,34 +195,41 @@ impl SecretsCache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<Secret>, Error> {
         let id = secret.into();
-        self.cache
-            .get_or_fetch(id.key(), policy, |_previous| async move {
-                id.check()?;
-                let request = self.client.get_secret_value().secret_id(id.name());
-                let request = match id.version() {
-                    Version::Stage(stage) => request.version_stage(stage),
-                    Version::Id(version_id) => request.version_id(version_id),
-                };
-                let output = request
-                    .send()
-                    .await
-                    .map_err(|err| Error::from_sdk(id.name(), err))?;
-                let secret = Secret::from_parts(
-                    output.name(),
-                    output.arn(),
-                    output.version_id(),
-                    output.version_stages(),
-                    output.secret_string(),
-                    output.secret_binary().map(|blob| blob.as_ref()),
-                );
-                let weight = secret.weight();
-                Ok(Fetched::new(secret)
-                    .with_validator(
-                        Validator::default().with_etag(output.version_id().unwrap_or_default()),
-                    )
-                    .with_weight(weight))
-            })
-            .await
+        let policy = policy.into();
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self.cache.get_fresh::<Secret>(id.key(), policy.max_age()) {
+            return Ok(hit);
+        }
+        Box::pin(
+            self.cache
+                .get_or_fetch(id.key(), policy, |_previous| async move {
+                    id.check()?;
+                    let request = self.client.get_secret_value().secret_id(id.name());
+                    let request = match id.version() {
+                        Version::Stage(stage) => request.version_stage(stage),
+                        Version::Id(version_id) => request.version_id(version_id),
+                    };
+                    let output = request
+                        .send()
+                        .await
+                        .map_err(|err| Error::from_sdk(id.name(), err))?;
+                    let secret = Secret::from_parts(
+                        output.name(),
+                        output.arn(),
+                        output.version_id(),
+                        output.version_stages(),
+                        output.secret_string(),
+                        output.secret_binary().map(|blob| blob.as_ref()),
+                    );
+                    let weight = secret.weight();
+                    Ok(Fetched::new(secret)
+                        .with_validator(
+                            Validator::default().with_etag(output.version_id().unwrap_or_default()),
+                        )
+                        .with_weight(weight))
+                }),
+        )
+        .await
     }
 
     /// A JSON secret (string or binary) decoded into `T`, decoded once per fetch: the decoded
@@ -252,18 +259,21 @@ impl SecretsCache {
     {
         let id = secret.into();
         let policy = policy.into();
-        self.cache
-            .get_or_fetch(id.key(), policy, |_| async move {
-                let raw = self.get_entry_with(id, policy).await?;
-                let value = decode_json::<T>(raw.as_bytes()).map_err(|err| Error::Decode {
-                    secret: id.name().to_owned(),
-                    message: err.to_string(),
-                })?;
-                Ok(Fetched::new(value)
-                    .with_validator(raw.validator().clone())
-                    .with_weight(raw.weight()))
-            })
-            .await
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self.cache.get_fresh::<T>(id.key(), policy.max_age()) {
+            return Ok(hit);
+        }
+        Box::pin(self.cache.get_or_fetch(id.key(), policy, |_| async move {
+            let raw = self.get_entry_with(id, policy).await?;
+            let value = decode_json::<T>(raw.as_bytes()).map_err(|err| Error::Decode {
+                secret: id.name().to_owned(),
+                message: err.to_string(),
+            })?;
+            Ok(Fetched::new(value)
+                .with_validator(raw.validator().clone())
+                .with_weight(raw.weight()))
+        }))
+        .await
     }
 
     /// The current versions of several secrets: those cached and fresh enough for `policy` come

@@ -171,6 +171,19 @@ impl SsmCache {
         name: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Value>, Error> {
+        let policy = policy.into();
+        // The hit path, before any fetch future exists: a lookup and nothing else.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<Value>(Key::new(SERVICE, name), policy.max_age())
+        {
+            return Ok(hit);
+        }
+        Box::pin(self.fetch_entry(name, policy)).await
+    }
+
+    /// The miss path of [`SsmCache::get_entry_with`].
+    async fn fetch_entry(&self, name: &str, policy: Policy) -> Result<Entry<Value>, Error> {
         self.cache
             .get_or_fetch(Key::new(SERVICE, name), policy, |_previous| async move {
                 name::validate(name)?;
@@ -213,22 +226,31 @@ impl SsmCache {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let policy = policy.into();
-        self.cache
-            .get_or_fetch(Key::new(SERVICE, name), policy, |_| async move {
-                let raw = self.get_entry_with(name, policy).await?;
-                let text = raw.as_str().ok_or_else(|| Error::Decode {
-                    name: name.to_owned(),
-                    message: "a StringList is not JSON text".to_owned(),
-                })?;
-                let value = decode_json::<T>(text.as_bytes()).map_err(|err| Error::Decode {
-                    name: name.to_owned(),
-                    message: err.to_string(),
-                })?;
-                Ok(Fetched::new(value)
-                    .with_validator(raw.validator().clone())
-                    .with_weight(raw.weight()))
-            })
-            .await
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<T>(Key::new(SERVICE, name), policy.max_age())
+        {
+            return Ok(hit);
+        }
+        Box::pin(
+            self.cache
+                .get_or_fetch(Key::new(SERVICE, name), policy, |_| async move {
+                    let raw = self.get_entry_with(name, policy).await?;
+                    let text = raw.as_str().ok_or_else(|| Error::Decode {
+                        name: name.to_owned(),
+                        message: "a StringList is not JSON text".to_owned(),
+                    })?;
+                    let value = decode_json::<T>(text.as_bytes()).map_err(|err| Error::Decode {
+                        name: name.to_owned(),
+                        message: err.to_string(),
+                    })?;
+                    Ok(Fetched::new(value)
+                        .with_validator(raw.validator().clone())
+                        .with_weight(raw.weight()))
+                }),
+        )
+        .await
     }
 
     /// Several parameters in one entry, keyed by short name (`/app/var1` → `var1`), read in
@@ -252,22 +274,32 @@ impl SsmCache {
         list: &Parameters,
         policy: impl Into<Policy>,
     ) -> Result<Entry<ParameterMap>, Error> {
-        self.cache
-            .get_or_fetch(list.cache_key(), policy, |_| async move {
-                let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
-                let reads = batch::read_all(&self.client, &names).await?;
-                let mut weight = 0;
-                let map: ParameterMap = names
-                    .iter()
-                    .zip(reads)
-                    .map(|(name, read)| {
-                        weight += read.value.weight();
-                        (short_name(name).to_owned(), read.value)
-                    })
-                    .collect();
-                Ok(Fetched::new(map).with_weight(weight))
-            })
-            .await
+        let policy = policy.into();
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<ParameterMap>(list.cache_key(), policy.max_age())
+        {
+            return Ok(hit);
+        }
+        Box::pin(
+            self.cache
+                .get_or_fetch(list.cache_key(), policy, |_| async move {
+                    let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
+                    let reads = batch::read_all(&self.client, &names).await?;
+                    let mut weight = 0;
+                    let map: ParameterMap = names
+                        .iter()
+                        .zip(reads)
+                        .map(|(name, read)| {
+                            weight += read.value.weight();
+                            (short_name(name).to_owned(), read.value)
+                        })
+                        .collect();
+                    Ok(Fetched::new(map).with_weight(weight))
+                }),
+        )
+        .await
     }
 
     /// Every parameter under `path` (recursively, all pages of GetParametersByPath, decrypted)
@@ -290,40 +322,47 @@ impl SsmCache {
         path: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<ParameterMap>, Error> {
-        self.cache
-            .get_or_fetch(
-                Key::new(SERVICE, path).variant("path"),
-                policy,
-                |_| async move {
-                    name::validate_path(path)?;
-                    let mut map = ParameterMap::new();
-                    let mut weight = 0;
-                    let mut next_token = None;
-                    loop {
-                        let page = self
-                            .client
-                            .get_parameters_by_path()
-                            .path(path)
-                            .recursive(true)
-                            .with_decryption(true)
-                            .set_next_token(next_token.take())
-                            .send()
-                            .await
-                            .map_err(|err| Error::from_sdk(path, err))?;
-                        for parameter in page.parameters() {
-                            let value = Value::from_parameter(parameter);
-                            weight += value.weight();
-                            map.insert(parameter.name().unwrap_or_default().to_owned(), value);
-                        }
-                        match page.next_token() {
-                            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                            _ => break,
-                        }
+        let policy = policy.into();
+        // The hit path first, before any fetch future exists.
+        if let Some(hit) = self
+            .cache
+            .get_fresh::<ParameterMap>(Key::new(SERVICE, path).variant("path"), policy.max_age())
+        {
+            return Ok(hit);
+        }
+        Box::pin(self.cache.get_or_fetch(
+            Key::new(SERVICE, path).variant("path"),
+            policy,
+            |_| async move {
+                name::validate_path(path)?;
+                let mut map = ParameterMap::new();
+                let mut weight = 0;
+                let mut next_token = None;
+                loop {
+                    let page = self
+                        .client
+                        .get_parameters_by_path()
+                        .path(path)
+                        .recursive(true)
+                        .with_decryption(true)
+                        .set_next_token(next_token.take())
+                        .send()
+                        .await
+                        .map_err(|err| Error::from_sdk(path, err))?;
+                    for parameter in page.parameters() {
+                        let value = Value::from_parameter(parameter);
+                        weight += value.weight();
+                        map.insert(parameter.name().unwrap_or_default().to_owned(), value);
                     }
-                    Ok(Fetched::new(map).with_weight(weight))
-                },
-            )
-            .await
+                    match page.next_token() {
+                        Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                        _ => break,
+                    }
+                }
+                Ok(Fetched::new(map).with_weight(weight))
+            },
+        ))
+        .await
     }
 }
 

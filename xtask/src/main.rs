@@ -6,12 +6,16 @@
 //! - `emulator`: start the emulator and print the environment to export; stops on Enter or
 //!   end of input.
 //! - `features`: build the facade with each feature alone.
+//! - `bench`: the benchmarks, backend call counts and binary sizes; writes
+//!   `target/bench-report.json`.
+//! - `size`: the binary sizes alone.
 
 use std::env;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod bench;
 mod emulator;
 
 fn main() -> ExitCode {
@@ -21,8 +25,10 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("emulator") => emulator_only(),
         Some("features") => features(),
+        Some("bench") => bench::bench(),
+        Some("size") => bench::size().map(|_| ()),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|size>\n  got: {args:?}"
         )),
     };
     match result {
@@ -62,9 +68,15 @@ fn run(mut cmd: Command) -> Result<(), String> {
 fn test(extra: &[String]) -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--all-features"])
-        .args(extra)
-        .stdout(Stdio::piped());
+    cmd.args([
+        "test",
+        "--workspace",
+        "--all-features",
+        "--exclude",
+        "lambda-cache-bench",
+    ])
+    .args(extra)
+    .stdout(Stdio::piped());
     moto.export_to(&mut cmd);
     let shown = format!("{cmd:?}");
     let mut child = cmd

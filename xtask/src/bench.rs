@@ -1,0 +1,240 @@
+//! `cargo xtask bench` and `cargo xtask size`: run the benchmarks, count backend calls, measure
+//! binary sizes, and write `target/bench-report.json` with a table on stdout.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::emulator::Emulator;
+use crate::{cargo, root, run};
+
+/// Criterion medians, in nanoseconds, of `group/function`.
+fn median_ns(group: &str, function: &str) -> Result<f64, String> {
+    let path = root()
+        .join("target/criterion")
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let median = text
+        .split("\"median\":")
+        .nth(1)
+        .and_then(|rest| rest.split("\"point_estimate\":").nth(1))
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|number| number.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no median in {}", path.display()))?;
+    Ok(median)
+}
+
+fn output(mut cmd: Command) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// Binary sizes of the SSM-only function with lambda-cache and with the bare SDK.
+pub(crate) struct Sizes {
+    pub(crate) lambda_cache: u64,
+    pub(crate) bare_sdk: u64,
+}
+
+/// Builds both size fixtures with the size profile, checks that the lambda-cache one links no S3 or Secrets Manager SDK,
+/// and returns the sizes.
+pub(crate) fn size() -> Result<Sizes, String> {
+    // One invocation: the two final LTO links run side by side. The packages share no feature
+    // that differs (the tree check below proves the SSM-only build links no other SDK).
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--quiet",
+        "--profile",
+        "size",
+        "--package",
+        "size-with-lambda-cache",
+        "--package",
+        "size-bare-sdk",
+    ]);
+    eprintln!("xtask: building the size fixtures with the size profile");
+    run(cmd)?;
+    let mut sizes = Vec::new();
+    for package in ["size-with-lambda-cache", "size-bare-sdk"] {
+        let binary = root().join("target/size").join(package);
+        let bytes = std::fs::metadata(&binary)
+            .map_err(|e| format!("cannot stat {}: {e}", binary.display()))?
+            .len();
+        sizes.push(bytes);
+    }
+    let mut tree = cargo();
+    tree.args([
+        "tree",
+        "--package",
+        "size-with-lambda-cache",
+        "--edges",
+        "normal",
+        "--prefix",
+        "none",
+    ]);
+    let crates = output(tree)?;
+    for forbidden in ["aws-sdk-s3 ", "aws-sdk-secretsmanager "] {
+        if crates.lines().any(|line| line.starts_with(forbidden)) {
+            return Err(format!(
+                "the SSM-only function links {}: features leak",
+                forbidden.trim()
+            ));
+        }
+    }
+    let sizes = Sizes {
+        lambda_cache: sizes[0],
+        bare_sdk: sizes[1],
+    };
+    eprintln!(
+        "xtask: size: lambda-cache {} bytes, bare SDK {} bytes ({:+.2}%); no S3 or Secrets Manager SDK linked",
+        sizes.lambda_cache,
+        sizes.bare_sdk,
+        overhead_percent(sizes.lambda_cache, sizes.bare_sdk)
+    );
+    Ok(sizes)
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes are far below 2^52
+fn overhead_percent(ours: u64, theirs: u64) -> f64 {
+    (ours as f64 / theirs as f64 - 1.0) * 100.0
+}
+
+pub(crate) fn bench() -> Result<(), String> {
+    let calls = {
+        let moto = Emulator::start()?;
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", "lambda-cache-bench"]);
+        moto.export_to(&mut cmd);
+        run(cmd)?;
+        let mut cmd = cargo();
+        cmd.args([
+            "run",
+            "--quiet",
+            "--profile",
+            "bench",
+            "--package",
+            "lambda-cache-bench",
+            "--bin",
+            "calls",
+        ]);
+        moto.export_to(&mut cmd);
+        output(cmd)?
+    };
+    let sizes = size()?;
+
+    let hit = |f: &str| median_ns("hit", f);
+    let hit2 = |f: &str| median_ns("hit_2_threads", f);
+    let (ours, raw, moka, asm) = (
+        hit("lambda_cache")?,
+        hit("raw_baseline")?,
+        hit("moka")?,
+        hit("aws_secretsmanager_caching")?,
+    );
+    let (ours2, raw2, moka2) = (hit2("lambda_cache")?, hit2("raw_baseline")?, hit2("moka")?);
+    let forced = median_ns("miss", "lambda_cache_forced")?;
+    let bare = median_ns("miss", "bare_get_parameter")?;
+    let bare_batch = median_ns("miss", "bare_get_parameters")?;
+    let miss_ratio = forced / bare;
+    let calls = calls.trim();
+    let calls_fields = calls
+        .strip_prefix('{')
+        .and_then(|c| c.strip_suffix('}'))
+        .ok_or("the calls report is not a JSON object")?;
+
+    let report = format!(
+        "{{\"hit_ns\":{{\"lambda_cache\":{ours:.2},\"raw_baseline\":{raw:.2},\"moka\":{moka:.2},\
+         \"aws_secretsmanager_caching\":{asm:.2}}},\
+         \"hit_ns_2_threads\":{{\"lambda_cache\":{ours2:.2},\"raw_baseline\":{raw2:.2},\"moka\":{moka2:.2}}},\
+         \"miss_overhead_ratio\":{miss_ratio:.4},\
+         \"miss_ns\":{{\"lambda_cache_forced\":{forced:.0},\"bare_get_parameter\":{bare:.0},\
+         \"bare_get_parameters\":{bare_batch:.0}}},\
+         {calls_fields},\
+         \"size_bytes\":{{\"lambda_cache_ssm\":{},\"bare_sdk_ssm\":{}}}}}",
+        sizes.lambda_cache, sizes.bare_sdk
+    );
+    let path = root().join("target/bench-report.json");
+    std::fs::write(&path, format!("{report}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+
+    let mut table = String::new();
+    let mut row = |what: &str, value: String, target: &str| {
+        let _ = writeln!(table, "| {what:<44} | {value:>26} | {target:<26} |");
+    };
+    row("measure", "measured (median)".into(), "target");
+    row(
+        "hit, 1 thread: lambda-cache / raw baseline",
+        format!("{ours:.1} / {raw:.1} ns = {:.2}x", ours / raw),
+        "<= 1.20x",
+    );
+    row(
+        "hit, 1 thread: moka",
+        format!("{moka:.1} ns"),
+        "slower than lambda-cache",
+    );
+    row(
+        "hit, 1 thread: aws_secretsmanager_caching",
+        format!("{asm:.1} ns"),
+        "slower than lambda-cache",
+    );
+    row(
+        "hit, 2 threads: lambda-cache / raw baseline",
+        format!("{ours2:.1} / {raw2:.1} ns = {:.2}x", ours2 / raw2),
+        "<= 1.20x",
+    );
+    row(
+        "hit, 2 threads: moka",
+        format!("{moka2:.1} ns"),
+        "slower than lambda-cache",
+    );
+    row(
+        "miss: forced refresh / bare GetParameter",
+        format!(
+            "{:.0} / {:.0} us = {miss_ratio:.3}",
+            forced / 1e3,
+            bare / 1e3
+        ),
+        "<= 1.10",
+    );
+    row(
+        "miss: bare GetParameters (what we send)",
+        format!("{:.0} us", bare_batch / 1e3),
+        "",
+    );
+    row(
+        "binary: lambda-cache / bare SDK (bytes)",
+        format!(
+            "{} / {} = {:+.2}%",
+            sizes.lambda_cache,
+            sizes.bare_sdk,
+            overhead_percent(sizes.lambda_cache, sizes.bare_sdk)
+        ),
+        "<= +5%",
+    );
+    #[allow(clippy::print_stdout)] // the command's report
+    {
+        println!(
+            "\n{table}\nbackend calls: {calls}\nreport written to {}",
+            rel(&path)
+        );
+    }
+    Ok(())
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
