@@ -22,18 +22,19 @@ impl Emulator {
     /// Starts the moto server on a free loopback port, installing it first if needed. Fails
     /// loudly if it cannot start: no test is ever skipped for want of it.
     pub(crate) fn start() -> Result<Self, String> {
-        let program = moto_server()?;
+        let moto = moto_server()?;
         let port = free_port()?;
         let log_path = root().join("target").join("moto-server.log");
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-        let child = Command::new(&program)
+        let child = moto
+            .command()
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+            .map_err(|e| format!("cannot start the moto server: {e}"))?;
         let mut emulator = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -100,52 +101,104 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The moto server program: ours under target/, installed there with pip if missing.
-fn moto_server() -> Result<PathBuf, String> {
-    let venv = root().join("target").join("moto-venv");
-    let program = venv.join("bin").join("moto_server");
-    if works(&program) {
-        return Ok(program);
-    }
-    eprintln!(
-        "xtask: installing the moto server into {} (once)",
-        venv.display()
-    );
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().is_ok())
-        .ok_or("Python 3 is needed for the moto server and was not found")?;
-    check(
-        Command::new(python).args(["-m", "venv"]).arg(&venv),
-        "create a virtual environment",
-    )?;
-    check(
-        Command::new(venv.join("bin").join("pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "moto[server]>=5,<6",
-        ]),
-        "install moto[server]",
-    )?;
-    if works(&program) {
-        Ok(program)
-    } else {
-        Err(format!(
-            "{} does not run after installing moto[server]",
-            program.display()
-        ))
-    }
+/// How to start the moto server.
+#[derive(Clone)]
+enum Moto {
+    /// The `moto_server` script of our virtual environment.
+    Program(PathBuf),
+    /// `python -m moto.server` with moto installed into a plain directory (for a Python whose
+    /// `venv` module is missing, as in Debian without python3-venv).
+    Module { python: String, packages: PathBuf },
 }
 
-fn works(program: &PathBuf) -> bool {
-    program.exists()
-        && Command::new(program)
+impl Moto {
+    fn command(&self) -> Command {
+        match self {
+            Self::Program(program) => Command::new(program),
+            Self::Module { python, packages } => {
+                let mut cmd = Command::new(python);
+                cmd.env("PYTHONPATH", packages).args(["-m", "moto.server"]);
+                cmd
+            }
+        }
+    }
+
+    fn works(&self) -> bool {
+        self.command()
             .arg("--help")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+    }
+}
+
+/// The moto server: ours under target/, installed there with pip if missing (into a virtual
+/// environment, or a plain directory where `venv` is unavailable).
+fn moto_server() -> Result<Moto, String> {
+    let target = root().join("target");
+    let venv = target.join("moto-venv");
+    let packages = target.join("moto-packages");
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+        .ok_or("Python 3 is needed for the moto server and was not found")?
+        .to_owned();
+    let in_venv = Moto::Program(venv.join("bin").join("moto_server"));
+    let in_packages = Moto::Module {
+        python: python.clone(),
+        packages: packages.clone(),
+    };
+    if let Some(installed) = [&in_venv, &in_packages].into_iter().find(|m| m.works()) {
+        return Ok(installed.clone());
+    }
+    const REQUIREMENT: &str = "moto[server]>=5,<6";
+    eprintln!(
+        "xtask: installing the moto server under {} (once)",
+        target.display()
+    );
+    let venv_made = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if venv_made {
+        check(
+            Command::new(venv.join("bin").join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                REQUIREMENT,
+            ]),
+            "install moto[server] into the virtual environment",
+        )?;
+        if in_venv.works() {
+            return Ok(in_venv);
+        }
+    }
+    eprintln!(
+        "xtask: no usable virtual environment; installing moto into {}",
+        packages.display()
+    );
+    check(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&packages)
+            .arg(REQUIREMENT),
+        "install moto[server] with pip",
+    )?;
+    if in_packages.works() {
+        Ok(in_packages)
+    } else {
+        Err("the moto server does not run after installing moto[server]".into())
+    }
 }
 
 fn check(cmd: &mut Command, what: &str) -> Result<(), String> {
