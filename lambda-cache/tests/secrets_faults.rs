@@ -5,22 +5,16 @@ use std::time::Duration;
 use lambda_cache::secrets_manager::{Error, SecretsCache};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use lambda_cache_testkit::sdk_config;
+use lambda_cache_testkit::{aws_json, sdk_config};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NAME: &str = "prod/db/password";
 
-fn json(status: u16, body: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_json(body)
-}
-
 async fn primed(then: ResponseTemplate) -> (MockServer, SecretsCache, ManualClock) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json(
+        .respond_with(aws_json(
             200,
             serde_json::json!({
                 "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db/password-AbCdEf",
@@ -51,7 +45,7 @@ async fn primed(then: ResponseTemplate) -> (MockServer, SecretsCache, ManualCloc
 
 #[tokio::test]
 async fn throttling_serves_a_recent_secret_when_allowed_and_errors_otherwise() {
-    let (server, secrets, _clock) = primed(json(
+    let (server, secrets, _clock) = primed(aws_json(
         400,
         serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
     ))
@@ -73,7 +67,7 @@ async fn throttling_serves_a_recent_secret_when_allowed_and_errors_otherwise() {
 
 #[tokio::test]
 async fn a_decryption_failure_is_permanent_and_keeps_the_cache() {
-    let (_server, secrets, _clock) = primed(json(
+    let (_server, secrets, _clock) = primed(aws_json(
         400,
         serde_json::json!({"__type": "DecryptionFailure", "message": "KMS key disabled"}),
     ))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lambda_cache::ssm::{Error, SsmCache};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use lambda_cache_testkit::sdk_config;
+use lambda_cache_testkit::{aws_json, sdk_config};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -22,18 +22,12 @@ fn parameters_body(value: &str) -> serde_json::Value {
     })
 }
 
-fn json(status: u16, body: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_json(body)
-}
-
 /// A cache whose first fetch of NAME succeeds with "db-1"; later requests get `then`.
 async fn primed(then: ResponseTemplate) -> (MockServer, SsmCache, ManualClock) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(header("x-amz-target", "AmazonSSM.GetParameters"))
-        .respond_with(json(200, parameters_body("db-1")))
+        .respond_with(aws_json(200, parameters_body("db-1")))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&server)
@@ -73,7 +67,7 @@ async fn assert_intact(server: &MockServer, ssm: &SsmCache) {
 }
 
 fn throttled() -> ResponseTemplate {
-    json(
+    aws_json(
         400,
         serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
     )
@@ -102,7 +96,7 @@ async fn throttling_beyond_max_stale_is_a_transient_typed_error() {
 
 #[tokio::test]
 async fn a_server_error_is_typed_transient_and_keeps_the_cache() {
-    let (server, ssm, _clock) = primed(json(
+    let (server, ssm, _clock) = primed(aws_json(
         500,
         serde_json::json!({"__type": "InternalServerError", "message": "boom"}),
     ))
@@ -118,7 +112,7 @@ async fn a_server_error_is_typed_transient_and_keeps_the_cache() {
 
 #[tokio::test]
 async fn access_denied_is_permanent() {
-    let (server, ssm, _clock) = primed(json(
+    let (server, ssm, _clock) = primed(aws_json(
         400,
         serde_json::json!({"__type": "AccessDeniedException", "message": "not allowed"}),
     ))
@@ -153,7 +147,7 @@ async fn a_malformed_body_is_a_typed_error_and_keeps_the_cache() {
 #[tokio::test]
 async fn a_slow_answer_times_out_as_a_typed_error_and_keeps_the_cache() {
     let (server, ssm, _clock) =
-        primed(json(200, parameters_body("db-2")).set_delay(Duration::from_secs(5))).await;
+        primed(aws_json(200, parameters_body("db-2")).set_delay(Duration::from_secs(5))).await;
     let err = ssm.get_entry(NAME).await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert!(err.is_transient());

@@ -3,6 +3,7 @@
 //! other, so both see the same emulator and machine conditions.
 #![allow(missing_docs, clippy::disallowed_methods)] // benchmarks time themselves
 
+use std::future::Future;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -46,53 +47,38 @@ fn miss(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("miss");
     group.bench_function("bare_get_parameter", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut measured = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(forced().await);
-                    let start = Instant::now();
-                    black_box(bare_get_parameter().await);
-                    measured += start.elapsed();
-                }
-                measured
-            })
-        });
+        b.iter_custom(|iters| rt.block_on(interleaved(iters, &bare_get_parameter, &forced)));
     });
     group.bench_function("bare_get_parameters", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut measured = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(forced().await);
-                    let start = Instant::now();
-                    black_box(bare_get_parameters().await);
-                    measured += start.elapsed();
-                }
-                measured
-            })
-        });
+        b.iter_custom(|iters| rt.block_on(interleaved(iters, &bare_get_parameters, &forced)));
     });
     group.bench_function("lambda_cache_forced", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut measured = Duration::ZERO;
-                for _ in 0..iters {
-                    black_box(bare_get_parameter().await);
-                    let start = Instant::now();
-                    black_box(forced().await);
-                    measured += start.elapsed();
-                }
-                measured
-            })
-        });
+        b.iter_custom(|iters| rt.block_on(interleaved(iters, &forced, &bare_get_parameter)));
     });
     group.finish();
 }
 
+/// Times `iters` calls of `measured`, each preceded by an untimed call of `other`.
+async fn interleaved<M, MF, O, OF>(iters: u64, measured: &M, other: &O) -> Duration
+where
+    M: Fn() -> MF,
+    MF: Future,
+    O: Fn() -> OF,
+    OF: Future,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        black_box(other().await);
+        let start = Instant::now();
+        black_box(measured().await);
+        total += start.elapsed();
+    }
+    total
+}
+
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5)).sample_size(30);
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
     targets = miss
 }
 criterion_main!(benches);

@@ -52,6 +52,13 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// A wiremock response in the AWS JSON protocol (SSM, Secrets Manager): `status` and `body`.
+pub fn aws_json(status: u16, body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header("content-type", "application/x-amz-json-1.1")
+        .set_body_json(body)
+}
+
 /// A name no other test uses, so that tests can share one emulator.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
