@@ -494,13 +494,7 @@ impl Cache {
     ) -> Step<V> {
         let now = self.shared.clock.now();
         let mut state = self.shared.state.write();
-        let slot = match state.slots.get_mut(lookup) {
-            Some(slot) => slot,
-            None => state
-                .slots
-                .entry(OwnedKey::from_lookup(lookup))
-                .or_default(),
-        };
+        let slot = slot_mut(&mut state.slots, lookup);
         if let Some(stored) = &slot.stored {
             // A value fetched since this request began is fresh enough even for max_age zero.
             if is_fresh(stored, max_age, now) || stored.flight >= first_new_flight {
@@ -663,10 +657,7 @@ impl Cache {
             entries,
             weight: total,
         } = &mut *state;
-        let slot = match slots.get_mut(&lookup) {
-            Some(slot) => slot,
-            None => slots.entry(OwnedKey::from_lookup(&lookup)).or_default(),
-        };
+        let slot = slot_mut(slots, &lookup);
         shared.put(slot, entries, total, &entry, weight, flight, now);
         if slot.stored.is_none() && slot.flight.is_none() {
             slots.remove(&lookup);
@@ -813,6 +804,17 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// The slot of `lookup`, created empty if there is none (write paths only: a hit never
+/// creates a slot).
+fn slot_mut<'m>(slots: &'m mut HashMap<OwnedKey, Slot>, lookup: &Lookup<'_>) -> &'m mut Slot {
+    if !slots.contains_key(lookup) {
+        slots.insert(OwnedKey::from_lookup(lookup), Slot::default());
+    }
+    slots
+        .get_mut(lookup)
+        .unwrap_or_else(|| unreachable!("the slot was inserted above"))
+}
+
 fn erase<V: Send + Sync + 'static>(entry: &Entry<V>) -> Erased {
     entry.clone().into_inner()
 }
@@ -866,12 +868,7 @@ impl FlightGuard<'_> {
                 entries,
                 weight: total,
             } = &mut *state;
-            let slot = match slots.get_mut(&self.lookup) {
-                Some(slot) => slot,
-                None => slots
-                    .entry(OwnedKey::from_lookup(&self.lookup))
-                    .or_default(),
-            };
+            let slot = slot_mut(slots, &self.lookup);
             if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
                 slot.flight = None;
             }

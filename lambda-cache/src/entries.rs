@@ -165,6 +165,8 @@ pub enum Error {
         /// The name.
         entry_name: String,
     },
+    /// A declaration's entry name is empty.
+    EmptyEntryName,
     /// The handler asked for a name no declaration has.
     NoSuchEntry {
         /// The name.
@@ -217,6 +219,9 @@ impl fmt::Display for Error {
                 f,
                 "two declarations share the entry name {entry_name:?}: give one an entry_name"
             ),
+            Self::EmptyEntryName => {
+                f.write_str("an entry name is empty: give each declaration a non-empty entry_name")
+            }
             Self::NoSuchEntry { entry_name } => {
                 write!(f, "no entry is declared with the name {entry_name:?}")
             }
@@ -599,8 +604,8 @@ impl EntriesBuilder {
     /// Checks the declarations and builds the entries.
     ///
     /// # Errors
-    /// The first declaration at fault: a duplicate entry name, a malformed name or URI, or two
-    /// URIs cached as one file.
+    /// The first declaration at fault: an empty or duplicate entry name, a malformed name or
+    /// URI, or two URIs cached as one file.
     ///
     /// ```
     /// use std::time::Duration;
@@ -619,6 +624,9 @@ impl EntriesBuilder {
         }
         let mut index = HashMap::with_capacity(self.declared.len());
         for (i, declared) in self.declared.iter().enumerate() {
+            if declared.entry_name.is_empty() {
+                return Err(Error::EmptyEntryName);
+            }
             if index.insert(declared.entry_name.clone(), i).is_some() {
                 return Err(Error::DuplicateEntryName {
                     entry_name: declared.entry_name.clone(),

@@ -10,7 +10,7 @@ use lambda_cache::secrets_manager::SecretsCache;
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -84,15 +84,7 @@ impl Fixture {
     }
 
     async fn put(&self, name: &str, value: &str) {
-        self.ssm_admin
-            .put_parameter()
-            .name(name)
-            .r#type(ParameterType::String)
-            .value(value)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
+        put_parameter(&self.ssm_admin, name, ParameterType::String, value).await;
     }
 }
 
@@ -258,6 +250,17 @@ fn declaration_errors_are_reported_when_the_entries_are_built() {
         .build()
         .unwrap_err();
     assert!(matches!(&duplicate, Error::DuplicateEntryName { entry_name } if entry_name == "var"));
+
+    let empty = Entries::builder()
+        .parameter("/prod/app/var", Options::new().entry_name(""))
+        .build()
+        .unwrap_err();
+    assert!(matches!(empty, Error::EmptyEntryName), "{empty:?}");
+    let empty = Entries::builder()
+        .load("", MINUTE, || async { Ok::<_, std::io::Error>(1) })
+        .build()
+        .unwrap_err();
+    assert!(matches!(empty, Error::EmptyEntryName), "{empty:?}");
 
     let no_entry_name = Parameters::builder(["/app/var1", "/app/var2"])
         .build()

@@ -11,7 +11,7 @@ use lambda_cache::secrets_manager::SecretsCache;
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, Policy};
 use lambda_cache_core::ManualClock;
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 struct Guide {
     clock: ManualClock,
@@ -89,15 +89,7 @@ impl Guide {
 
     async fn parameter(&self, path: &str, kind: ParameterType, value: &str) -> String {
         let name = self.name(path);
-        aws_sdk_ssm::Client::new(&self.config)
-            .put_parameter()
-            .name(&name)
-            .r#type(kind)
-            .value(value)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
+        put_parameter(&aws_sdk_ssm::Client::new(&self.config), &name, kind, value).await;
         name
     }
 

@@ -8,7 +8,7 @@ use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::ssm::{self, Error, Parameters, SsmCache, Value};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -38,15 +38,7 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn put(&self, name: &str, kind: ParameterType, value: &str) {
-        self.admin
-            .put_parameter()
-            .name(name)
-            .r#type(kind)
-            .value(value)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
+        put_parameter(&self.admin, name, kind, value).await;
     }
 }
 

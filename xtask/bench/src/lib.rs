@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::Cache;
 use lambda_cache::ssm::SsmCache;
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 /// The parameter name the hit benchmarks read (a realistic length).
 pub const PARAMETER: &str = "/production/app/database/host";
@@ -63,15 +63,7 @@ impl Ssm {
     /// # Panics
     /// If the emulator refuses.
     pub async fn put(&self, name: &str, value: &str) {
-        self.admin
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put_parameter");
+        put_parameter(&self.admin, name, ParameterType::String, value).await;
     }
 
     /// A fresh cache over the counted client.

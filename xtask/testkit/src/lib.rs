@@ -52,6 +52,27 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// Stores (or overwrites) an SSM parameter: test set-up, through an uncounted client.
+///
+/// # Panics
+/// If the emulator refuses.
+pub async fn put_parameter(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    kind: aws_sdk_ssm::types::ParameterType,
+    value: &str,
+) {
+    client
+        .put_parameter()
+        .name(name)
+        .r#type(kind)
+        .value(value)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put_parameter");
+}
+
 /// A wiremock response in the AWS JSON protocol (SSM, Secrets Manager): `status` and `body`.
 pub fn aws_json(status: u16, body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status)
