@@ -126,8 +126,9 @@ pub fn short_name(name: &str) -> &str {
 
 /// True if the response parameter (`name`, `arn`, `selector`) answers the request `requested`.
 ///
-/// SSM's response gives the name without selector and the ARN; a request by ARN or with a
-/// selector is matched on those.
+/// SSM's response gives the name without selector and the ARN (for a parameter shared from
+/// another account, the name is the ARN); a request by ARN or with a selector is matched on
+/// those.
 pub(crate) fn answers(
     requested: &str,
     name: &str,
@@ -141,11 +142,9 @@ pub(crate) fn answers(
         // Some emulators omit the selector in the response; the name match below still holds.
         (Some(_), None) => true,
     };
-    let base_matches = if requested_base.starts_with("arn:") {
-        arn.is_some_and(|arn| arn == requested_base)
-    } else {
-        requested_base == name
-    };
+    // A parameter shared from another account is answered with its ARN as the name.
+    let base_matches = requested_base == name
+        || (requested_base.starts_with("arn:") && arn.is_some_and(|arn| arn == requested_base));
     base_matches && selector_matches
 }
 
@@ -205,6 +204,9 @@ mod tests {
         assert!(answers("/shared/key", "/shared/key", Some(arn), None));
         assert!(answers(arn, "/shared/key", Some(arn), None));
         assert!(!answers(arn, "/shared/key", Some("arn:other"), None));
+        // A parameter shared from another account comes back named by its ARN.
+        assert!(answers(arn, arn, Some(arn), None));
+        assert!(answers(&format!("{arn}:2"), arn, Some(arn), Some(":2")));
         assert!(answers(
             "/shared/key:3",
             "/shared/key",

@@ -283,27 +283,6 @@ async fn a_label_selector_and_a_name_without_a_leading_slash_are_read() {
 }
 
 #[tokio::test]
-async fn a_parameter_requested_by_arn_is_matched_by_arn() {
-    let f = fixture().await;
-    let name = format!("/{}/shared", unique("arn"));
-    f.put(&name, ParameterType::String, "from-arn").await;
-    let arn = f
-        .admin
-        .get_parameter()
-        .name(&name)
-        .send()
-        .await
-        .unwrap()
-        .parameter()
-        .and_then(|p| p.arn())
-        .unwrap()
-        .to_owned();
-    let entry = f.ssm.get_entry(&arn).await.unwrap();
-    assert_eq!(entry.as_str(), Some("from-arn"));
-    assert_eq!(f.requests.count(), 1);
-}
-
-#[tokio::test]
 async fn a_path_is_read_recursively_across_pages_as_one_entry() {
     let f = fixture().await;
     let base = format!("/{}", unique("path"));

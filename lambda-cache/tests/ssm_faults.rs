@@ -1,5 +1,6 @@
-//! SSM failures the emulator cannot produce, served by wiremock on loopback: throttling, 5xx,
-//! a malformed body, a slow answer. Each leaves the cache intact and comes back typed.
+//! SSM answers the emulator cannot produce, served by wiremock on loopback: throttling, 5xx,
+//! a malformed body, a slow answer (each leaves the cache intact and comes back typed), and a
+//! parameter shared from another account, read by its ARN.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use lambda_cache::ssm::{Error, SsmCache};
 use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
 use lambda_cache_testkit::{aws_json, sdk_config};
-use wiremock::matchers::{header, method};
+use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NAME: &str = "/app/db/host";
@@ -153,4 +154,44 @@ async fn a_slow_answer_times_out_as_a_typed_error_and_keeps_the_cache() {
     assert!(err.is_transient());
     assert!(err.to_string().contains(NAME));
     assert_intact(&server, &ssm).await;
+}
+
+/// A parameter shared from another account can only be read by its ARN; SSM answers with the
+/// ARN as the name. Both answer forms match the request, and the entry is cached under the ARN.
+#[tokio::test]
+async fn a_parameter_shared_from_another_account_is_read_by_arn() {
+    const ARN: &str = "arn:aws:ssm:us-east-1:444455556666:parameter/shared/db/host";
+    for answered_name in [ARN, "/shared/db/host"] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(header("x-amz-target", "AmazonSSM.GetParameters"))
+            .and(body_partial_json(serde_json::json!({"Names": [ARN]})))
+            .respond_with(aws_json(
+                200,
+                serde_json::json!({
+                    "Parameters": [{
+                        "Name": answered_name, "Type": "String", "Value": "shared-db",
+                        "Version": 4, "ARN": ARN, "DataType": "text"
+                    }],
+                    "InvalidParameters": []
+                }),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let config = sdk_config(&server.uri()).await;
+        let ssm = SsmCache::new(
+            Cache::builder().build().unwrap(),
+            aws_sdk_ssm::Client::new(&config),
+        );
+        for _ in 0..3 {
+            let entry = ssm.get_entry(ARN).await.unwrap();
+            assert_eq!(
+                entry.as_str(),
+                Some("shared-db"),
+                "answered as {answered_name}"
+            );
+        }
+        assert_eq!(requests(&server).await, 1, "answered as {answered_name}");
+    }
 }

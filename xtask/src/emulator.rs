@@ -48,7 +48,11 @@ impl Emulator {
                 ));
             }
             if TcpStream::connect_timeout(&address, START_POLL).is_ok() {
-                eprintln!("xtask: moto server listening at {}", emulator.endpoint);
+                eprintln!(
+                    "xtask: moto server {} listening at {}",
+                    moto.version(),
+                    emulator.endpoint
+                );
                 return Ok(emulator);
             }
             thread::sleep(START_POLL);
@@ -121,6 +125,23 @@ impl Moto {
                 cmd
             }
         }
+    }
+
+    /// The installed moto's version, for the log: emulators differ between releases.
+    fn version(&self) -> String {
+        let mut cmd = match self {
+            Self::Program(program) => Command::new(program.with_file_name("python")),
+            Self::Module { python, packages } => {
+                let mut cmd = Command::new(python);
+                cmd.env("PYTHONPATH", packages);
+                cmd
+            }
+        };
+        cmd.args(["-c", "import moto; print(moto.__version__)"])
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map_or_else(|| "(version unknown)".into(), |v| v.trim().to_owned())
     }
 
     fn works(&self) -> bool {
