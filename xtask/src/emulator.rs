@@ -105,6 +105,11 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
+/// What `pip` installs. Releases before 5.2.5 do not read SSM parameters by ARN.
+const REQUIREMENT: &str = "moto[server]>=5.2.5,<6";
+/// The oldest moto accepted, installed here or found on the machine.
+const MIN_VERSION: (u32, u32, u32) = (5, 2, 5);
+
 /// How to start the moto server.
 #[derive(Clone)]
 enum Moto {
@@ -140,18 +145,32 @@ impl Moto {
         cmd.args(["-c", "import moto; print(moto.__version__)"])
             .output()
             .ok()
+            .filter(|out| out.status.success())
             .and_then(|out| String::from_utf8(out.stdout).ok())
             .map_or_else(|| "(version unknown)".into(), |v| v.trim().to_owned())
     }
 
+    /// True if it starts and is recent enough. A `python -m moto.server` can also find a moto
+    /// installed on the machine outside target/, which may be older.
     fn works(&self) -> bool {
-        self.command()
+        let starts = self
+            .command()
             .arg("--help")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .is_ok_and(|s| s.success())
+            .is_ok_and(|s| s.success());
+        starts && parse_version(&self.version()).is_some_and(|v| v >= MIN_VERSION)
     }
+}
+
+/// `5.2.5` (or `5.2.5.dev3`) as numbers; None if it does not read as a version.
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = text.split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
 /// The moto server: ours under target/, installed there with pip if missing (into a virtual
@@ -173,7 +192,6 @@ fn moto_server() -> Result<Moto, String> {
     if let Some(installed) = [&in_venv, &in_packages].into_iter().find(|m| m.works()) {
         return Ok(installed.clone());
     }
-    const REQUIREMENT: &str = "moto[server]>=5,<6";
     eprintln!(
         "xtask: installing the moto server under {} (once)",
         target.display()
@@ -228,5 +246,20 @@ fn check(cmd: &mut Command, what: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("could not {what}: {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_read_as_numbers_and_compare() {
+        assert_eq!(parse_version("5.2.5"), Some((5, 2, 5)));
+        assert_eq!(parse_version("5.2.6.dev3\n".trim()), Some((5, 2, 6)));
+        assert_eq!(parse_version("(version unknown)"), None);
+        assert_eq!(parse_version("5.2"), None);
+        assert!(parse_version("5.2.1").is_some_and(|v| v < MIN_VERSION));
+        assert!(parse_version("5.10.0").is_some_and(|v| v >= MIN_VERSION));
     }
 }
