@@ -112,26 +112,19 @@ fn overhead_percent(ours: u64, theirs: u64) -> f64 {
 }
 
 pub(crate) fn bench() -> Result<(), String> {
-    let calls = {
+    let calls_path = root().join("target/bench-calls.json");
+    let _ = std::fs::remove_file(&calls_path); // never report an earlier run's counts
+    {
         let moto = Emulator::start()?;
         let mut cmd = cargo();
-        cmd.args(["bench", "--package", "lambda-cache-bench"]);
+        // Every bench target in one invocation, so they share one build.
+        cmd.args(["bench", "--package", "lambda-cache-bench", "--bench", "*"])
+            .env("LAMBDA_CACHE_CALLS_REPORT", &calls_path);
         moto.export_to(&mut cmd);
         run(cmd)?;
-        let mut cmd = cargo();
-        cmd.args([
-            "run",
-            "--quiet",
-            "--profile",
-            "bench",
-            "--package",
-            "lambda-cache-bench",
-            "--bin",
-            "calls",
-        ]);
-        moto.export_to(&mut cmd);
-        output(cmd)?
-    };
+    }
+    let calls = std::fs::read_to_string(&calls_path)
+        .map_err(|e| format!("cannot read {}: {e}", calls_path.display()))?;
     let sizes = size()?;
 
     let hit = |f: &str| median_ns("hit", f);

@@ -1,5 +1,9 @@
 //! Backend calls, counted: 1000 concurrent requests for an expired key (lambda-cache and
-//! aws_secretsmanager_caching), and K declared SSM parameters refreshed. Prints JSON.
+//! aws_secretsmanager_caching), and K declared SSM parameters refreshed. Writes JSON to the file
+//! named by `LAMBDA_CACHE_CALLS_REPORT` (set by `cargo xtask bench`), or prints it.
+//!
+//! A bench target (no harness) rather than a binary, so that `cargo bench` builds it with the
+//! timing benchmarks' features: a separate `cargo run` would rebuild much of the SDK.
 #![allow(clippy::print_stdout)] // its output is the report
 
 use std::num::NonZeroUsize;
@@ -34,7 +38,11 @@ fn main() {
             "batch_backend_calls": batch,
         })
     });
-    println!("{report}");
+    match std::env::var_os("LAMBDA_CACHE_CALLS_REPORT") {
+        Some(path) => std::fs::write(&path, format!("{report}\n"))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display())),
+        None => println!("{report}"),
+    }
 }
 
 /// GetParameters calls made by 1000 concurrent reads of an expired parameter.
