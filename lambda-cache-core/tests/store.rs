@@ -532,3 +532,84 @@ fn bad_settings_are_typed_errors_naming_the_setting() {
     assert!(err.to_string().contains("jitter"));
     assert!(Cache::builder().jitter(f64::NAN).build().is_err());
 }
+
+// Repeated hits never answer with what the store no longer holds.
+
+#[test]
+fn a_value_replaced_on_another_thread_is_seen_by_the_next_hit() {
+    let cache = Cache::builder().build().unwrap();
+    cache.insert(KEY, String::from("v1"), Validator::default(), 2);
+    for _ in 0..3 {
+        let hit = cache.get_fresh::<String>(KEY, MINUTE).unwrap();
+        assert_eq!(hit.as_str(), "v1");
+    }
+    let writer = cache.clone();
+    std::thread::spawn(move || {
+        writer.insert(KEY, String::from("v2"), Validator::default(), 2);
+    })
+    .join()
+    .unwrap();
+    let hit = cache.get_fresh::<String>(KEY, MINUTE).unwrap();
+    assert_eq!(hit.as_str(), "v2");
+    assert_eq!(cache.stats().hits, 4);
+}
+
+#[test]
+fn a_repeated_hit_respects_max_age_invalidation_and_the_reader_s_type() {
+    let (cache, clock) = cache_with_clock();
+    cache.insert(KEY, String::from("v1"), Validator::default(), 2);
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some());
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some());
+    // The same key read as another type, and with a shorter max_age, is not answered.
+    assert!(cache.get_fresh::<u32>(KEY, MINUTE).is_none());
+    clock.advance(Duration::from_secs(30));
+    assert!(
+        cache
+            .get_fresh::<String>(KEY, Duration::from_secs(20))
+            .is_none()
+    );
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some());
+    assert_eq!(cache.invalidate(KEY), 1);
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_none());
+}
+
+#[test]
+fn two_caches_holding_the_same_key_answer_their_own_values() {
+    let a = Cache::builder().build().unwrap();
+    let b = Cache::builder().build().unwrap();
+    a.insert(KEY, String::from("from a"), Validator::default(), 6);
+    b.insert(KEY, String::from("from b"), Validator::default(), 6);
+    for _ in 0..3 {
+        assert_eq!(
+            a.get_fresh::<String>(KEY, MINUTE).unwrap().as_str(),
+            "from a"
+        );
+        assert_eq!(
+            b.get_fresh::<String>(KEY, MINUTE).unwrap().as_str(),
+            "from b"
+        );
+    }
+}
+
+#[test]
+fn a_value_read_by_a_thread_is_freed_when_the_store_drops_it() {
+    let cache = Cache::builder().build().unwrap();
+    let tracker = Arc::new(());
+    cache.insert(KEY, Arc::clone(&tracker), Validator::default(), 1);
+    for _ in 0..3 {
+        let hit = cache.get_fresh::<Arc<()>>(KEY, MINUTE).unwrap();
+        assert_eq!(
+            Arc::strong_count(&tracker),
+            2,
+            "ours and the stored value's"
+        );
+        drop(hit);
+    }
+    cache.clear();
+    assert_eq!(
+        Arc::strong_count(&tracker),
+        1,
+        "only ours: reads hold no copy"
+    );
+    assert!(cache.get_fresh::<Arc<()>>(KEY, MINUTE).is_none());
+}
