@@ -105,10 +105,15 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-/// What `pip` installs. Releases before 5.2.5 do not read SSM parameters by ARN.
-const REQUIREMENT: &str = "moto[server]>=5.2.5,<6";
-/// The oldest moto accepted, installed here or found on the machine.
+/// The oldest moto accepted, installed here or found on the machine. Releases before 5.2.5 do
+/// not read SSM parameters by ARN.
 const MIN_VERSION: (u32, u32, u32) = (5, 2, 5);
+
+/// What `pip` installs: MIN_VERSION or later, below 6.
+fn requirement() -> String {
+    let (major, minor, patch) = MIN_VERSION;
+    format!("moto[server]>={major}.{minor}.{patch},<{}", major + 1)
+}
 
 /// How to start the moto server.
 #[derive(Clone)]
@@ -124,9 +129,21 @@ impl Moto {
     fn command(&self) -> Command {
         match self {
             Self::Program(program) => Command::new(program),
+            Self::Module { .. } => {
+                let mut cmd = self.python();
+                cmd.args(["-m", "moto.server"]);
+                cmd
+            }
+        }
+    }
+
+    /// The Python that sees this moto.
+    fn python(&self) -> Command {
+        match self {
+            Self::Program(program) => Command::new(program.with_file_name("python")),
             Self::Module { python, packages } => {
                 let mut cmd = Command::new(python);
-                cmd.env("PYTHONPATH", packages).args(["-m", "moto.server"]);
+                cmd.env("PYTHONPATH", packages);
                 cmd
             }
         }
@@ -134,15 +151,8 @@ impl Moto {
 
     /// The installed moto's version, for the log: emulators differ between releases.
     fn version(&self) -> String {
-        let mut cmd = match self {
-            Self::Program(program) => Command::new(program.with_file_name("python")),
-            Self::Module { python, packages } => {
-                let mut cmd = Command::new(python);
-                cmd.env("PYTHONPATH", packages);
-                cmd
-            }
-        };
-        cmd.args(["-c", "import moto; print(moto.__version__)"])
+        self.python()
+            .args(["-c", "import moto; print(moto.__version__)"])
             .output()
             .ok()
             .filter(|out| out.status.success())
@@ -195,47 +205,45 @@ fn moto_server() -> Result<Moto, String> {
     if let Some(installed) = [&in_venv, &in_packages].into_iter().find(|m| m.works()) {
         return Ok(installed.clone());
     }
-    install(&python, &target, in_venv, in_packages.clone()).or_else(|err| {
+    eprintln!(
+        "xtask: installing the moto server under {} (once)",
+        target.display()
+    );
+    match install(&python, &venv, &packages, &in_venv) {
+        Ok(()) => [in_venv, in_packages]
+            .into_iter()
+            .find(Moto::works)
+            .ok_or_else(|| "the moto server does not run after installing moto[server]".into()),
         // Without the package index, an older moto on the machine still runs every test
         // (none depends on a 5.2.5 behaviour); say so rather than fail.
-        if in_packages.starts() {
+        Err(err) if in_packages.starts() => {
             eprintln!(
                 "xtask: {err}; using the machine's moto {} instead",
                 in_packages.version()
             );
             Ok(in_packages)
-        } else {
-            Err(err)
         }
-    })
+        Err(err) => Err(err),
+    }
 }
 
-/// Installs moto under target/: into a virtual environment, or a plain directory where `venv`
-/// is unavailable.
-fn install(python: &str, target: &Path, in_venv: Moto, in_packages: Moto) -> Result<Moto, String> {
-    let venv = target.join("moto-venv");
-    let packages = target.join("moto-packages");
-    eprintln!(
-        "xtask: installing the moto server under {} (once)",
-        target.display()
-    );
+/// Installs moto into the virtual environment `venv`, or into the plain directory `packages`
+/// where `venv` is unavailable (`in_venv` does not run after it).
+fn install(python: &str, venv: &Path, packages: &Path, in_venv: &Moto) -> Result<(), String> {
     let venv_made = Command::new(python)
         .args(["-m", "venv"])
-        .arg(&venv)
+        .arg(venv)
         .status()
         .is_ok_and(|s| s.success());
     if venv_made {
         check(
-            Command::new(venv.join("bin").join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                REQUIREMENT,
-            ]),
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .arg(requirement()),
             "install moto[server] into the virtual environment",
         )?;
         if in_venv.works() {
-            return Ok(in_venv);
+            return Ok(());
         }
     }
     eprintln!(
@@ -252,15 +260,10 @@ fn install(python: &str, target: &Path, in_venv: Moto, in_packages: Moto) -> Res
                 "--disable-pip-version-check",
                 "--target",
             ])
-            .arg(&packages)
-            .arg(REQUIREMENT),
+            .arg(packages)
+            .arg(requirement()),
         "install moto[server] with pip",
-    )?;
-    if in_packages.works() {
-        Ok(in_packages)
-    } else {
-        Err("the moto server does not run after installing moto[server]".into())
-    }
+    )
 }
 
 fn check(cmd: &mut Command, what: &str) -> Result<(), String> {
@@ -284,5 +287,10 @@ mod tests {
         assert_eq!(parse_version("5.2"), None);
         assert!(parse_version("5.2.1").is_some_and(|v| v < MIN_VERSION));
         assert!(parse_version("5.10.0").is_some_and(|v| v >= MIN_VERSION));
+    }
+
+    #[test]
+    fn pip_is_asked_for_the_minimum_version_up_to_the_next_major() {
+        assert_eq!(requirement(), "moto[server]>=5.2.5,<6");
     }
 }
