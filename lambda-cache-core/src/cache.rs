@@ -420,14 +420,13 @@ impl Cache {
         Fut: Future<Output = Result<Fetched<V>, E>>,
     {
         let policy = policy.into();
+        if let Some(entry) = self.get_fresh::<V>(key, policy.max_age()) {
+            return Ok(entry);
+        }
         let lookup = Lookup {
             key,
             type_id: TypeId::of::<V>(),
         };
-        if let Some(entry) = self.lookup_fresh(&lookup, policy.max_age(), self.shared.clock.now()) {
-            self.shared.counters.hits.inc();
-            return Ok(entry);
-        }
         // Boxed: the miss path (waiting, leading, the loader's future, which for an SDK call
         // can be kilobytes) stays out of this future, so a hit creates and moves a few words.
         Box::pin(self.miss(lookup, policy, fetch)).await
