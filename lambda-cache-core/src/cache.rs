@@ -1,6 +1,6 @@
 //! The concurrent keyed store: freshness, single-flight, stale-if-error, jitter and LRU bounds.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -345,10 +345,7 @@ impl Cache {
         key: Key<'_>,
         max_age: Duration,
     ) -> Option<Entry<V>> {
-        let lookup = Lookup {
-            key,
-            type_id: TypeId::of::<V>(),
-        };
+        let lookup = Lookup::raw::<V>(key);
         let entry = self.lookup_fresh(&lookup, max_age, self.shared.clock.now());
         if entry.is_some() {
             self.shared.counters.hits.inc();
@@ -398,12 +395,12 @@ impl Cache {
     ///     .get_or_fetch(key, Policy::new(Duration::from_secs(30)), |previous| async move {
     ///         assert!(previous.is_none());
     ///         Ok::<_, LoadError<std::io::Error>>(
-    ///             Fetched::new(17_u32).with_validator(Validator::default().with_version(1)),
+    ///             Fetched::new(17_u32).with_validator(Validator::from(1_i64)),
     ///         )
     ///     })
     ///     .await?;
     /// assert_eq!(*entry, 17);
-    /// assert_eq!(entry.validator().version(), Some(1));
+    /// assert_eq!(entry.validator().token(), Some("1"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
@@ -423,10 +420,7 @@ impl Cache {
         if let Some(entry) = self.get_fresh::<V>(key, policy.max_age()) {
             return Ok(entry);
         }
-        let lookup = Lookup {
-            key,
-            type_id: TypeId::of::<V>(),
-        };
+        let lookup = Lookup::raw::<V>(key);
         // Boxed: the miss path (waiting, leading, the loader's future, which for an SDK call
         // can be kilobytes) stays out of this future, so a hit creates and moves a few words.
         Box::pin(self.miss(lookup, policy, fetch)).await
@@ -544,11 +538,11 @@ impl Cache {
                 guard.finish(Some((&entry, weight)), Ok(erase(&entry)));
                 Ok(entry)
             }
-            Ok(Fetched::NotModified) => {
+            Ok(Fetched::NotModified { validator }) => {
                 let Some(previous) = previous else {
                     panic!("a loader answered NotModified without being handed a previous entry");
                 };
-                let entry = previous.renewed(started);
+                let entry = previous.renewed(started, validator);
                 guard.finish(Some((&entry, u64::MAX)), Ok(erase(&entry)));
                 Ok(entry)
             }
@@ -581,6 +575,130 @@ impl Cache {
             .now()
             .saturating_duration_since(fetched_at)
             <= max_stale
+    }
+
+    /// A value derived from the raw value under `key` (decoded JSON, a parsed file, any pure
+    /// function of it), cached apart from it and answered from memory while the raw value it
+    /// came from is young enough for `policy`.
+    ///
+    /// On a miss, `source` reads the raw value (through its own single-flight fetch, with the
+    /// same policy) and `derive` computes the derived value from it; the derived entry keeps the
+    /// raw entry's fetched-at time and validator, so it is never served older than the policy
+    /// allows and stale-if-error measures the raw value's age. A raw value renewed unchanged
+    /// (same validator) renews the derived one without deriving again. The derived entry has
+    /// its own slot, whatever its type, and takes no flight of its own: `source` may read the
+    /// raw key without waiting on itself. Concurrent misses may each derive once; the backend
+    /// still sees one fetch.
+    ///
+    /// # Errors
+    /// The error of `source`, or of `derive`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError, Policy};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// let key = Key::new("inventory", "limits");
+    /// let raw = |policy: Policy| {
+    ///     let cache = cache.clone();
+    ///     async move {
+    ///         cache.get_or_fetch(key, policy, |_| async {
+    ///             Ok::<_, LoadError<std::io::Error>>(Fetched::new(String::from("42")))
+    ///         }).await
+    ///     }
+    /// };
+    /// let parsed = cache
+    ///     .get_derived(key, Duration::from_secs(60), raw, |text: &String| {
+    ///         text.parse::<u32>().map_err(|e| LoadError::new(std::io::Error::other(e)))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*parsed, 42);
+    /// assert_eq!(cache.stats().fetches, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_derived<S, T, E, F, Fut, D>(
+        &self,
+        key: Key<'_>,
+        policy: impl Into<Policy>,
+        source: F,
+        derive: D,
+    ) -> Result<Entry<T>, E>
+    where
+        S: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+        F: FnOnce(Policy) -> Fut,
+        Fut: Future<Output = Result<Entry<S>, E>>,
+        D: FnOnce(&S) -> Result<T, E>,
+    {
+        let policy = policy.into();
+        let lookup = Lookup::derived::<T>(key);
+        if let Some(hit) =
+            self.lookup_fresh::<T>(&lookup, policy.max_age(), self.shared.clock.now())
+        {
+            self.shared.counters.hits.inc();
+            return Ok(hit);
+        }
+        // Boxed for the same reason as `get_or_fetch`'s miss path.
+        Box::pin(async move {
+            let raw = source(policy).await?;
+            let held = self.lookup_fresh::<T>(&lookup, Duration::MAX, Instant::from_nanos(0));
+            let entry = match held {
+                Some(held) if held.fetched_at() == raw.fetched_at() => return Ok(held),
+                Some(held)
+                    if !raw.validator().is_none()
+                        && held.validator() == raw.validator()
+                        && held.fetched_at() < raw.fetched_at() =>
+                {
+                    held.renewed(raw.fetched_at(), None)
+                }
+                _ => Entry::new(
+                    derive(raw.value())?,
+                    raw.fetched_at(),
+                    raw.validator().clone(),
+                ),
+            };
+            self.put_derived::<S, T>(&lookup, &entry);
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// Stores a derived entry as it is (its fetched-at time is its raw value's), weighed as the
+    /// raw value it comes from. An entry older than the one held is not stored.
+    fn put_derived<S: Send + Sync + 'static, T: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+        entry: &Entry<T>,
+    ) {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
+        let mut state = shared.state.write();
+        let raw_weight = state
+            .slots
+            .get(&Lookup::raw::<S>(lookup.key))
+            .and_then(|slot| slot.stored.as_ref())
+            .map_or(0, |stored| stored.weight);
+        let State {
+            slots,
+            entries,
+            weight: total,
+        } = &mut *state;
+        let slot = slot_mut(slots, lookup);
+        if slot
+            .stored
+            .as_ref()
+            .is_some_and(|held| held.fetched_at > entry.fetched_at())
+        {
+            return;
+        }
+        shared.put(slot, entries, total, entry, raw_weight, flight, now);
+        if slot.stored.is_none() && slot.flight.is_none() {
+            slots.remove(lookup);
+        }
+        shared.evict_over_budget(&mut state, lookup);
     }
 
     /// The value of `load()`, cached under `name` for any data (the "explicit cache" of a
@@ -643,10 +761,7 @@ impl Cache {
         weight: u64,
     ) -> Entry<V> {
         let shared = &self.shared;
-        let lookup = Lookup {
-            key,
-            type_id: TypeId::of::<V>(),
-        };
+        let lookup = Lookup::raw::<V>(key);
         let now = shared.clock.now();
         let entry = Entry::new(value, now, validator);
         let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
@@ -691,10 +806,7 @@ impl Cache {
             return None;
         }
         let policy = policy.into();
-        let lookup = Lookup {
-            key,
-            type_id: TypeId::of::<V>(),
-        };
+        let lookup = Lookup::raw::<V>(key);
         let previous = self.lookup_fresh::<V>(&lookup, Duration::MAX, Instant::from_nanos(0))?;
         if !self.may_serve_stale(policy.stale(), previous.fetched_at()) {
             return None;

@@ -6,64 +6,95 @@ use std::sync::Arc;
 
 use crate::clock::Instant;
 
-/// What a backend said about the version of a value, kept for later revalidation.
+/// What a backend said about the version of a value, kept for later revalidation: an opaque
+/// token (an SSM version number, an S3 ETag, a secret's version id, an AppConfig poll token).
 ///
-/// An SSM parameter has a version number; an S3 object an ETag. A loader that is handed the
-/// previous entry can send these back to the backend ("only if changed") and answer
-/// [`Fetched::NotModified`] when nothing changed.
+/// A loader that is handed the previous entry can send its token back to the backend ("only if
+/// changed") and answer [`Fetched::NotModified`] when nothing changed, optionally with a new
+/// token. The core never looks inside a token.
 ///
 /// ```
 /// use lambda_cache_core::Validator;
-/// let v = Validator::default().with_etag("\"abc\"").with_version(3);
-/// assert_eq!(v.etag(), Some("\"abc\""));
-/// assert_eq!(v.version(), Some(3));
+/// let etag = Validator::new("\"abc\"");
+/// assert_eq!(etag.token(), Some("\"abc\""));
+/// assert_eq!(Validator::from(3_i64).token(), Some("3"));
+/// assert!(Validator::none().is_none());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Validator {
-    version: Option<i64>,
-    etag: Option<String>,
+    token: Option<Arc<str>>,
 }
 
 impl Validator {
-    /// Sets the version number.
+    /// A validator holding `token`.
     ///
     /// ```
-    /// assert_eq!(lambda_cache_core::Validator::default().with_version(2).version(), Some(2));
+    /// assert_eq!(lambda_cache_core::Validator::new("e1").token(), Some("e1"));
     /// ```
-    #[must_use]
-    pub fn with_version(mut self, version: i64) -> Self {
-        self.version = Some(version);
-        self
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
+        Self {
+            token: Some(token.into()),
+        }
     }
 
-    /// Sets the entity tag.
+    /// No validator: the backend gave nothing to revalidate with.
     ///
     /// ```
-    /// let v = lambda_cache_core::Validator::default().with_etag("e1");
-    /// assert_eq!(v.etag(), Some("e1"));
+    /// assert_eq!(lambda_cache_core::Validator::none().token(), None);
     /// ```
-    #[must_use]
-    pub fn with_etag(mut self, etag: impl Into<String>) -> Self {
-        self.etag = Some(etag.into());
-        self
+    pub const fn none() -> Self {
+        Self { token: None }
     }
 
-    /// The version number, if the backend gave one.
+    /// The token, if the backend gave one.
     ///
     /// ```
-    /// assert_eq!(lambda_cache_core::Validator::default().version(), None);
+    /// assert_eq!(lambda_cache_core::Validator::default().token(), None);
     /// ```
-    pub fn version(&self) -> Option<i64> {
-        self.version
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
-    /// The entity tag, if the backend gave one.
+    /// True if there is no token.
     ///
     /// ```
-    /// assert_eq!(lambda_cache_core::Validator::default().etag(), None);
+    /// assert!(!lambda_cache_core::Validator::new("v").is_none());
     /// ```
-    pub fn etag(&self) -> Option<&str> {
-        self.etag.as_deref()
+    pub const fn is_none(&self) -> bool {
+        self.token.is_none()
+    }
+}
+
+impl From<i64> for Validator {
+    fn from(version: i64) -> Self {
+        Self::new(version.to_string())
+    }
+}
+
+impl From<&str> for Validator {
+    fn from(token: &str) -> Self {
+        Self::new(token)
+    }
+}
+
+impl From<String> for Validator {
+    fn from(token: String) -> Self {
+        Self::new(token)
+    }
+}
+
+impl From<Option<&str>> for Validator {
+    fn from(token: Option<&str>) -> Self {
+        token.map_or_else(Self::none, Self::new)
+    }
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.token {
+            Some(token) => write!(f, "Validator({token:?})"),
+            None => f.write_str("Validator(none)"),
+        }
     }
 }
 
@@ -94,7 +125,7 @@ impl<V> Entry<V> {
     ///
     /// ```
     /// use lambda_cache_core::{Entry, Instant, Validator};
-    /// let e = Entry::new(1_u32, Instant::from_nanos(5), Validator::default().with_version(1));
+    /// let e = Entry::new(1_u32, Instant::from_nanos(5), Validator::from(1_i64));
     /// assert_eq!(*e, 1);
     /// ```
     pub fn new(value: V, fetched_at: Instant, validator: Validator) -> Self {
@@ -119,12 +150,13 @@ impl<V> Entry<V> {
         self.inner
     }
 
-    /// The same value, renewed as if fetched at `fetched_at` (the backend said it had not changed).
-    pub(crate) fn renewed(&self, fetched_at: Instant) -> Self {
+    /// The same value, renewed as if fetched at `fetched_at` (the backend said it had not
+    /// changed), with a new validator if the backend gave one.
+    pub(crate) fn renewed(&self, fetched_at: Instant, validator: Option<Validator>) -> Self {
         Self::from_parts(
             Arc::clone(&self.inner.value),
             fetched_at,
-            self.inner.validator.clone(),
+            validator.unwrap_or_else(|| self.inner.validator.clone()),
         )
     }
 
@@ -167,8 +199,8 @@ impl<V> Entry<V> {
     ///
     /// ```
     /// use lambda_cache_core::{Entry, Instant, Validator};
-    /// let e = Entry::new((), Instant::default(), Validator::default().with_version(4));
-    /// assert_eq!(e.validator().version(), Some(4));
+    /// let e = Entry::new((), Instant::default(), Validator::new("4"));
+    /// assert_eq!(e.validator().token(), Some("4"));
     /// ```
     pub fn validator(&self) -> &Validator {
         &self.inner.validator
@@ -205,8 +237,10 @@ impl<V: fmt::Debug> fmt::Debug for Entry<V> {
 ///
 /// ```
 /// use lambda_cache_core::{Fetched, Validator};
-/// let f = Fetched::new("v2".to_string()).with_validator(Validator::default().with_version(2)).with_weight(2);
+/// let f = Fetched::new("v2".to_string()).with_validator(Validator::from(2_i64)).with_weight(2);
 /// assert!(matches!(f, Fetched::New { weight: 2, .. }));
+/// let same: Fetched<String> = Fetched::not_modified().with_validator(Validator::new("next"));
+/// assert!(matches!(same, Fetched::NotModified { validator: Some(_) }));
 /// ```
 #[derive(Debug)]
 pub enum Fetched<V> {
@@ -222,7 +256,11 @@ pub enum Fetched<V> {
     /// The backend confirmed that the previous entry (which the loader was given) is unchanged:
     /// the cache keeps its value and renews its age. A loader must only answer this when it was
     /// handed a previous entry.
-    NotModified,
+    NotModified {
+        /// A new validator for the unchanged value (a backend that hands out a new token with
+        /// every answer); `None` keeps the previous one.
+        validator: Option<Validator>,
+    },
 }
 
 impl<V> Fetched<V> {
@@ -240,22 +278,34 @@ impl<V> Fetched<V> {
         }
     }
 
-    /// Sets the validator of a new value (no effect on [`Fetched::NotModified`]).
+    /// The previous value is unchanged (and keeps its validator).
+    ///
+    /// ```
+    /// let f: lambda_cache_core::Fetched<u8> = lambda_cache_core::Fetched::not_modified();
+    /// # let _ = f;
+    /// ```
+    pub const fn not_modified() -> Self {
+        Self::NotModified { validator: None }
+    }
+
+    /// Sets the validator: of a new value, or the new one of an unchanged value.
     ///
     /// ```
     /// use lambda_cache_core::{Fetched, Validator};
-    /// let f = Fetched::new(1_u8).with_validator(Validator::default().with_etag("x"));
+    /// let f = Fetched::new(1_u8).with_validator(Validator::new("x"));
     /// # let _ = f;
     /// ```
     #[must_use]
     pub fn with_validator(mut self, new: Validator) -> Self {
-        if let Self::New { validator, .. } = &mut self {
-            *validator = new;
+        match &mut self {
+            Self::New { validator, .. } => *validator = new,
+            Self::NotModified { validator } => *validator = Some(new),
         }
         self
     }
 
-    /// Sets the weight in bytes of a new value (no effect on [`Fetched::NotModified`]).
+    /// Sets the weight in bytes of a new value (no effect on [`Fetched::NotModified`], which
+    /// keeps the previous weight).
     ///
     /// ```
     /// let f = lambda_cache_core::Fetched::new(vec![0_u8; 16]).with_weight(16);

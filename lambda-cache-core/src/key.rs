@@ -81,11 +81,34 @@ impl<'a> Key<'a> {
     }
 }
 
-/// A key as looked up: the borrowed parts plus the value's type.
+/// A key as looked up: the borrowed parts plus the value's type, and whether the value is
+/// derived from the raw value under the same key (see [`crate::Cache::get_derived`]): a derived
+/// value never shares a slot with a raw value, whatever their types.
 #[derive(Clone, Copy)]
 pub(crate) struct Lookup<'a> {
     pub(crate) key: Key<'a>,
     pub(crate) type_id: TypeId,
+    pub(crate) derived: bool,
+}
+
+impl<'a> Lookup<'a> {
+    /// The raw value of type `V` under `key`.
+    pub(crate) fn raw<V: 'static>(key: Key<'a>) -> Self {
+        Self {
+            key,
+            type_id: TypeId::of::<V>(),
+            derived: false,
+        }
+    }
+
+    /// A value of type `V` derived from the raw value under `key`.
+    pub(crate) fn derived<V: 'static>(key: Key<'a>) -> Self {
+        Self {
+            key,
+            type_id: TypeId::of::<V>(),
+            derived: true,
+        }
+    }
 }
 
 /// A key as stored in the map.
@@ -95,6 +118,7 @@ pub(crate) struct OwnedKey {
     name: Box<str>,
     variant: Box<str>,
     type_id: TypeId,
+    derived: bool,
 }
 
 impl OwnedKey {
@@ -104,6 +128,7 @@ impl OwnedKey {
             name: lookup.key.name.into(),
             variant: lookup.key.variant.into(),
             type_id: lookup.type_id,
+            derived: lookup.derived,
         }
     }
 
@@ -119,11 +144,13 @@ fn hash_parts<H: Hasher>(
     name: &str,
     variant: &str,
     type_id: &TypeId,
+    derived: bool,
 ) {
     service.hash(state);
     name.hash(state);
     variant.hash(state);
     type_id.hash(state);
+    derived.hash(state);
 }
 
 impl Hash for OwnedKey {
@@ -134,6 +161,7 @@ impl Hash for OwnedKey {
             &self.name,
             &self.variant,
             &self.type_id,
+            self.derived,
         );
     }
 }
@@ -146,13 +174,14 @@ impl Hash for Lookup<'_> {
             self.key.name,
             self.key.variant,
             &self.type_id,
+            self.derived,
         );
     }
 }
 
 impl hashbrown::Equivalent<OwnedKey> for Lookup<'_> {
     fn equivalent(&self, owned: &OwnedKey) -> bool {
-        self.type_id == owned.type_id && owned.matches(&self.key)
+        self.type_id == owned.type_id && self.derived == owned.derived && owned.matches(&self.key)
     }
 }
 
@@ -165,26 +194,19 @@ mod tests {
     #[test]
     fn lookup_and_owned_key_hash_alike() {
         let state = hashbrown::DefaultHashBuilder::default();
-        let lookup = Lookup {
-            key: Key::new("ssm", "/a/host").variant("decrypt"),
-            type_id: TypeId::of::<String>(),
-        };
+        let lookup = Lookup::raw::<String>(Key::new("ssm", "/a/host").variant("decrypt"));
         let owned = OwnedKey::from_lookup(&lookup);
         assert_eq!(state.hash_one(lookup), state.hash_one(&owned));
         assert!(hashbrown::Equivalent::equivalent(&lookup, &owned));
+        let derived = Lookup::derived::<String>(lookup.key);
+        assert!(!hashbrown::Equivalent::equivalent(&derived, &owned));
     }
 
     #[test]
     fn parts_do_not_run_together() {
         // ("ab", "c") and ("a", "bc") must be different keys.
-        let a = Lookup {
-            key: Key::new("ab", "c"),
-            type_id: TypeId::of::<()>(),
-        };
-        let b = OwnedKey::from_lookup(&Lookup {
-            key: Key::new("a", "bc"),
-            type_id: TypeId::of::<()>(),
-        });
+        let a = Lookup::raw::<()>(Key::new("ab", "c"));
+        let b = OwnedKey::from_lookup(&Lookup::raw::<()>(Key::new("a", "bc")));
         assert!(!hashbrown::Equivalent::equivalent(&a, &b));
     }
 }

@@ -438,24 +438,21 @@ async fn not_modified_renews_the_previous_value_without_replacing_it() {
     let first = cache
         .get_or_fetch(KEY, MINUTE, |previous| async move {
             assert!(previous.is_none());
-            Ok::<_, TestError>(
-                Fetched::new("body".to_owned())
-                    .with_validator(Validator::default().with_etag("e1")),
-            )
+            Ok::<_, TestError>(Fetched::new("body".to_owned()).with_validator(Validator::new("e1")))
         })
         .await
         .unwrap();
     clock.advance(MINUTE);
     let renewed = cache
         .get_or_fetch(KEY, MINUTE, |previous: Option<Entry<String>>| async move {
-            assert_eq!(previous.unwrap().validator().etag(), Some("e1"));
-            Ok::<_, TestError>(Fetched::NotModified)
+            assert_eq!(previous.unwrap().validator().token(), Some("e1"));
+            Ok::<_, TestError>(Fetched::not_modified())
         })
         .await
         .unwrap();
     assert!(Arc::ptr_eq(&first.value_arc(), &renewed.value_arc()));
     assert!(renewed.fetched_at() > first.fetched_at());
-    assert_eq!(renewed.validator().etag(), Some("e1"));
+    assert_eq!(renewed.validator().token(), Some("e1"));
     clock.advance(Duration::from_secs(30));
     assert!(
         cache.get_fresh::<String>(KEY, MINUTE).is_some(),
@@ -612,4 +609,235 @@ fn a_value_read_by_a_thread_is_freed_when_the_store_drops_it() {
         "only ours: reads hold no copy"
     );
     assert!(cache.get_fresh::<Arc<()>>(KEY, MINUTE).is_none());
+}
+
+#[tokio::test]
+async fn not_modified_may_bring_a_new_validator() {
+    // A backend that hands out a new token with every answer (AppConfig's poll token).
+    let (cache, clock) = cache_with_clock();
+    let first = cache
+        .get_or_fetch(KEY, MINUTE, |_| async {
+            Ok::<_, TestError>(Fetched::new("body".to_owned()).with_validator(Validator::new("t1")))
+        })
+        .await
+        .unwrap();
+    clock.advance(MINUTE);
+    let renewed = cache
+        .get_or_fetch(KEY, MINUTE, |previous: Option<Entry<String>>| async move {
+            assert_eq!(previous.unwrap().validator().token(), Some("t1"));
+            Ok::<_, TestError>(Fetched::not_modified().with_validator(Validator::new("t2")))
+        })
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&first.value_arc(), &renewed.value_arc()));
+    assert_eq!(renewed.validator().token(), Some("t2"));
+    clock.advance(MINUTE);
+    let again = cache
+        .get_or_fetch(KEY, MINUTE, |previous: Option<Entry<String>>| async move {
+            assert_eq!(previous.unwrap().validator().token(), Some("t2"));
+            Ok::<_, TestError>(Fetched::not_modified())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        again.validator().token(),
+        Some("t2"),
+        "None keeps the last token"
+    );
+}
+
+/// Reads the raw text under `KEY` through the backend, then derives its length; counts both.
+async fn derived_len(
+    cache: &Cache,
+    backend: &Backend,
+    derivations: &AtomicUsize,
+    policy: impl Into<Policy>,
+    answer: Result<&str, TestError>,
+) -> Result<Entry<usize>, TestError> {
+    cache
+        .get_derived(
+            KEY,
+            policy,
+            |policy| backend.get(cache, KEY, policy, answer),
+            |text: &String| {
+                derivations.fetch_add(1, Ordering::SeqCst);
+                Ok(text.len())
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_derived_value_of_the_raw_type_has_its_own_slot_and_does_not_wait_on_itself() {
+    // Derived and raw values of one type under one key: before derived keys had their own slot,
+    // the derived read's fetch waited on the raw read inside it, which waited on the derived one.
+    let (cache, _clock) = cache_with_clock();
+    let backend = Backend::default();
+    let read = cache.get_derived(
+        KEY,
+        MINUTE,
+        |policy| backend.get(&cache, KEY, policy, Ok("raw")),
+        |text: &String| Ok::<_, TestError>(text.to_uppercase()),
+    );
+    let derived = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("a derived read of the raw type never returned")
+        .unwrap();
+    assert_eq!(derived.as_str(), "RAW");
+    let raw = cache.get_fresh::<String>(KEY, MINUTE).unwrap();
+    assert_eq!(
+        raw.as_str(),
+        "raw",
+        "the raw value is not overwritten by the derived one"
+    );
+    assert_eq!(backend.calls(), 1);
+    assert_eq!(cache.len(), 2);
+}
+
+#[tokio::test]
+async fn a_derived_value_is_as_old_as_its_raw_value() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    let derivations = AtomicUsize::new(0);
+    // The raw text is fetched at t = 0; the derived value is first asked for at t = 59 s.
+    backend.get(&cache, KEY, MINUTE, Ok("four")).await.unwrap();
+    clock.advance(Duration::from_secs(59));
+    let len = derived_len(&cache, &backend, &derivations, MINUTE, Ok("four"))
+        .await
+        .unwrap();
+    assert_eq!(*len, 4);
+    assert_eq!(backend.calls(), 1, "the raw value was young enough");
+    let raw = cache.get_fresh::<String>(KEY, MINUTE).unwrap();
+    assert_eq!(
+        len.fetched_at(),
+        raw.fetched_at(),
+        "stamped with the raw value's age"
+    );
+    // Two seconds later the raw value is 61 s old: the derived value must not be served.
+    clock.advance(Duration::from_secs(2));
+    let len = derived_len(&cache, &backend, &derivations, MINUTE, Ok("fives"))
+        .await
+        .unwrap();
+    assert_eq!(*len, 5);
+    assert_eq!(backend.calls(), 2);
+    assert_eq!(derivations.load(Ordering::SeqCst), 2);
+    // A hit derives nothing and fetches nothing.
+    derived_len(&cache, &backend, &derivations, MINUTE, Ok("never"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (backend.calls(), derivations.load(Ordering::SeqCst)),
+        (2, 2)
+    );
+}
+
+#[tokio::test]
+async fn stale_if_error_measures_a_derived_value_by_its_raw_age() {
+    let (cache, clock) = cache_with_clock();
+    let backend = Backend::default();
+    let derivations = AtomicUsize::new(0);
+    let policy = Policy::new(MINUTE).stale_if_error(Duration::from_secs(90));
+    derived_len(&cache, &backend, &derivations, policy, Ok("abc"))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(80));
+    let stale = derived_len(
+        &cache,
+        &backend,
+        &derivations,
+        policy,
+        Err(TestError::Throttled),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*stale, 3, "80 s old: within the 90 s window");
+    clock.advance(Duration::from_secs(20));
+    let err = derived_len(
+        &cache,
+        &backend,
+        &derivations,
+        policy,
+        Err(TestError::Throttled),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        TestError::Throttled,
+        "100 s old: the window did not restart"
+    );
+    assert_eq!(derivations.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_raw_value_renewed_unchanged_renews_its_derived_value_without_deriving() {
+    let (cache, clock) = cache_with_clock();
+    let derivations = AtomicUsize::new(0);
+    let fetches = AtomicUsize::new(0);
+    let read = |cache: Cache| {
+        let (derivations, fetches) = (&derivations, &fetches);
+        async move {
+            cache
+                .get_derived(
+                    KEY,
+                    MINUTE,
+                    |policy| {
+                        let cache = cache.clone();
+                        async move {
+                            cache
+                                .get_or_fetch(
+                                    KEY,
+                                    policy,
+                                    |previous: Option<Entry<String>>| async move {
+                                        fetches.fetch_add(1, Ordering::SeqCst);
+                                        Ok::<_, TestError>(match previous {
+                                            Some(_) => Fetched::not_modified(),
+                                            None => Fetched::new("v".to_owned())
+                                                .with_validator(Validator::new("e1")),
+                                        })
+                                    },
+                                )
+                                .await
+                        }
+                    },
+                    |text: &String| {
+                        derivations.fetch_add(1, Ordering::SeqCst);
+                        Ok(text.len())
+                    },
+                )
+                .await
+        }
+    };
+    let first = read(cache.clone()).await.unwrap();
+    clock.advance(MINUTE);
+    let second = read(cache.clone()).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        derivations.load(Ordering::SeqCst),
+        1,
+        "unchanged: not derived again"
+    );
+    assert!(Arc::ptr_eq(&first.value_arc(), &second.value_arc()));
+    assert!(second.fetched_at() > first.fetched_at());
+}
+
+#[tokio::test]
+async fn a_failed_derivation_is_not_stored_and_leaves_the_raw_value() {
+    let (cache, _clock) = cache_with_clock();
+    let backend = Backend::default();
+    let err = cache
+        .get_derived(
+            KEY,
+            MINUTE,
+            |policy| backend.get(&cache, KEY, policy, Ok("not a number")),
+            |text: &String| {
+                text.parse::<u32>()
+                    .map_err(|_| TestError::NotFound("n".into()))
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, TestError::NotFound("n".into()));
+    assert_eq!(cache.len(), 1, "only the raw value is held");
+    assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some());
 }

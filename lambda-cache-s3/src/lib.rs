@@ -445,7 +445,7 @@ impl S3Cache {
             Ok(output) => output,
             Err(err) => {
                 return match Failure::from_sdk(uri_text, err) {
-                    Failure::NotModified if previous.is_some() => Ok(Fetched::NotModified),
+                    Failure::NotModified if previous.is_some() => Ok(Fetched::not_modified()),
                     Failure::NotModified => Err(Error::Service {
                         uri: uri_text.to_owned(),
                         code: "NotModified".into(),
@@ -514,7 +514,7 @@ impl S3Cache {
         let file = self
             .disk
             .stored(uri_text, entry_name, received, etag.clone(), now);
-        let validator = etag.map_or_else(Validator::default, |e| Validator::default().with_etag(e));
+        let validator = Validator::from(etag.as_deref());
         Ok(Fetched::new(file).with_validator(validator))
     }
 
@@ -564,14 +564,14 @@ impl S3Cache {
                     .get_object()
                     .bucket(parsed.bucket())
                     .key(parsed.key());
-                if let Some(etag) = previous.as_ref().and_then(|p| p.validator().etag()) {
+                if let Some(etag) = previous.as_ref().and_then(|p| p.validator().token()) {
                     request = request.if_none_match(etag);
                 }
                 let output = match request.send().await {
                     Ok(output) => output,
                     Err(err) => {
                         return match Failure::from_sdk(uri, err) {
-                            Failure::NotModified => Ok(Fetched::NotModified),
+                            Failure::NotModified => Ok(Fetched::not_modified()),
                             Failure::Error(err) => Err(err),
                         };
                     }
@@ -598,8 +598,7 @@ impl S3Cache {
                     })?
                     .to_vec();
                 let weight = bytes.len() as u64;
-                let validator =
-                    etag.map_or_else(Validator::default, |e| Validator::default().with_etag(e));
+                let validator = Validator::from(etag.as_deref());
                 Ok(Fetched::new(bytes)
                     .with_validator(validator)
                     .with_weight(weight))
@@ -608,7 +607,8 @@ impl S3Cache {
         .await
     }
 
-    /// A small JSON object decoded into `T`, cached decoded (no parsing on a hit); the bytes come
+    /// A small JSON object decoded into `T`, cached decoded (no parsing on a hit) apart from its
+    /// bytes (a derived value, see [`Cache::get_derived`]) and as old as they are; the bytes come
     /// through [`S3Cache::get_bytes`] with the same policy.
     ///
     /// # Errors
@@ -626,26 +626,19 @@ impl S3Cache {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<T>(Key::new(SERVICE, uri).variant(IN_MEMORY), policy.max_age())
-        {
-            return Ok(hit);
-        }
-        let key = Key::new(SERVICE, uri).variant(IN_MEMORY);
-        Box::pin(self.cache.get_or_fetch(key, policy, |_| async move {
-            let bytes = self.get_bytes(uri, policy).await?;
-            let value = decode_json::<T>(&bytes).map_err(|err| Error::Decode {
-                uri: uri.to_owned(),
-                message: err.to_string(),
-            })?;
-            Ok(Fetched::new(value)
-                .with_validator(bytes.validator().clone())
-                .with_weight(bytes.len() as u64))
-        }))
-        .await
+        self.cache
+            .get_derived(
+                Key::new(SERVICE, uri).variant(IN_MEMORY),
+                policy,
+                |policy| self.get_bytes(uri, policy),
+                |bytes: &Vec<u8>| {
+                    decode_json::<T>(bytes).map_err(|err| Error::Decode {
+                        uri: uri.to_owned(),
+                        message: err.to_string(),
+                    })
+                },
+            )
+            .await
     }
 }
 

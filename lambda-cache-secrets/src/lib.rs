@@ -223,9 +223,7 @@ impl SecretsCache {
                     );
                     let weight = secret.weight();
                     Ok(Fetched::new(secret)
-                        .with_validator(
-                            Validator::default().with_etag(output.version_id().unwrap_or_default()),
-                        )
+                        .with_validator(Validator::from(output.version_id()))
                         .with_weight(weight))
                 }),
         )
@@ -233,7 +231,8 @@ impl SecretsCache {
     }
 
     /// A JSON secret (string or binary) decoded into `T`, decoded once per fetch: the decoded
-    /// value is cached by type, and the raw secret it comes from is read through
+    /// value is cached apart from the raw secret (a derived value, see
+    /// [`Cache::get_derived`]) and is as old as it; the raw secret is read through
     /// [`SecretsCache::get_entry_with`] with the same policy, so both share one call. Declare
     /// password fields as [`lambda_cache_core::Sensitive<String>`] to keep them out of logs.
     ///
@@ -258,22 +257,19 @@ impl SecretsCache {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let id = secret.into();
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self.cache.get_fresh::<T>(id.key(), policy.max_age()) {
-            return Ok(hit);
-        }
-        Box::pin(self.cache.get_or_fetch(id.key(), policy, |_| async move {
-            let raw = self.get_entry_with(id, policy).await?;
-            let value = decode_json::<T>(raw.as_bytes()).map_err(|err| Error::Decode {
-                secret: id.name().to_owned(),
-                message: err.to_string(),
-            })?;
-            Ok(Fetched::new(value)
-                .with_validator(raw.validator().clone())
-                .with_weight(raw.weight()))
-        }))
-        .await
+        self.cache
+            .get_derived(
+                id.key(),
+                policy,
+                |policy| self.get_entry_with(id, policy),
+                |raw: &Secret| {
+                    decode_json::<T>(raw.as_bytes()).map_err(|err| Error::Decode {
+                        secret: id.name().to_owned(),
+                        message: err.to_string(),
+                    })
+                },
+            )
+            .await
     }
 
     /// The current versions of several secrets: those cached and fresh enough for `policy` come
@@ -357,7 +353,7 @@ impl SecretsCache {
                     continue;
                 };
                 let weight = secret.weight();
-                let validator = Validator::default().with_etag(secret.version_id());
+                let validator = Validator::new(secret.version_id());
                 let entry =
                     self.cache
                         .insert(SecretId::new(requested).key(), secret, validator, weight);

@@ -60,33 +60,34 @@ async fn read_chunk(
         .await
         .map_err(|err| Error::from_sdk(&label(), err))?;
     let mut missing: Vec<String> = output.invalid_parameters().to_vec();
+    let answers: Vec<name::Answer<'_>> = output
+        .parameters()
+        .iter()
+        .map(|p| name::Answer {
+            name: p.name().unwrap_or_default(),
+            arn: p.arn(),
+            selector: p.selector(),
+            version: p.version(),
+        })
+        .collect();
     let mut reads = Vec::with_capacity(chunk.len());
     for requested in chunk {
         if missing.iter().any(|m| m == requested) {
-            reads.push(None);
             continue;
         }
-        let found = output.parameters().iter().find(|p| {
-            name::answers(
-                requested,
-                p.name().unwrap_or_default(),
-                p.arn(),
-                p.selector(),
-            )
-        });
-        match found {
-            Some(parameter) => reads.push(Some((
-                (*requested).to_owned(),
-                Found {
-                    value: Value::from_parameter(parameter),
-                    version: parameter.version(),
-                },
-            ))),
-            None => {
-                missing.push((*requested).to_owned());
-                reads.push(None);
+        match name::best(requested, &answers) {
+            Some(i) => {
+                let parameter = &output.parameters()[i];
+                reads.push((
+                    (*requested).to_owned(),
+                    Found {
+                        value: Value::from_parameter(parameter),
+                        version: parameter.version(),
+                    },
+                ));
             }
+            None => missing.push((*requested).to_owned()),
         }
     }
-    Ok((reads.into_iter().flatten().collect(), missing))
+    Ok((reads, missing))
 }

@@ -203,7 +203,7 @@ impl SsmCache {
                 let entry = self.cache.insert(
                     Key::new(SERVICE, name),
                     read.value.clone(),
-                    Validator::default().with_version(read.version),
+                    Validator::from(read.version),
                     read.value.weight(),
                 );
                 Ok(Read::Value(entry))
@@ -231,7 +231,7 @@ impl SsmCache {
                 Ok(Read::Map(self.cache.insert(
                     list.cache_key(),
                     map,
-                    Validator::default(),
+                    Validator::none(),
                     weight,
                 )))
             }

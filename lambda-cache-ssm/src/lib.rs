@@ -195,15 +195,16 @@ impl SsmCache {
                     })?;
                 let weight = read.value.weight();
                 Ok(Fetched::new(read.value)
-                    .with_validator(Validator::default().with_version(read.version))
+                    .with_validator(Validator::from(read.version))
                     .with_weight(weight))
             })
             .await
     }
 
-    /// A JSON parameter decoded into `T`. The decoded value is cached (under its own key, by
-    /// type), so a hit costs no parsing; the text it is decoded from is read through
-    /// [`SsmCache::get_entry_with`] with the same policy, so both share one SSM call.
+    /// A JSON parameter decoded into `T`. The decoded value is cached apart from the text (a
+    /// derived value, see [`Cache::get_derived`]), so a hit costs no parsing; the text is read
+    /// through [`SsmCache::get_entry_with`] with the same policy, and the decoded value is as
+    /// old as the text it comes from.
     ///
     /// # Errors
     /// As [`SsmCache::get_entry_with`], plus [`Error::Decode`] when the value is not JSON for
@@ -225,32 +226,23 @@ impl SsmCache {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<T>(Key::new(SERVICE, name), policy.max_age())
-        {
-            return Ok(hit);
-        }
-        Box::pin(
-            self.cache
-                .get_or_fetch(Key::new(SERVICE, name), policy, |_| async move {
-                    let raw = self.get_entry_with(name, policy).await?;
+        self.cache
+            .get_derived(
+                Key::new(SERVICE, name),
+                policy,
+                |policy| self.get_entry_with(name, policy),
+                |raw: &Value| {
                     let text = raw.as_str().ok_or_else(|| Error::Decode {
                         name: name.to_owned(),
                         message: "a StringList is not JSON text".to_owned(),
                     })?;
-                    let value = decode_json::<T>(text.as_bytes()).map_err(|err| Error::Decode {
+                    decode_json::<T>(text.as_bytes()).map_err(|err| Error::Decode {
                         name: name.to_owned(),
                         message: err.to_string(),
-                    })?;
-                    Ok(Fetched::new(value)
-                        .with_validator(raw.validator().clone())
-                        .with_weight(raw.weight()))
-                }),
-        )
-        .await
+                    })
+                },
+            )
+            .await
     }
 
     /// Several parameters in one entry, keyed by short name (`/app/var1` → `var1`), read in

@@ -124,28 +124,57 @@ pub fn short_name(name: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
-/// True if the response parameter (`name`, `arn`, `selector`) answers the request `requested`.
+/// One parameter of a GetParameters answer, as far as matching it to a request goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Answer<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) arn: Option<&'a str>,
+    /// `:1` or `:live` for an answer to a request with a selector (real SSM sets it; some
+    /// emulators leave it out).
+    pub(crate) selector: Option<&'a str>,
+    pub(crate) version: i64,
+}
+
+/// True if `answer` may answer the request `requested`.
 ///
-/// SSM's response gives the name without selector and the ARN (for a parameter shared from
-/// another account, the name is the ARN); a request by ARN or with a selector is matched on
-/// those.
-pub(crate) fn answers(
-    requested: &str,
-    name: &str,
-    arn: Option<&str>,
-    selector: Option<&str>,
-) -> bool {
+/// SSM's answer gives the name without selector and the ARN (for a parameter shared from
+/// another account, the name is the ARN). One call may ask for a pinned version and the latest
+/// of one name (`/app/p:1` and `/app/p`): real SSM marks the pinned answer with its `Selector`,
+/// so a request without a selector never takes an answer that has one, and a request with a
+/// selector takes only the answer with that selector. Where the answer has no `Selector` at all
+/// (emulators), a numeric selector is matched on the version; among several candidates for one
+/// request, [`best`] takes the latest version.
+pub(crate) fn answers(requested: &str, answer: &Answer<'_>) -> bool {
     let (requested_base, requested_selector) = split_selector(requested);
+    let selector = answer
+        .selector
+        .map(|s| s.trim_start_matches(':'))
+        .filter(|s| !s.is_empty());
     let selector_matches = match (requested_selector, selector) {
-        (None, _) => true,
-        (Some(wanted), Some(got)) => got.trim_start_matches(':') == wanted,
-        // Some emulators omit the selector in the response; the name match below still holds.
-        (Some(_), None) => true,
+        (None, None) => true,
+        (None, Some(_)) => false,
+        (Some(wanted), Some(got)) => got == wanted,
+        (Some(wanted), None) => match wanted.parse::<i64>() {
+            Ok(version) => answer.version == version,
+            // A label cannot be checked without the selector.
+            Err(_) => true,
+        },
     };
     // A parameter shared from another account is answered with its ARN as the name.
-    let base_matches = requested_base == name
-        || (requested_base.starts_with("arn:") && arn.is_some_and(|arn| arn == requested_base));
+    let base_matches = requested_base == answer.name
+        || (requested_base.starts_with("arn:")
+            && answer.arn.is_some_and(|arn| arn == requested_base));
     base_matches && selector_matches
+}
+
+/// The answer to `requested` among `answers`: the latest version of those that may answer it.
+pub(crate) fn best<'a>(requested: &str, answers_: &[Answer<'a>]) -> Option<usize> {
+    answers_
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| answers(requested, a))
+        .max_by_key(|(_, a)| a.version)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -198,28 +227,83 @@ mod tests {
         assert_eq!(short_name("plain:live"), "plain");
     }
 
+    fn answer<'a>(
+        name: &'a str,
+        arn: Option<&'a str>,
+        selector: Option<&'a str>,
+        version: i64,
+    ) -> Answer<'a> {
+        Answer {
+            name,
+            arn,
+            selector,
+            version,
+        }
+    }
+
     #[test]
     fn responses_match_requests_by_name_arn_and_selector() {
         let arn = "arn:aws:ssm:us-east-1:111122223333:parameter/shared/key";
-        assert!(answers("/shared/key", "/shared/key", Some(arn), None));
-        assert!(answers(arn, "/shared/key", Some(arn), None));
-        assert!(!answers(arn, "/shared/key", Some("arn:other"), None));
+        let plain = answer("/shared/key", Some(arn), None, 1);
+        assert!(answers("/shared/key", &plain));
+        assert!(answers(arn, &plain));
+        assert!(!answers(
+            arn,
+            &answer("/shared/key", Some("arn:other"), None, 1)
+        ));
         // A parameter shared from another account comes back named by its ARN.
-        assert!(answers(arn, arn, Some(arn), None));
-        assert!(answers(&format!("{arn}:2"), arn, Some(arn), Some(":2")));
+        assert!(answers(arn, &answer(arn, Some(arn), None, 1)));
+        assert!(answers(
+            &format!("{arn}:2"),
+            &answer(arn, Some(arn), Some(":2"), 2)
+        ));
         assert!(answers(
             "/shared/key:3",
-            "/shared/key",
-            Some(arn),
-            Some(":3")
+            &answer("/shared/key", Some(arn), Some(":3"), 3)
         ));
         assert!(!answers(
             "/shared/key:3",
-            "/shared/key",
-            Some(arn),
-            Some(":4")
+            &answer("/shared/key", Some(arn), Some(":4"), 4)
         ));
-        assert!(!answers("/shared/other", "/shared/key", Some(arn), None));
+        assert!(!answers("/shared/other", &plain));
+    }
+
+    #[test]
+    fn a_pinned_and_the_latest_version_in_one_answer_go_each_to_its_request_as_ssm_answers() {
+        // Real SSM marks the answer to `/app/p:1` with `Selector: ":1"`.
+        let answers_ = [
+            answer("/app/p", None, Some(":1"), 1),
+            answer("/app/p", None, None, 3),
+        ];
+        assert_eq!(best("/app/p:1", &answers_), Some(0));
+        assert_eq!(best("/app/p", &answers_), Some(1));
+        // In the other order too.
+        let answers_ = [answers_[1], answers_[0]];
+        assert_eq!(best("/app/p:1", &answers_), Some(1));
+        assert_eq!(best("/app/p", &answers_), Some(0));
+    }
+
+    #[test]
+    fn a_pinned_and_the_latest_version_in_one_answer_go_each_to_its_request_as_emulators_answer() {
+        // moto leaves `Selector` out: the pinned one is told apart by its version, the latest
+        // by being the highest.
+        for answers_ in [
+            [
+                answer("/app/p", None, None, 1),
+                answer("/app/p", None, None, 3),
+            ],
+            [
+                answer("/app/p", None, None, 3),
+                answer("/app/p", None, None, 1),
+            ],
+        ] {
+            let pinned = best("/app/p:1", &answers_).unwrap();
+            let latest = best("/app/p", &answers_).unwrap();
+            assert_eq!(answers_[pinned].version, 1);
+            assert_eq!(answers_[latest].version, 3);
+        }
+        // A pinned version that is not in the answer is not found.
+        assert_eq!(best("/app/p:2", &[answer("/app/p", None, None, 3)]), None);
     }
 
     #[test]

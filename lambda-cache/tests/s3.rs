@@ -250,3 +250,52 @@ async fn small_objects_are_cached_in_memory_as_bytes_or_decoded_json() {
     assert_eq!(f.requests.statuses(), [200, 304]);
     assert!(!f.dir.path().join("status.json").exists(), "in memory only");
 }
+
+#[tokio::test]
+async fn json_decoded_into_bytes_is_kept_apart_from_the_raw_bytes_and_returns() {
+    // `get_json::<Vec<u8>>` of a JSON array of numbers has the raw bytes' type. When the decoded
+    // value shared the raw value's slot, the decoded read's fetch waited on the raw read inside
+    // it, which waited on the decoded read: it never returned.
+    let f = fixture().await;
+    f.put("numbers.json", b"[1, 2, 3]").await;
+    let uri = f.uri("numbers.json");
+    let numbers = tokio::time::timeout(
+        Duration::from_secs(20),
+        f.s3.get_json::<Vec<u8>>(&uri, MINUTE),
+    )
+    .await
+    .expect("get_json::<Vec<u8>> never returned")
+    .unwrap();
+    assert_eq!(numbers.as_slice(), [1, 2, 3]);
+    let raw = f.s3.get_bytes(&uri, MINUTE).await.unwrap();
+    assert_eq!(
+        raw.as_slice(),
+        b"[1, 2, 3]",
+        "the raw bytes are not the decoded ones"
+    );
+    assert_eq!(f.requests.count(), 1);
+}
+
+#[tokio::test]
+async fn decoded_json_is_never_older_than_the_max_age_of_its_bytes() {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        status: String,
+    }
+    let f = fixture().await;
+    f.put("age.json", br#"{"status": "green"}"#).await;
+    let uri = f.uri("age.json");
+    f.s3.get_bytes(&uri, MINUTE).await.unwrap();
+    f.clock.advance(Duration::from_secs(59));
+    let status = f.s3.get_json::<Status>(&uri, MINUTE).await.unwrap();
+    assert_eq!(status.status, "green");
+    assert_eq!(f.requests.count(), 1, "the 59 s old bytes are decoded");
+    f.put("age.json", br#"{"status": "red"}"#).await;
+    f.clock.advance(Duration::from_secs(2));
+    let status = f.s3.get_json::<Status>(&uri, MINUTE).await.unwrap();
+    assert_eq!(
+        status.status, "red",
+        "61 s after the bytes were read, they are read again"
+    );
+    assert_eq!(f.requests.count(), 2);
+}

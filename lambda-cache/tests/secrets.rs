@@ -272,3 +272,38 @@ async fn the_free_functions_use_the_environment_and_the_global_cache() {
     let after = Cache::global().stats();
     assert_eq!(after.fetches - before.fetches, 1);
 }
+
+#[tokio::test]
+async fn a_decoded_secret_is_never_older_than_the_max_age_of_the_raw_secret() {
+    #[derive(serde::Deserialize)]
+    struct Db {
+        port: u16,
+    }
+    let f = fixture().await;
+    let name = unique("json-age");
+    f.create(&name, r#"{"port": 5432}"#).await;
+    f.secrets
+        .get_entry_with(name.as_str(), MINUTE)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(59));
+    let db = f
+        .secrets
+        .get_json::<Db>(name.as_str(), MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(db.port, 5432);
+    assert_eq!(f.requests.count(), 1, "the 59 s old secret is decoded");
+    f.put(&name, r#"{"port": 6432}"#).await;
+    f.clock.advance(Duration::from_secs(2));
+    let db = f
+        .secrets
+        .get_json::<Db>(name.as_str(), MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.port, 6432,
+        "61 s after the secret was read, it is read again"
+    );
+    assert_eq!(f.requests.count(), 2);
+}

@@ -50,7 +50,7 @@ async fn a_second_read_within_max_age_makes_no_call_and_a_change_arrives_after_i
 
     let first = f.ssm.get_entry(&name).await.unwrap();
     assert_eq!(first.as_str(), Some("v1"));
-    assert_eq!(first.validator().version(), Some(1));
+    assert_eq!(first.validator().token(), Some("1"));
     f.clock.advance(Duration::from_secs(30));
     assert_eq!(f.ssm.get_entry(&name).await.unwrap().as_str(), Some("v1"));
     assert_eq!(f.requests.count_of("GetParameters"), 1);
@@ -62,7 +62,7 @@ async fn a_second_read_within_max_age_makes_no_call_and_a_change_arrives_after_i
     f.clock.advance(Duration::from_secs(1)); // 60 s since the fetch
     let refreshed = f.ssm.get_entry(&name).await.unwrap();
     assert_eq!(refreshed.as_str(), Some("v2"));
-    assert_eq!(refreshed.validator().version(), Some(2));
+    assert_eq!(refreshed.validator().token(), Some("2"));
     assert_eq!(f.requests.count(), 2);
 }
 
@@ -264,7 +264,7 @@ async fn a_label_selector_and_a_name_without_a_leading_slash_are_read() {
         .unwrap();
     let live = f.ssm.get_entry(&format!("{name}:live")).await.unwrap();
     assert_eq!(live.as_str(), Some("blue"));
-    assert_eq!(live.validator().version(), Some(1));
+    assert_eq!(live.validator().token(), Some("1"));
 
     let plain = format!("{}-plain", unique("noslash"));
     f.put(&plain, ParameterType::String, "no slash").await;
@@ -332,4 +332,86 @@ async fn the_free_functions_use_the_environment_and_the_global_cache() {
     assert_eq!(after.fetches - before.fetches, 1);
     assert!(after.hits > before.hits);
     assert!(SsmCache::global().await.cache().same_as(Cache::global()));
+}
+
+#[tokio::test]
+async fn decoded_json_is_never_older_than_the_max_age_of_its_text() {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        max_items: u32,
+    }
+    // The text is fetched at t = 0 and first decoded at t = 59 s. The decoded value carries the
+    // text's age, so at t = 61 s it is stale and the parameter is read again.
+    let f = fixture().await;
+    let name = format!("/{}/limits", unique("json-age"));
+    f.put(
+        &name,
+        ParameterType::String,
+        r#"{"max_items": 1, "regions": []}"#,
+    )
+    .await;
+    f.ssm.get_entry_with(&name, MINUTE).await.unwrap();
+    f.clock.advance(Duration::from_secs(59));
+    let limits = f.ssm.get_json::<Limits>(&name, MINUTE).await.unwrap();
+    assert_eq!(limits.max_items, 1);
+    assert_eq!(f.requests.count(), 1, "the 59 s old text is decoded");
+    f.put(
+        &name,
+        ParameterType::String,
+        r#"{"max_items": 2, "regions": []}"#,
+    )
+    .await;
+    f.clock.advance(Duration::from_secs(2));
+    let limits = f.ssm.get_json::<Limits>(&name, MINUTE).await.unwrap();
+    assert_eq!(
+        limits.max_items, 2,
+        "61 s after the text was read, it is read again"
+    );
+    assert_eq!(f.requests.count(), 2);
+}
+
+#[tokio::test]
+async fn a_pinned_and_the_latest_version_read_together_each_get_their_own_value_in_one_call() {
+    let f = fixture().await;
+    let name = format!("/{}/app/p", unique("pinned"));
+    f.put(&name, ParameterType::String, "first").await;
+    f.put(&name, ParameterType::String, "second").await;
+    f.put(&name, ParameterType::String, "third").await;
+    let pinned = format!("{name}:1");
+    for order in [
+        [pinned.as_str(), name.as_str()],
+        [name.as_str(), pinned.as_str()],
+    ] {
+        let requests: Vec<_> = order
+            .iter()
+            .map(|n| {
+                (
+                    ssm::Request::parameter(*n).unwrap(),
+                    Policy::new(Duration::ZERO),
+                )
+            })
+            .collect();
+        let before = f.requests.count_of("GetParameters");
+        let reads = f.ssm.read_all(&requests).await;
+        assert_eq!(
+            f.requests.count_of("GetParameters") - before,
+            1,
+            "one call for both"
+        );
+        for (requested, read) in order.iter().zip(reads) {
+            let Ok(ssm::Read::Value(entry)) = read else {
+                panic!("{requested}: {read:?}");
+            };
+            let expected = if *requested == pinned {
+                "first"
+            } else {
+                "third"
+            };
+            assert_eq!(
+                entry.as_str(),
+                Some(expected),
+                "{requested} in order {order:?}"
+            );
+        }
+    }
 }
