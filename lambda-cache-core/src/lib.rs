@@ -5,6 +5,8 @@
 //!
 //! - [`Clock`]: the only source of time (a [`ManualClock`] with feature `test-util`).
 //! - [`Entry`]: a shared value, when it was fetched, and its [`Validator`] (version, ETag).
+//! - [`Declaration`]: what a service crate implements so that declared entries of it refresh
+//!   together (in batches where the service allows).
 //! - [`Cache`]: the store. [`Key`]s name the service, the name and every option that changes
 //!   the value; a [`Policy`] says how old a value the reader accepts.
 //!
@@ -26,6 +28,7 @@
 
 mod cache;
 mod clock;
+mod declare;
 mod entry;
 mod error;
 mod join;
@@ -41,6 +44,7 @@ pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
+pub use declare::{AnyValue, BoxFuture, Declaration, Declare};
 pub use entry::{Entry, Fetched, Validator};
 pub use error::{CacheError, ConfigError, LoadError, error_chain};
 pub use join::join_all;

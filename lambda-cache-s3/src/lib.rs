@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod declare;
 mod disk;
 mod error;
 mod uri;
@@ -44,6 +45,7 @@ use aws_sdk_s3::Client;
 use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_json};
 use serde::de::DeserializeOwned;
 
+pub use crate::declare::{DeclaredFile, file};
 use crate::disk::Disk;
 pub use crate::disk::LocalFile;
 pub use crate::error::Error;
@@ -122,6 +124,15 @@ impl<'a> Object<'a> {
             check_before_download: check,
             ..self
         }
+    }
+
+    /// Whether a refresh first asks S3 if the object changed.
+    ///
+    /// ```
+    /// assert!(lambda_cache_s3::Object::new("s3://b-1/k").checks_before_download());
+    /// ```
+    pub const fn checks_before_download(&self) -> bool {
+        self.check_before_download
     }
 
     /// The URI.

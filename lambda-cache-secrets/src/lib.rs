@@ -51,6 +51,7 @@
 //! }
 //! ```
 
+mod declare;
 mod error;
 mod name;
 mod value;
@@ -61,6 +62,7 @@ use aws_sdk_secretsmanager::Client;
 use lambda_cache_core::{Cache, Entry, Fetched, Policy, Validator, decode_json};
 use serde::de::DeserializeOwned;
 
+pub use declare::{DeclaredSecret, secret};
 pub use error::Error;
 pub use name::{CURRENT, PREVIOUS, SERVICE, SecretId, Version, short_name};
 pub use value::{Secret, SecretValue};

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use lambda_cache_core::{Entry, Key, Policy, Validator};
+use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Entry, Key, Policy, Validator};
 
 use crate::batch::{self, Found};
 use crate::{Error, ParameterMap, Parameters, SERVICE, SsmCache, Value, short_name};
@@ -113,6 +113,12 @@ impl SsmCache {
     /// # Ok(()) }
     /// ```
     pub async fn read_all(&self, requests: &[(Request, Policy)]) -> Vec<Result<Read, Error>> {
+        let requests: Vec<(&Request, Policy)> = requests.iter().map(|(r, p)| (r, *p)).collect();
+        self.read_declared(&requests).await
+    }
+
+    /// [`SsmCache::read_all`] over borrowed requests.
+    async fn read_declared(&self, requests: &[(&Request, Policy)]) -> Vec<Result<Read, Error>> {
         let mut outcomes: Vec<Option<Result<Read, Error>>> = Vec::with_capacity(requests.len());
         let mut names: Vec<&str> = Vec::new();
         let mut paths: Vec<PathRead<'_>> = Vec::new();
@@ -159,9 +165,9 @@ impl SsmCache {
             outcomes[i] = Some(read.map(Read::Map));
         }
         if let Some(batch) = batch {
-            for (outcome, (request, policy)) in outcomes.iter_mut().zip(requests) {
+            for (outcome, (request, policy)) in outcomes.iter_mut().zip(requests.iter().copied()) {
                 if outcome.is_none() {
-                    *outcome = Some(self.settle(request, *policy, &batch));
+                    *outcome = Some(self.settle(request, policy, &batch));
                 }
             }
         }
@@ -237,6 +243,90 @@ impl SsmCache {
             }
             Request::Path(_) => unreachable!("paths are read on their own"),
         }
+    }
+}
+
+/// One SSM parameter, declared for the facade's `Entries`: its entry name defaults to the part
+/// after the last '/' (`/production/app/var` → `var`). Every stale parameter and list of one set
+/// of entries is read in one batch of ⌈K/10⌉ GetParameters calls.
+///
+/// ```
+/// use std::time::Duration;
+/// let var = lambda_cache_ssm::parameter("/production/app/var").max_age(Duration::from_secs(300));
+/// assert_eq!(var.declaration(), &lambda_cache_ssm::Request::Parameter("/production/app/var".into()));
+/// ```
+pub fn parameter(name: impl Into<String>) -> Declare<Request> {
+    Declare::new(Request::Parameter(name.into()))
+}
+
+/// A declared list of parameters, read into one map under the list's entry name.
+///
+/// ```
+/// use lambda_cache_ssm::Parameters;
+/// let list = Parameters::builder(["/app/var1", "/app/var2"]).entry_name("parameters").build()?;
+/// let declared = lambda_cache_ssm::parameters(list);
+/// # let _ = declared;
+/// # Ok::<(), lambda_cache_ssm::Error>(())
+/// ```
+pub fn parameters(list: Parameters) -> Declare<Request> {
+    Declare::new(Request::List(list))
+}
+
+/// Every parameter under an SSM path, as one map by full name; the entry name defaults to the
+/// path's last segment.
+///
+/// ```
+/// let all = lambda_cache_ssm::path("/production/app/");
+/// # let _ = all;
+/// ```
+pub fn path(path: impl Into<String>) -> Declare<Request> {
+    Declare::new(Request::Path(path.into()))
+}
+
+impl Declaration for Request {
+    type Service = SsmCache;
+    type Error = Error;
+
+    fn declared(&self) -> &str {
+        match self {
+            Self::Parameter(name) | Self::Path(name) => name,
+            Self::List(list) => list.label(),
+        }
+    }
+
+    fn default_entry_name(&self) -> String {
+        Request::default_entry_name(self).to_owned()
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        match self {
+            Self::Parameter(name) => crate::check_name(name),
+            Self::Path(path) => crate::check_path(path),
+            // A list is checked when it is built.
+            Self::List(_) => Ok(()),
+        }
+    }
+
+    fn global_service() -> BoxFuture<'static, SsmCache> {
+        Box::pin(async { SsmCache::global().await.clone() })
+    }
+
+    fn refresh<'a>(
+        ssm: &'a SsmCache,
+        batch: Vec<(&'a Self, Policy)>,
+    ) -> BoxFuture<'a, Vec<Result<AnyValue, Error>>> {
+        Box::pin(async move {
+            ssm.read_declared(&batch)
+                .await
+                .into_iter()
+                .map(|read| {
+                    read.map(|read| match read {
+                        Read::Value(entry) => entry.value_arc() as AnyValue,
+                        Read::Map(entry) => entry.value_arc() as AnyValue,
+                    })
+                })
+                .collect()
+        })
     }
 }
 

@@ -37,7 +37,7 @@ use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_js
 use serde::de::DeserializeOwned;
 
 pub use batch::MAX_NAMES_PER_CALL;
-pub use declare::{Read, Request};
+pub use declare::{Read, Request, parameter, parameters, path};
 pub use error::Error;
 pub use name::{short_name, validate as check_name, validate_path as check_path};
 pub use value::{ParameterMap, Value};
@@ -381,6 +381,8 @@ pub struct Parameters {
     entry_name: String,
     /// The names joined by newlines (which no parameter name contains): the cache key.
     key: String,
+    /// The names joined by ", ": what errors name.
+    label: String,
 }
 
 /// Builds a [`Parameters`] list; see [`Parameters::builder`].
@@ -417,6 +419,11 @@ impl Parameters {
     /// ```
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The names joined by ", ", for messages.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
     }
 
     /// The cache key of the list's map.
@@ -480,10 +487,12 @@ impl ParametersBuilder {
             return Err(Error::NoEntryName { names: self.names });
         };
         let key = self.names.join("\n");
+        let label = self.names.join(", ");
         Ok(Parameters {
             names: self.names,
             entry_name,
             key,
+            label,
         })
     }
 }

@@ -2,156 +2,116 @@
 //!
 //! The Rust form of the seed guide's decorators: declare each cached value once, with its own
 //! max age and entry name; [`Entries::refresh`] brings the stale ones up to date concurrently
-//! (every SSM name of every declaration in one batch of ⌈K/10⌉ GetParameters calls) and returns
-//! a [`Snapshot`] from which the handler reads by entry name. The snapshot does not change while
-//! the invocation runs.
+//! and returns a [`Snapshot`] from which the handler reads by entry name. The snapshot does not
+//! change while the invocation runs.
 //!
-//! Declaration mistakes (a duplicate entry name, a bad parameter name, a bad URI, two URIs on one
-//! file) fail [`EntriesBuilder::build`], before the first invocation.
+//! This module knows no service. Each service crate declares its own entries (`ssm::parameter`,
+//! `secrets_manager::secret`, `s3::file`, ...) by implementing [`Declaration`]; the declarations
+//! of one type are refreshed in one batch, so a service that can batch does (every SSM name of
+//! every declaration in ⌈K/10⌉ GetParameters calls).
+//!
+//! Declaration mistakes (an empty or duplicate entry name, a bad parameter name, a bad URI, two
+//! URIs on one file) fail [`EntriesBuilder::build`], before the first invocation, each naming
+//! the input as declared.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use lambda_cache_core::{Cache, CacheError, Entry, Fetched, Key, Policy, join_all};
+pub use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare};
+use lambda_cache_core::{Cache, CacheError, Fetched, Key, Policy, join_all};
 
-#[cfg(feature = "s3")]
-use crate::s3;
-#[cfg(feature = "secrets")]
-use crate::secrets_manager;
-#[cfg(feature = "ssm")]
-use crate::ssm;
-
-/// How one entry is cached: its entry name (else a default from its name), its [`Policy`], and
-/// for S3 files whether a refresh revalidates first. Converts from a `Duration` (the max age).
+/// A service's error, shared by every reader of one refresh. The typed error is inside: read it
+/// with [`SourceError::downcast_ref`].
 ///
 /// ```
-/// use std::time::Duration;
-/// use lambda_cache::entries::Options;
-/// let options = Options::new().entry_name("new_var").max_age(Duration::from_secs(300));
-/// let just_age: Options = Duration::from_secs(30).into();
-/// # let _ = (options, just_age);
+/// use lambda_cache::entries::SourceError;
+/// use lambda_cache::{CacheError, LoadError};
+/// let err = SourceError::new(LoadError::new(std::io::Error::other("down")));
+/// assert!(err.is_transient());
+/// assert!(err.downcast_ref::<LoadError<std::io::Error>>().is_some());
+/// assert_eq!(err.to_string(), "down");
 /// ```
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct Options {
-    entry_name: Option<String>,
-    policy: Policy,
-    check_before_download: bool,
+#[derive(Clone)]
+pub struct SourceError {
+    inner: Arc<dyn std::error::Error + Send + Sync>,
+    transient: bool,
 }
 
-impl Default for Options {
-    fn default() -> Self {
+impl SourceError {
+    /// Wraps a service's error.
+    ///
+    /// ```
+    /// let _ = lambda_cache::entries::SourceError::new(lambda_cache::LoadError::new(std::fmt::Error));
+    /// ```
+    pub fn new<E: CacheError>(error: E) -> Self {
         Self {
-            entry_name: None,
-            policy: Policy::default(),
-            check_before_download: true,
+            transient: error.is_transient(),
+            inner: Arc::new(error),
         }
     }
-}
 
-impl Options {
-    /// Defaults: the default entry name, a 60-second max age, revalidation on.
+    /// The service's error, if it is an `E`.
     ///
     /// ```
-    /// let options = lambda_cache::entries::Options::new();
-    /// # let _ = options;
+    /// let err = lambda_cache::entries::SourceError::new(lambda_cache::LoadError::new(std::fmt::Error));
+    /// assert!(err.downcast_ref::<std::io::Error>().is_none());
     /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The name the handler reads the entry by.
-    ///
-    /// ```
-    /// let options = lambda_cache::entries::Options::new().entry_name("db");
-    /// # let _ = options;
-    /// ```
-    pub fn entry_name(mut self, entry_name: impl Into<String>) -> Self {
-        self.entry_name = Some(entry_name.into());
-        self
-    }
-
-    /// The maximum age.
-    ///
-    /// ```
-    /// let options = lambda_cache::entries::Options::new().max_age(std::time::Duration::from_secs(300));
-    /// # let _ = options;
-    /// ```
-    pub fn max_age(mut self, max_age: Duration) -> Self {
-        self.policy = self.policy.with_max_age(max_age);
-        self
-    }
-
-    /// Serve the previous value when a refresh fails transiently and the value is at most
-    /// `max_stale` old.
-    ///
-    /// ```
-    /// let options = lambda_cache::entries::Options::new().stale_if_error(std::time::Duration::from_secs(3600));
-    /// # let _ = options;
-    /// ```
-    pub fn stale_if_error(mut self, max_stale: Duration) -> Self {
-        self.policy = self.policy.stale_if_error(max_stale);
-        self
-    }
-
-    /// The whole policy.
-    ///
-    /// ```
-    /// let options = lambda_cache::entries::Options::new().policy(lambda_cache::Policy::default());
-    /// # let _ = options;
-    /// ```
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// For S3 files: whether a refresh first asks S3 if the object changed (on by default).
-    ///
-    /// ```
-    /// let options = lambda_cache::entries::Options::new().check_before_download(false);
-    /// # let _ = options;
-    /// ```
-    pub fn check_before_download(mut self, check: bool) -> Self {
-        self.check_before_download = check;
-        self
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.downcast_ref::<E>()
     }
 }
 
-impl From<Duration> for Options {
-    fn from(max_age: Duration) -> Self {
-        Self::new().max_age(max_age)
-    }
-}
-
-/// A loader's error, shared by concurrent waiters; counts as transient.
-#[derive(Clone, Debug)]
-pub struct LoaderError(Arc<dyn std::error::Error + Send + Sync>);
-
-impl fmt::Display for LoaderError {
+impl fmt::Debug for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Debug::fmt(&*self.inner, f)
     }
 }
 
-impl std::error::Error for LoaderError {
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.inner, f)
+    }
+}
+
+impl std::error::Error for SourceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        self.inner.source()
     }
 }
 
-impl CacheError for LoaderError {
+impl CacheError for SourceError {
     fn is_transient(&self) -> bool {
-        true
+        self.transient
     }
 }
 
-/// Why declaring, refreshing or reading an entry failed. Each variant names the entry.
+/// One entry that failed to refresh: its entry name and why.
+///
+/// ```
+/// use lambda_cache::entries::{Failure, SourceError};
+/// let f = Failure { entry_name: "db".into(), source: SourceError::new(lambda_cache::LoadError::new(std::fmt::Error)) };
+/// assert!(f.to_string().starts_with("entry \"db\": "));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The entry.
+    pub entry_name: String,
+    /// Why.
+    pub source: SourceError,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {:?}: {}", self.entry_name, self.source)
+    }
+}
+
+/// Why declaring, refreshing or reading an entry failed. Each variant names the entry, and a
+/// declaration error the input as declared.
 ///
 /// ```
 /// let err = lambda_cache::entries::Error::NoSuchEntry { entry_name: "db".into() };
@@ -164,78 +124,108 @@ pub enum Error {
     DuplicateEntryName {
         /// The name.
         entry_name: String,
+        /// The first declaration's input.
+        first: String,
+        /// The second declaration's input.
+        second: String,
     },
     /// A declaration's entry name is empty.
-    EmptyEntryName,
+    EmptyEntryName {
+        /// The declaration's input (name, ARN, URI).
+        declared: String,
+    },
+    /// A declaration is malformed (its service says why), or conflicts with another.
+    Declaration {
+        /// The entry.
+        entry_name: String,
+        /// The declaration's input.
+        declared: String,
+        /// Why.
+        source: SourceError,
+    },
+    /// Entries could not be refreshed (after each entry's stale-if-error policy): every one of
+    /// them, with its cause.
+    Refresh {
+        /// Each entry that failed, in declaration order.
+        failures: Vec<Failure>,
+    },
     /// The handler asked for a name no declaration has.
     NoSuchEntry {
         /// The name.
         entry_name: String,
     },
-    /// The handler asked for an entry as another kind than declared.
-    WrongKind {
+    /// The handler asked for an entry as another type than it holds.
+    WrongType {
         /// The name.
         entry_name: String,
-        /// The kind asked for.
+        /// The type asked for.
         expected: &'static str,
     },
-    /// An SSM declaration or refresh failed.
-    #[cfg(feature = "ssm")]
-    Ssm {
-        /// The entry.
-        entry_name: String,
-        /// Why.
-        source: ssm::Error,
-    },
-    /// A secret declaration or refresh failed.
-    #[cfg(feature = "secrets")]
-    Secrets {
-        /// The entry.
-        entry_name: String,
-        /// Why.
-        source: secrets_manager::Error,
-    },
-    /// An S3 declaration or refresh failed.
-    #[cfg(feature = "s3")]
-    S3 {
-        /// The entry.
-        entry_name: String,
-        /// Why.
-        source: s3::Error,
-    },
-    /// A loader failed.
-    Load {
-        /// The entry.
-        entry_name: String,
-        /// Why.
-        source: LoaderError,
-    },
+}
+
+impl Error {
+    /// The failure of `entry_name` in a [`Error::Refresh`] or [`Error::Declaration`].
+    ///
+    /// ```
+    /// let err = lambda_cache::entries::Error::NoSuchEntry { entry_name: "db".into() };
+    /// assert!(err.failure_of("db").is_none());
+    /// ```
+    pub fn failure_of(&self, entry_name: &str) -> Option<&SourceError> {
+        match self {
+            Self::Refresh { failures } => failures
+                .iter()
+                .find(|f| f.entry_name == entry_name)
+                .map(|f| &f.source),
+            Self::Declaration {
+                entry_name: name,
+                source,
+                ..
+            } if name == entry_name => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::DuplicateEntryName { entry_name } => write!(
+            Self::DuplicateEntryName {
+                entry_name,
+                first,
+                second,
+            } => write!(
                 f,
-                "two declarations share the entry name {entry_name:?}: give one an entry_name"
+                "{first:?} and {second:?} share the entry name {entry_name:?}: give one an \
+                 entry_name"
             ),
-            Self::EmptyEntryName => {
-                f.write_str("an entry name is empty: give each declaration a non-empty entry_name")
+            Self::EmptyEntryName { declared } => write!(
+                f,
+                "the entry name of {declared:?} is empty: give it a non-empty entry_name"
+            ),
+            Self::Declaration {
+                entry_name,
+                declared,
+                source,
+            } => write!(f, "entry {entry_name:?} ({declared}): {source}"),
+            Self::Refresh { failures } => {
+                write!(f, "{} entr", failures.len())?;
+                f.write_str(if failures.len() == 1 { "y" } else { "ies" })?;
+                f.write_str(" could not be refreshed: ")?;
+                for (i, failure) in failures.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{failure}")?;
+                }
+                Ok(())
             }
             Self::NoSuchEntry { entry_name } => {
                 write!(f, "no entry is declared with the name {entry_name:?}")
             }
-            Self::WrongKind {
+            Self::WrongType {
                 entry_name,
                 expected,
-            } => write!(f, "entry {entry_name:?} is not {expected}"),
-            #[cfg(feature = "ssm")]
-            Self::Ssm { entry_name, source } => write!(f, "entry {entry_name:?}: {source}"),
-            #[cfg(feature = "secrets")]
-            Self::Secrets { entry_name, source } => write!(f, "entry {entry_name:?}: {source}"),
-            #[cfg(feature = "s3")]
-            Self::S3 { entry_name, source } => write!(f, "entry {entry_name:?}: {source}"),
-            Self::Load { entry_name, source } => write!(f, "entry {entry_name:?}: {source}"),
+            } => write!(f, "entry {entry_name:?} does not hold a {expected}"),
         }
     }
 }
@@ -243,67 +233,79 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            #[cfg(feature = "ssm")]
-            Self::Ssm { source, .. } => Some(source),
-            #[cfg(feature = "secrets")]
-            Self::Secrets { source, .. } => Some(source),
-            #[cfg(feature = "s3")]
-            Self::S3 { source, .. } => Some(source),
-            Self::Load { source, .. } => Some(source),
+            Self::Declaration { source, .. } => Some(source),
+            Self::Refresh { failures } if failures.len() == 1 => Some(&failures[0].source),
             _ => None,
         }
     }
 }
 
-type Erased = Arc<dyn Any + Send + Sync>;
-type LoadFuture = Pin<Box<dyn Future<Output = Result<Erased, LoaderError>> + Send>>;
-type Loader = Arc<dyn Fn() -> LoadFuture + Send + Sync>;
-/// Part of a refresh: the outcomes of some declarations, by index.
-type Part<'a> = Pin<Box<dyn Future<Output = Vec<(usize, Result<Slot, Error>)>> + Send + 'a>>;
+/// The outcomes of one group's refresh, by declaration index.
+type Outcomes = Vec<(usize, Result<AnyValue, SourceError>)>;
+/// Refreshes the declarations of one type (the indices) in one batch.
+type RefreshGroup = for<'a> fn(&'a Inner, Vec<usize>) -> BoxFuture<'a, Outcomes>;
+/// Checks the declarations of one type together.
+type CheckGroup = fn(&[&Declared]) -> Result<(), (usize, SourceError)>;
 
-/// One declaration.
-enum Source {
-    #[cfg(feature = "ssm")]
-    Ssm(ssm::Request),
-    #[cfg(feature = "secrets")]
-    Secret {
-        name: String,
-        version: SecretVersion,
-    },
-    #[cfg(feature = "s3")]
-    File {
-        uri: String,
-        file_name: String,
-        check_before_download: bool,
-    },
-    Load(Loader),
-}
-
-#[cfg(feature = "secrets")]
-#[derive(Clone)]
-enum SecretVersion {
-    Stage(String),
-    Id(String),
-}
-
+/// One declaration, its type erased.
 struct Declared {
     entry_name: String,
+    declared: String,
     policy: Policy,
-    source: Source,
+    /// The declaration's type: declarations of one type are refreshed together.
+    kind: TypeId,
+    declaration: Arc<dyn Any + Send + Sync>,
+    refresh: RefreshGroup,
+    check: CheckGroup,
+}
+
+fn declaration<D: Declaration>(declared: &Declared) -> &D {
+    declared
+        .declaration
+        .downcast_ref::<D>()
+        .unwrap_or_else(|| unreachable!("declarations are grouped by type"))
+}
+
+fn refresh_group<D: Declaration>(inner: &Inner, members: Vec<usize>) -> BoxFuture<'_, Outcomes> {
+    Box::pin(async move {
+        let given = inner
+            .services
+            .get(&TypeId::of::<D::Service>())
+            .and_then(|s| s.downcast_ref::<D::Service>())
+            .cloned();
+        let service = match given {
+            Some(service) => service,
+            None => D::global_service().await,
+        };
+        let batch: Vec<(&D, Policy)> = members
+            .iter()
+            .map(|&i| {
+                (
+                    declaration::<D>(&inner.declared[i]),
+                    inner.declared[i].policy,
+                )
+            })
+            .collect();
+        let outcomes = D::refresh(&service, batch).await;
+        members
+            .into_iter()
+            .zip(outcomes)
+            .map(|(i, outcome)| (i, outcome.map_err(SourceError::new)))
+            .collect()
+    })
+}
+
+fn check_group<D: Declaration>(all: &[&Declared]) -> Result<(), (usize, SourceError)> {
+    let typed: Vec<&D> = all.iter().map(|d| declaration::<D>(d)).collect();
+    D::check_together(&typed).map_err(|(i, err)| (i, SourceError::new(err)))
 }
 
 /// Declares entries; start from [`Entries::builder`].
 #[must_use]
 pub struct EntriesBuilder {
     declared: Vec<Declared>,
+    services: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     error: Option<Error>,
-    cache: Option<Cache>,
-    #[cfg(feature = "ssm")]
-    ssm: Option<ssm::SsmCache>,
-    #[cfg(feature = "secrets")]
-    secrets: Option<secrets_manager::SecretsCache>,
-    #[cfg(feature = "s3")]
-    s3: Option<s3::S3Cache>,
 }
 
 /// Declared entries, ready to refresh at each invocation. Cloning is cheap.
@@ -312,18 +314,19 @@ pub struct EntriesBuilder {
 /// # #[cfg(all(feature = "ssm", feature = "secrets"))]
 /// # async fn f() -> Result<(), lambda_cache::entries::Error> {
 /// use std::time::Duration;
-/// use lambda_cache::entries::{Entries, Options};
+/// use lambda_cache::entries::Entries;
+/// use lambda_cache::{secrets_manager, ssm};
 ///
 /// let entries = Entries::builder()
-///     .parameter("/production/app/var1", Duration::from_secs(30))
-///     .parameter("/production/app/var2", Options::new().entry_name("new_var").max_age(Duration::from_secs(60)))
-///     .secret("/prod/db/conn_string", Duration::from_secs(300))
+///     .entry(ssm::parameter("/production/app/var1").max_age(Duration::from_secs(30)))
+///     .entry(ssm::parameter("/production/app/var2").entry_name("new_var"))
+///     .entry(secrets_manager::secret("/prod/db/conn_string").max_age(Duration::from_secs(300)))
 ///     .build()?;
 /// // At the start of each invocation:
 /// let cached = entries.refresh().await?;
-/// let var1 = cached.parameter("var1")?;
-/// let var2 = cached.parameter("new_var")?;
-/// let conn = cached.secret("conn_string")?;
+/// let var1 = cached.get::<ssm::Value>("var1")?;
+/// let var2 = cached.get::<ssm::Value>("new_var")?;
+/// let conn = cached.get::<secrets_manager::Secret>("conn_string")?;
 /// # let _ = (var1, var2, conn);
 /// # Ok(()) }
 /// ```
@@ -335,15 +338,9 @@ pub struct Entries {
 struct Inner {
     declared: Vec<Declared>,
     index: Arc<HashMap<String, usize>>,
-    cache: Cache,
-    /// Distinguishes this set's loader keys from any other's in a shared cache.
-    id: String,
-    #[cfg(feature = "ssm")]
-    ssm: Option<ssm::SsmCache>,
-    #[cfg(feature = "secrets")]
-    secrets: Option<secrets_manager::SecretsCache>,
-    #[cfg(feature = "s3")]
-    s3: Option<s3::S3Cache>,
+    services: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    /// The declarations' types, in order of first declaration: one refresh batch each.
+    groups: Vec<(TypeId, RefreshGroup)>,
 }
 
 impl fmt::Debug for Entries {
@@ -367,14 +364,8 @@ impl Entries {
     pub fn builder() -> EntriesBuilder {
         EntriesBuilder {
             declared: Vec::new(),
+            services: HashMap::new(),
             error: None,
-            cache: None,
-            #[cfg(feature = "ssm")]
-            ssm: None,
-            #[cfg(feature = "secrets")]
-            secrets: None,
-            #[cfg(feature = "s3")]
-            s3: None,
         }
     }
 
@@ -398,13 +389,13 @@ impl Entries {
 
     /// Brings every stale entry up to date and returns the values of all of them.
     ///
-    /// Fresh entries cost nothing. Stale ones are refreshed concurrently: all SSM names of all
-    /// stale parameter and list declarations in ⌈K/10⌉ GetParameters calls, and each secret,
-    /// file, path and loader on its own. A failure follows the entry's policy: stale-if-error
-    /// serves the previous value; otherwise this returns the error, naming the entry.
+    /// Fresh entries cost nothing. Stale ones are refreshed concurrently, one batch per
+    /// declaration type (all SSM names of all stale parameter and list declarations in ⌈K/10⌉
+    /// GetParameters calls). A failure follows the entry's policy: stale-if-error serves the
+    /// previous value; otherwise the entry is listed in the error.
     ///
     /// # Errors
-    /// The first entry that could not be refreshed, as [`Error`].
+    /// [`Error::Refresh`], listing every entry that could not be refreshed with its cause.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -419,155 +410,117 @@ impl Entries {
     /// ```
     pub async fn refresh(&self) -> Result<Snapshot, Error> {
         let inner = &*self.inner;
-        let mut parts: Vec<Part<'_>> = Vec::new();
-        #[cfg(feature = "ssm")]
-        {
-            let ssm_decls: Vec<(usize, ssm::Request, Policy)> = inner
-                .declared
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| match &d.source {
-                    Source::Ssm(request) => Some((i, request.clone(), d.policy)),
-                    _ => None,
-                })
-                .collect();
-            if !ssm_decls.is_empty() {
-                parts.push(Box::pin(async move {
-                    let client = match &inner.ssm {
-                        Some(ssm) => ssm,
-                        None => ssm::SsmCache::global().await,
-                    };
-                    let requests: Vec<(ssm::Request, Policy)> =
-                        ssm_decls.iter().map(|(_, r, p)| (r.clone(), *p)).collect();
-                    let reads = client.read_all(&requests).await;
-                    ssm_decls
-                        .iter()
-                        .zip(reads)
-                        .map(|((i, _, _), read)| {
-                            let slot = read
-                                .map(|read| match read {
-                                    ssm::Read::Value(entry) => Slot::Parameter(entry),
-                                    ssm::Read::Map(entry) => Slot::Parameters(entry),
-                                })
-                                .map_err(|source| Error::Ssm {
-                                    entry_name: inner.declared[*i].entry_name.clone(),
-                                    source,
-                                });
-                            (*i, slot)
-                        })
-                        .collect()
-                }));
-            }
-        }
-        for (i, declared) in inner.declared.iter().enumerate() {
-            let policy = declared.policy;
-            let entry_name = &declared.entry_name;
-            match &declared.source {
-                #[cfg(feature = "ssm")]
-                Source::Ssm(_) => {}
-                #[cfg(feature = "secrets")]
-                Source::Secret { name, version } => parts.push(Box::pin(async move {
-                    let secrets = match &inner.secrets {
-                        Some(secrets) => secrets,
-                        None => secrets_manager::SecretsCache::global().await,
-                    };
-                    let id = secrets_manager::SecretId::new(name);
-                    let id = match version {
-                        SecretVersion::Stage(stage) => id.stage(stage),
-                        SecretVersion::Id(version_id) => id.version_id(version_id),
-                    };
-                    let read = secrets.get_entry_with(id, policy).await;
-                    vec![(
-                        i,
-                        read.map(Slot::Secret).map_err(|source| Error::Secrets {
-                            entry_name: entry_name.clone(),
-                            source,
-                        }),
-                    )]
-                })),
-                #[cfg(feature = "s3")]
-                Source::File {
-                    uri,
-                    file_name,
-                    check_before_download,
-                } => parts.push(Box::pin(async move {
-                    let s3 = match &inner.s3 {
-                        Some(s3) => s3,
-                        None => s3::S3Cache::global().await,
-                    };
-                    let object = s3::Object::new(uri)
-                        .entry_name(file_name)
-                        .check_before_download(*check_before_download);
-                    let read = s3.get_entry_with(object, policy).await;
-                    vec![(
-                        i,
-                        read.map(Slot::File).map_err(|source| Error::S3 {
-                            entry_name: entry_name.clone(),
-                            source,
-                        }),
-                    )]
-                })),
-                Source::Load(loader) => parts.push(Box::pin(async move {
-                    let key = Key::new(LOADER_SERVICE, entry_name).variant(&inner.id);
-                    let read =
-                        inner
-                            .cache
-                            .get_or_fetch(key, policy, |_| async move {
-                                loader().await.map(Fetched::new)
-                            })
-                            .await;
-                    vec![(
-                        i,
-                        read.map(Slot::Value).map_err(|source| Error::Load {
-                            entry_name: entry_name.clone(),
-                            source,
-                        }),
-                    )]
-                })),
-            }
-        }
-        let mut slots: Vec<Option<Slot>> = (0..inner.declared.len()).map(|_| None).collect();
+        let parts: Vec<BoxFuture<'_, Outcomes>> = inner
+            .groups
+            .iter()
+            .map(|(kind, refresh)| {
+                let members: Vec<usize> = inner
+                    .declared
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.kind == *kind)
+                    .map(|(i, _)| i)
+                    .collect();
+                refresh(inner, members)
+            })
+            .collect();
+        let mut values: Vec<Option<AnyValue>> = vec![None; inner.declared.len()];
+        let mut failures = Vec::new();
         for (i, outcome) in join_all(parts).await.into_iter().flatten() {
-            slots[i] = Some(outcome?);
+            match outcome {
+                Ok(value) => values[i] = Some(value),
+                Err(source) => failures.push((
+                    i,
+                    Failure {
+                        entry_name: inner.declared[i].entry_name.clone(),
+                        source,
+                    },
+                )),
+            }
+        }
+        if !failures.is_empty() {
+            failures.sort_by_key(|(i, _)| *i);
+            return Err(Error::Refresh {
+                failures: failures.into_iter().map(|(_, f)| f).collect(),
+            });
         }
         Ok(Snapshot {
-            slots: slots.into_iter().flatten().collect(),
+            values: values.into_iter().flatten().collect(),
             index: Arc::clone(&inner.index),
         })
     }
 }
 
-/// The service part of loader entries' keys.
-const LOADER_SERVICE: &str = "entries";
-
 impl EntriesBuilder {
-    fn add(mut self, entry_name: String, policy: Policy, source: Result<Source, Error>) -> Self {
-        if self.error.is_some() {
-            return self;
+    /// Declares an entry: a service's declaration (`ssm::parameter("/app/var")`,
+    /// `secrets_manager::secret("prod/db")`, `s3::file("s3://bucket/model.onnx")`, ...) with its
+    /// entry name and policy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache::entries::{Entries, Error};
+    /// let err = Entries::builder()
+    ///     .load("rates", Duration::from_secs(60), || async { Ok::<_, std::io::Error>(1) })
+    ///     .build();
+    /// assert!(err.is_ok());
+    /// ```
+    pub fn entry<D: Declaration>(mut self, declare: Declare<D>) -> Self {
+        let given = declare.given_entry_name().is_some();
+        let (declaration, entry_name, policy) = declare.into_parts(D::default_entry_name);
+        let declaration = if given {
+            declaration.with_entry_name(&entry_name)
+        } else {
+            declaration
+        };
+        let declared = declaration.declared().to_owned();
+        if self.error.is_none()
+            && let Err(err) = declaration.check()
+        {
+            self.error = Some(Error::Declaration {
+                entry_name: entry_name.clone(),
+                declared: declared.clone(),
+                source: SourceError::new(err),
+            });
         }
-        match source {
-            Ok(source) => self.declared.push(Declared {
-                entry_name,
-                policy,
-                source,
-            }),
-            Err(err) => self.error = Some(err),
-        }
+        self.declared.push(Declared {
+            entry_name,
+            declared,
+            policy,
+            kind: TypeId::of::<D>(),
+            declaration: Arc::new(declaration),
+            refresh: refresh_group::<D>,
+            check: check_group::<D>,
+        });
         self
     }
 
-    /// The cache for loader entries (default: the process-wide one).
+    /// The service (cache and client) that declarations of its type are refreshed with, in place
+    /// of the process-wide one: an `SsmCache`, a `SecretsCache`, ..., or the [`Cache`] of the
+    /// [`EntriesBuilder::load`] entries.
+    ///
+    /// ```
+    /// let builder = lambda_cache::entries::Entries::builder()
+    ///     .service(lambda_cache::Cache::builder().build().unwrap());
+    /// # let _ = builder;
+    /// ```
+    pub fn service<S: Clone + Send + Sync + 'static>(mut self, service: S) -> Self {
+        self.services.insert(TypeId::of::<S>(), Arc::new(service));
+        self
+    }
+
+    /// The cache for [`EntriesBuilder::load`] entries (default: the process-wide one); the same
+    /// as [`EntriesBuilder::service`] with a [`Cache`].
     ///
     /// ```
     /// let builder = lambda_cache::entries::Entries::builder().cache(lambda_cache::Cache::builder().build().unwrap());
     /// # let _ = builder;
     /// ```
-    pub fn cache(mut self, cache: Cache) -> Self {
-        self.cache = Some(cache);
-        self
+    pub fn cache(self, cache: Cache) -> Self {
+        self.service(cache)
     }
 
-    /// Declares a generic entry: the value of `load()`, cached under `entry_name`.
+    /// Declares a generic entry: the value of `load()`, cached under `entry_name` for up to the
+    /// policy's max age (a [`Policy`] or just a `Duration`).
     ///
     /// ```
     /// let builder = lambda_cache::entries::Entries::builder()
@@ -577,7 +530,7 @@ impl EntriesBuilder {
     pub fn load<T, E, F, Fut>(
         self,
         entry_name: impl Into<String>,
-        options: impl Into<Options>,
+        policy: impl Into<Policy>,
         load: F,
     ) -> Self
     where
@@ -586,26 +539,32 @@ impl EntriesBuilder {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let options = options.into();
-        let entry_name = options.entry_name.unwrap_or_else(|| entry_name.into());
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let entry_name = entry_name.into();
         let load = Arc::new(load);
         let loader: Loader = Arc::new(move || {
             let load = Arc::clone(&load);
             Box::pin(async move {
                 load()
                     .await
-                    .map(|value| Arc::new(value) as Erased)
+                    .map(|value| Arc::new(value) as AnyValue)
                     .map_err(|err| LoaderError(Arc::new(err)))
             })
         });
-        self.add(entry_name, options.policy, Ok(Source::Load(loader)))
+        let declaration = Load {
+            key: format!("{entry_name}\n{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            entry_name: entry_name.clone(),
+            loader,
+        };
+        self.entry(Declare::new(declaration).policy(policy))
     }
 
     /// Checks the declarations and builds the entries.
     ///
     /// # Errors
-    /// The first declaration at fault: an empty or duplicate entry name, a malformed name or
-    /// URI, or two URIs cached as one file.
+    /// The first declaration at fault: a malformed name or URI ([`Error::Declaration`]), an
+    /// empty or duplicate entry name, or two declarations that conflict (two URIs cached as one
+    /// file). Each names the input as declared.
     ///
     /// ```
     /// use std::time::Duration;
@@ -616,272 +575,135 @@ impl EntriesBuilder {
     ///     .load("a", Duration::from_secs(60), load)
     ///     .build()
     ///     .unwrap_err();
-    /// assert!(matches!(err, Error::DuplicateEntryName { entry_name } if entry_name == "a"));
+    /// assert!(matches!(err, Error::DuplicateEntryName { entry_name, .. } if entry_name == "a"));
     /// ```
     pub fn build(self) -> Result<Entries, Error> {
         if let Some(err) = self.error {
             return Err(err);
         }
-        let mut index = HashMap::with_capacity(self.declared.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(self.declared.len());
         for (i, declared) in self.declared.iter().enumerate() {
             if declared.entry_name.is_empty() {
-                return Err(Error::EmptyEntryName);
+                return Err(Error::EmptyEntryName {
+                    declared: declared.declared.clone(),
+                });
             }
-            if index.insert(declared.entry_name.clone(), i).is_some() {
+            if let Some(first) = index.insert(declared.entry_name.clone(), i) {
                 return Err(Error::DuplicateEntryName {
                     entry_name: declared.entry_name.clone(),
+                    first: self.declared[first].declared.clone(),
+                    second: declared.declared.clone(),
                 });
             }
         }
-        #[cfg(feature = "s3")]
-        {
-            let mut files: HashMap<&str, &str> = HashMap::new();
-            for declared in &self.declared {
-                if let Source::File { uri, file_name, .. } = &declared.source
-                    && let Some(holder) = files.insert(file_name, uri)
-                    && holder != uri
-                {
-                    return Err(Error::S3 {
-                        entry_name: declared.entry_name.clone(),
-                        source: s3::Error::FileConflict {
-                            path: std::path::PathBuf::from(file_name),
-                            holder: holder.to_owned(),
-                            uri: uri.clone(),
-                        },
-                    });
-                }
+        let mut groups: Vec<(TypeId, RefreshGroup)> = Vec::new();
+        for declared in &self.declared {
+            if groups.iter().all(|(kind, _)| *kind != declared.kind) {
+                groups.push((declared.kind, declared.refresh));
             }
         }
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        for (kind, _) in &groups {
+            let members: Vec<&Declared> =
+                self.declared.iter().filter(|d| d.kind == *kind).collect();
+            if let Err((i, source)) = (members[0].check)(&members) {
+                return Err(Error::Declaration {
+                    entry_name: members[i].entry_name.clone(),
+                    declared: members[i].declared.clone(),
+                    source,
+                });
+            }
+        }
         Ok(Entries {
             inner: Arc::new(Inner {
                 declared: self.declared,
                 index: Arc::new(index),
-                cache: self.cache.unwrap_or_else(|| Cache::global().clone()),
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed).to_string(),
-                #[cfg(feature = "ssm")]
-                ssm: self.ssm,
-                #[cfg(feature = "secrets")]
-                secrets: self.secrets,
-                #[cfg(feature = "s3")]
-                s3: self.s3,
+                services: self.services,
+                groups,
             }),
         })
     }
 }
 
-#[cfg(feature = "ssm")]
-impl EntriesBuilder {
-    /// The SSM client and cache (default: [`ssm::SsmCache::global`]).
-    ///
-    /// ```no_run
-    /// # async fn f() {
-    /// let builder = lambda_cache::entries::Entries::builder().ssm_cache(lambda_cache::ssm::SsmCache::global().await.clone());
-    /// # let _ = builder;
-    /// # }
-    /// ```
-    pub fn ssm_cache(mut self, ssm: ssm::SsmCache) -> Self {
-        self.ssm = Some(ssm);
-        self
+type LoadFuture = BoxFuture<'static, Result<AnyValue, LoaderError>>;
+type Loader = Arc<dyn Fn() -> LoadFuture + Send + Sync>;
+
+/// A loader's error, shared by concurrent waiters; counts as transient.
+#[derive(Clone, Debug)]
+pub struct LoaderError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for LoaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for LoaderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl CacheError for LoaderError {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
+/// The service part of loader entries' keys.
+const LOADER_SERVICE: &str = "entries";
+
+/// A generic entry: any loader, cached in the entries' [`Cache`].
+struct Load {
+    entry_name: String,
+    /// The entry name and a number unique in the process: two sets of entries sharing a cache
+    /// never share a loader's value.
+    key: String,
+    loader: Loader,
+}
+
+impl Declaration for Load {
+    type Service = Cache;
+    type Error = LoaderError;
+
+    fn declared(&self) -> &str {
+        &self.entry_name
     }
 
-    /// Declares one SSM parameter (name, path, selector or ARN); its entry name defaults to the
-    /// part after the last '/'.
-    ///
-    /// ```
-    /// let entries = lambda_cache::entries::Entries::builder()
-    ///     .parameter("/production/app/var", std::time::Duration::from_secs(300))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = entries;
-    /// ```
-    pub fn parameter(self, name: &str, options: impl Into<Options>) -> Self {
-        let options = options.into();
-        let entry_name = options
-            .entry_name
-            .unwrap_or_else(|| ssm::short_name(name).to_owned());
-        let source = ssm::Request::parameter(name)
-            .map(Source::Ssm)
-            .map_err(|source| Error::Ssm {
-                entry_name: entry_name.clone(),
-                source,
-            });
-        self.add(entry_name, options.policy, source)
+    fn default_entry_name(&self) -> String {
+        self.entry_name.clone()
     }
 
-    /// Declares a list of SSM parameters read into one map under the list's entry name.
-    ///
-    /// ```
-    /// use lambda_cache::ssm::Parameters;
-    /// let list = Parameters::builder(["/app/var1", "/app/var2"]).entry_name("parameters").build().unwrap();
-    /// let entries = lambda_cache::entries::Entries::builder()
-    ///     .parameters(list, std::time::Duration::from_secs(60))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = entries;
-    /// ```
-    pub fn parameters(self, list: ssm::Parameters, policy: impl Into<Policy>) -> Self {
-        let entry_name = list.entry_name().to_owned();
-        self.add(
-            entry_name,
-            policy.into(),
-            Ok(Source::Ssm(ssm::Request::List(list))),
-        )
+    fn check(&self) -> Result<(), LoaderError> {
+        Ok(())
     }
 
-    /// Declares every parameter under an SSM path, as one map by full name; its entry name
-    /// defaults to the path's last segment.
-    ///
-    /// ```
-    /// let entries = lambda_cache::entries::Entries::builder()
-    ///     .path("/production/app/", std::time::Duration::from_secs(300))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = entries;
-    /// ```
-    pub fn path(self, path: &str, options: impl Into<Options>) -> Self {
-        let options = options.into();
-        let request = ssm::Request::path(path);
-        let entry_name = options
-            .entry_name
-            .clone()
-            .unwrap_or_else(|| match &request {
-                Ok(request) => request.default_entry_name().to_owned(),
-                Err(_) => path.to_owned(),
-            });
-        let source = request.map(Source::Ssm).map_err(|source| Error::Ssm {
-            entry_name: entry_name.clone(),
-            source,
+    fn global_service() -> BoxFuture<'static, Cache> {
+        Box::pin(async { Cache::global().clone() })
+    }
+
+    fn refresh<'a>(
+        cache: &'a Cache,
+        batch: Vec<(&'a Self, Policy)>,
+    ) -> BoxFuture<'a, Vec<Result<AnyValue, LoaderError>>> {
+        let reads = batch.into_iter().map(|(load, policy)| -> BoxFuture<'a, _> {
+            Box::pin(async move {
+                cache
+                    .get_or_fetch(Key::new(LOADER_SERVICE, &load.key), policy, |_| async {
+                        (load.loader)().await.map(Fetched::new)
+                    })
+                    .await
+                    .map(|entry| AnyValue::clone(entry.value()))
+            })
         });
-        self.add(entry_name, options.policy, source)
+        Box::pin(join_all(reads.collect()))
     }
-}
-
-#[cfg(feature = "secrets")]
-impl EntriesBuilder {
-    /// The Secrets Manager client and cache (default: the process-wide one).
-    ///
-    /// ```no_run
-    /// # async fn f() {
-    /// let secrets = lambda_cache::secrets_manager::SecretsCache::global().await.clone();
-    /// let builder = lambda_cache::entries::Entries::builder().secrets_cache(secrets);
-    /// # let _ = builder;
-    /// # }
-    /// ```
-    pub fn secrets_cache(mut self, secrets: secrets_manager::SecretsCache) -> Self {
-        self.secrets = Some(secrets);
-        self
-    }
-
-    /// Declares a secret (a name or ARN, or a [`secrets_manager::SecretId`] naming a version);
-    /// its entry name defaults to the part after the last '/'.
-    ///
-    /// ```
-    /// use lambda_cache::secrets_manager::SecretId;
-    /// let entries = lambda_cache::entries::Entries::builder()
-    ///     .secret("/prod/db/conn_string", std::time::Duration::from_secs(300))
-    ///     .secret(SecretId::new("/prod/db/conn_string").previous(), lambda_cache::entries::Options::new().entry_name("old_conn"))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = entries;
-    /// ```
-    pub fn secret<'a>(
-        self,
-        secret: impl Into<secrets_manager::SecretId<'a>>,
-        options: impl Into<Options>,
-    ) -> Self {
-        let id = secret.into();
-        let options = options.into();
-        let entry_name = options
-            .entry_name
-            .unwrap_or_else(|| secrets_manager::short_name(id.name()).to_owned());
-        let source = id
-            .check()
-            .map(|()| Source::Secret {
-                name: id.name().to_owned(),
-                version: match id.version() {
-                    secrets_manager::Version::Stage(stage) => {
-                        SecretVersion::Stage(stage.to_owned())
-                    }
-                    secrets_manager::Version::Id(version_id) => {
-                        SecretVersion::Id(version_id.to_owned())
-                    }
-                },
-            })
-            .map_err(|source| Error::Secrets {
-                entry_name: entry_name.clone(),
-                source,
-            });
-        self.add(entry_name, options.policy, source)
-    }
-}
-
-#[cfg(feature = "s3")]
-impl EntriesBuilder {
-    /// The S3 client, cache and directory (default: the process-wide one, in `/tmp`).
-    ///
-    /// ```no_run
-    /// # async fn f() {
-    /// let builder = lambda_cache::entries::Entries::builder().s3_cache(lambda_cache::s3::S3Cache::global().await.clone());
-    /// # let _ = builder;
-    /// # }
-    /// ```
-    pub fn s3_cache(mut self, s3: s3::S3Cache) -> Self {
-        self.s3 = Some(s3);
-        self
-    }
-
-    /// Declares an S3 object cached as a file; its entry name (and file name) defaults to the
-    /// key's last segment.
-    ///
-    /// ```
-    /// let entries = lambda_cache::entries::Entries::builder()
-    ///     .file("s3://bucket-name/path/to/object.json", std::time::Duration::from_secs(300))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = entries;
-    /// ```
-    pub fn file(self, uri: &str, options: impl Into<Options>) -> Self {
-        let options = options.into();
-        let mut object = s3::Object::new(uri).check_before_download(options.check_before_download);
-        if let Some(name) = &options.entry_name {
-            object = object.entry_name(name);
-        }
-        let entry_name = object.file_name().to_owned();
-        let source = object
-            .check()
-            .map(|()| Source::File {
-                uri: uri.to_owned(),
-                file_name: entry_name.clone(),
-                check_before_download: options.check_before_download,
-            })
-            .map_err(|source| Error::S3 {
-                entry_name: entry_name.clone(),
-                source,
-            });
-        self.add(entry_name, options.policy, source)
-    }
-}
-
-/// One refreshed value.
-#[derive(Clone)]
-enum Slot {
-    #[cfg(feature = "ssm")]
-    Parameter(Entry<ssm::Value>),
-    #[cfg(feature = "ssm")]
-    Parameters(Entry<ssm::ParameterMap>),
-    #[cfg(feature = "secrets")]
-    Secret(Entry<secrets_manager::Secret>),
-    #[cfg(feature = "s3")]
-    File(Entry<s3::LocalFile>),
-    Value(Entry<Erased>),
 }
 
 /// The values of all declared entries as of the start of an invocation. They do not change
 /// while the handler runs, whatever other invocations refresh meanwhile. Cloning is cheap.
 #[derive(Clone)]
 pub struct Snapshot {
-    slots: Arc<[Slot]>,
+    values: Arc<[AnyValue]>,
     index: Arc<HashMap<String, usize>>,
 }
 
@@ -896,26 +718,11 @@ impl fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    fn slot(&self, entry_name: &str) -> Result<&Slot, Error> {
-        self.index
-            .get(entry_name)
-            .and_then(|i| self.slots.get(*i))
-            .ok_or_else(|| Error::NoSuchEntry {
-                entry_name: entry_name.to_owned(),
-            })
-    }
-
-    fn wrong(entry_name: &str, expected: &'static str) -> Error {
-        Error::WrongKind {
-            entry_name: entry_name.to_owned(),
-            expected,
-        }
-    }
-
-    /// A loader's value.
+    /// The value of `entry_name`, as the type its service holds it in (`ssm::Value`,
+    /// `ssm::ParameterMap`, `secrets_manager::Secret`, `s3::LocalFile`, a loader's `T`, ...).
     ///
     /// # Errors
-    /// [`Error::NoSuchEntry`], or [`Error::WrongKind`] if the entry is not a loader's `T`.
+    /// [`Error::NoSuchEntry`], or [`Error::WrongType`] if the entry holds another type.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -928,95 +735,30 @@ impl Snapshot {
     /// # Ok::<(), lambda_cache::entries::Error>(())
     /// # }).unwrap();
     /// ```
-    pub fn get<T: Send + Sync + 'static>(&self, entry_name: &str) -> Result<&T, Error> {
-        match self.slot(entry_name)? {
-            Slot::Value(entry) => entry
-                .value()
-                .downcast_ref::<T>()
-                .ok_or_else(|| Self::wrong(entry_name, std::any::type_name::<T>())),
-            #[allow(unreachable_patterns)]
-            _ => Err(Self::wrong(entry_name, "a loader's value")),
-        }
-    }
-}
-
-#[cfg(feature = "ssm")]
-impl Snapshot {
-    /// A single SSM parameter's value.
-    ///
-    /// # Errors
-    /// [`Error::NoSuchEntry`], or [`Error::WrongKind`] if the entry is not a single parameter.
-    ///
-    /// ```no_run
-    /// # async fn f(cached: lambda_cache::entries::Snapshot) -> Result<(), lambda_cache::entries::Error> {
-    /// let var = cached.parameter("var")?.as_str();
-    /// # let _ = var;
-    /// # Ok(()) }
-    /// ```
-    pub fn parameter(&self, entry_name: &str) -> Result<&ssm::Value, Error> {
-        match self.slot(entry_name)? {
-            Slot::Parameter(entry) => Ok(entry.value()),
-            _ => Err(Self::wrong(entry_name, "an SSM parameter")),
-        }
+    pub fn get<T: Any>(&self, entry_name: &str) -> Result<&T, Error> {
+        let value = self
+            .index
+            .get(entry_name)
+            .and_then(|i| self.values.get(*i))
+            .ok_or_else(|| Error::NoSuchEntry {
+                entry_name: entry_name.to_owned(),
+            })?;
+        value.downcast_ref::<T>().ok_or_else(|| Error::WrongType {
+            entry_name: entry_name.to_owned(),
+            expected: std::any::type_name::<T>(),
+        })
     }
 
-    /// An SSM list's map (by short name) or path's map (by full name).
+    /// The entry names, in no particular order.
     ///
-    /// # Errors
-    /// [`Error::NoSuchEntry`], or [`Error::WrongKind`] if the entry is not a list or path.
-    ///
-    /// ```no_run
-    /// # async fn f(cached: lambda_cache::entries::Snapshot) -> Result<(), lambda_cache::entries::Error> {
-    /// let var1 = cached.parameters("parameters")?.get("var1");
-    /// # let _ = var1;
-    /// # Ok(()) }
     /// ```
-    pub fn parameters(&self, entry_name: &str) -> Result<&ssm::ParameterMap, Error> {
-        match self.slot(entry_name)? {
-            Slot::Parameters(entry) => Ok(entry.value()),
-            _ => Err(Self::wrong(entry_name, "an SSM list or path")),
-        }
-    }
-}
-
-#[cfg(feature = "secrets")]
-impl Snapshot {
-    /// A secret.
-    ///
-    /// # Errors
-    /// [`Error::NoSuchEntry`], or [`Error::WrongKind`] if the entry is not a secret.
-    ///
-    /// ```no_run
-    /// # async fn f(cached: lambda_cache::entries::Snapshot) -> Result<(), lambda_cache::entries::Error> {
-    /// let conn = cached.secret("conn_string")?.as_str();
-    /// # let _ = conn;
-    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cached = lambda_cache::entries::Entries::builder().build()?.refresh().await?;
+    /// assert_eq!(cached.entry_names().count(), 0);
+    /// # Ok::<(), lambda_cache::entries::Error>(())
+    /// # }).unwrap();
     /// ```
-    pub fn secret(&self, entry_name: &str) -> Result<&secrets_manager::Secret, Error> {
-        match self.slot(entry_name)? {
-            Slot::Secret(entry) => Ok(entry.value()),
-            _ => Err(Self::wrong(entry_name, "a secret")),
-        }
-    }
-}
-
-#[cfg(feature = "s3")]
-impl Snapshot {
-    /// An S3 object's local file.
-    ///
-    /// # Errors
-    /// [`Error::NoSuchEntry`], or [`Error::WrongKind`] if the entry is not a file.
-    ///
-    /// ```no_run
-    /// # async fn f(cached: lambda_cache::entries::Snapshot) -> Result<(), lambda_cache::entries::Error> {
-    /// let path = cached.file("object.json")?.path();
-    /// # let _ = path;
-    /// # Ok(()) }
-    /// ```
-    pub fn file(&self, entry_name: &str) -> Result<&s3::LocalFile, Error> {
-        match self.slot(entry_name)? {
-            Slot::File(entry) => Ok(entry.value()),
-            _ => Err(Self::wrong(entry_name, "an S3 file")),
-        }
+    pub fn entry_names(&self) -> impl Iterator<Item = &str> {
+        self.index.keys().map(String::as_str)
     }
 }

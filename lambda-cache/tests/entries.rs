@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use lambda_cache::entries::{Entries, Error, Options};
-use lambda_cache::s3::S3Cache;
-use lambda_cache::secrets_manager::SecretsCache;
+use lambda_cache::entries::{Entries, Error};
+use lambda_cache::s3::{self, S3Cache};
+use lambda_cache::secrets_manager::{self, SecretsCache};
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
@@ -78,9 +78,9 @@ impl Fixture {
     fn builder(&self) -> lambda_cache::entries::EntriesBuilder {
         Entries::builder()
             .cache(self.cache.clone())
-            .ssm_cache(self.ssm.clone())
-            .secrets_cache(self.secrets.clone())
-            .s3_cache(self.s3.clone())
+            .service(self.ssm.clone())
+            .service(self.secrets.clone())
+            .service(self.s3.clone())
     }
 
     async fn put(&self, name: &str, value: &str) {
@@ -100,13 +100,17 @@ async fn ten_declared_parameters_refresh_in_one_call_and_not_between() {
     let mut builder = f.builder();
     for i in 0..8 {
         let max_age = if i % 2 == 0 { 30 } else { 60 };
-        builder = builder.parameter(&format!("{base}/p{i}"), Duration::from_secs(max_age));
+        builder = builder
+            .entry(ssm::parameter(format!("{base}/p{i}")).max_age(Duration::from_secs(max_age)));
     }
     let list = Parameters::builder([format!("{base}/p8"), format!("{base}/p9")])
         .entry_name("pair")
         .build()
         .unwrap();
-    let entries = builder.parameters(list, MINUTE).build().unwrap();
+    let entries = builder
+        .entry(ssm::parameters(list).max_age(MINUTE))
+        .build()
+        .unwrap();
 
     let first = entries.refresh().await.unwrap();
     assert_eq!(
@@ -114,8 +118,11 @@ async fn ten_declared_parameters_refresh_in_one_call_and_not_between() {
         1,
         "ten names, one call"
     );
-    assert_eq!(first.parameter("p3").unwrap().as_str(), Some("v3"));
-    assert_eq!(first.parameters("pair").unwrap()["p9"].as_str(), Some("v9"));
+    assert_eq!(first.get::<ssm::Value>("p3").unwrap().as_str(), Some("v3"));
+    assert_eq!(
+        first.get::<ssm::ParameterMap>("pair").unwrap()["p9"].as_str(),
+        Some("v9")
+    );
 
     for _ in 0..5 {
         f.clock.advance(Duration::from_secs(5));
@@ -146,7 +153,7 @@ async fn twenty_five_names_across_declarations_take_three_calls() {
     for i in 0..25 {
         let name = format!("{base}/n{i:02}");
         f.put(&name, "x").await;
-        builder = builder.parameter(&name, MINUTE);
+        builder = builder.entry(ssm::parameter(&name).max_age(MINUTE));
     }
     entries_refresh(builder).await;
     assert_eq!(f.ssm_requests.count_of("GetParameters"), 3);
@@ -161,13 +168,23 @@ async fn a_snapshot_does_not_change_during_an_invocation() {
     let f = fixture().await;
     let name = format!("/{}/var", unique("snap"));
     f.put(&name, "before").await;
-    let entries = f.builder().parameter(&name, MINUTE).build().unwrap();
+    let entries = f
+        .builder()
+        .entry(ssm::parameter(&name).max_age(MINUTE))
+        .build()
+        .unwrap();
     let during = entries.refresh().await.unwrap();
     f.put(&name, "after").await;
     f.clock.advance(MINUTE);
     let next = entries.refresh().await.unwrap(); // another invocation refreshes meanwhile
-    assert_eq!(next.parameter("var").unwrap().as_str(), Some("after"));
-    assert_eq!(during.parameter("var").unwrap().as_str(), Some("before"));
+    assert_eq!(
+        next.get::<ssm::Value>("var").unwrap().as_str(),
+        Some("after")
+    );
+    assert_eq!(
+        during.get::<ssm::Value>("var").unwrap().as_str(),
+        Some("before")
+    );
 }
 
 #[tokio::test]
@@ -202,42 +219,48 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
 
     let entries = f
         .builder()
-        .parameter(
-            &format!("{base}/app/var"),
-            Options::new().entry_name("new_var"),
-        )
-        .path(&format!("{base}/tree"), MINUTE)
-        .secret(secret.as_str(), Duration::from_secs(300))
-        .file(&format!("s3://{bucket}/models/model.bin"), MINUTE)
+        .entry(ssm::parameter(format!("{base}/app/var")).entry_name("new_var"))
+        .entry(ssm::path(format!("{base}/tree")).max_age(MINUTE))
+        .entry(secrets_manager::secret(secret.as_str()).max_age(Duration::from_secs(300)))
+        .entry(s3::file(format!("s3://{bucket}/models/model.bin")).max_age(MINUTE))
         .load("answer", MINUTE, || async {
             Ok::<_, std::io::Error>(42_u64)
         })
         .build()
         .unwrap();
     let cached = entries.refresh().await.unwrap();
-    assert_eq!(cached.parameter("new_var").unwrap().as_str(), Some("value"));
     assert_eq!(
-        cached.parameters("tree").unwrap()[&format!("{base}/tree/a")].as_str(),
+        cached.get::<ssm::Value>("new_var").unwrap().as_str(),
+        Some("value")
+    );
+    assert_eq!(
+        cached.get::<ssm::ParameterMap>("tree").unwrap()[&format!("{base}/tree/a")].as_str(),
         Some("A")
     );
-    assert_eq!(cached.secret(&secret).unwrap().as_str(), Some("pw"));
     assert_eq!(
-        std::fs::read(cached.file("model.bin").unwrap().path()).unwrap(),
+        cached
+            .get::<secrets_manager::Secret>(&secret)
+            .unwrap()
+            .as_str(),
+        Some("pw")
+    );
+    assert_eq!(
+        std::fs::read(cached.get::<s3::LocalFile>("model.bin").unwrap().path()).unwrap(),
         b"weights"
     );
     assert_eq!(*cached.get::<u64>("answer").unwrap(), 42);
 
     assert!(matches!(
-        cached.parameter("var"),
+        cached.get::<ssm::Value>("var"),
         Err(Error::NoSuchEntry { .. })
     ));
     assert!(matches!(
-        cached.secret("new_var"),
-        Err(Error::WrongKind { .. })
+        cached.get::<secrets_manager::Secret>("new_var"),
+        Err(Error::WrongType { .. })
     ));
     assert!(matches!(
         cached.get::<String>("answer"),
-        Err(Error::WrongKind { .. })
+        Err(Error::WrongType { .. })
     ));
     assert_eq!(f.secrets_requests.count(), 1);
 }
@@ -245,22 +268,33 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
 #[test]
 fn declaration_errors_are_reported_when_the_entries_are_built() {
     let duplicate = Entries::builder()
-        .parameter("/prod/app/var", MINUTE)
-        .secret("/prod/db/var", MINUTE)
+        .entry(ssm::parameter("/prod/app/var").max_age(MINUTE))
+        .entry(secrets_manager::secret("/prod/db/var").max_age(MINUTE))
         .build()
         .unwrap_err();
-    assert!(matches!(&duplicate, Error::DuplicateEntryName { entry_name } if entry_name == "var"));
+    assert!(
+        matches!(&duplicate, Error::DuplicateEntryName { entry_name, first, second }
+            if entry_name == "var" && first == "/prod/app/var" && second == "/prod/db/var"),
+        "{duplicate:?}"
+    );
 
+    // One empty entry name among several: the error names that declaration.
     let empty = Entries::builder()
-        .parameter("/prod/app/var", Options::new().entry_name(""))
+        .entry(ssm::parameter("/prod/app/first").max_age(MINUTE))
+        .entry(ssm::parameter("/prod/app/var").entry_name(""))
+        .entry(ssm::parameter("/prod/app/last").max_age(MINUTE))
         .build()
         .unwrap_err();
-    assert!(matches!(empty, Error::EmptyEntryName), "{empty:?}");
+    assert!(
+        matches!(&empty, Error::EmptyEntryName { declared } if declared == "/prod/app/var"),
+        "{empty:?}"
+    );
+    assert!(empty.to_string().contains("/prod/app/var"), "{empty}");
     let empty = Entries::builder()
         .load("", MINUTE, || async { Ok::<_, std::io::Error>(1) })
         .build()
         .unwrap_err();
-    assert!(matches!(empty, Error::EmptyEntryName), "{empty:?}");
+    assert!(matches!(empty, Error::EmptyEntryName { .. }), "{empty:?}");
 
     let no_entry_name = Parameters::builder(["/app/var1", "/app/var2"])
         .build()
@@ -268,19 +302,18 @@ fn declaration_errors_are_reported_when_the_entries_are_built() {
     assert!(matches!(no_entry_name, ssm::Error::NoEntryName { .. }));
 
     let bad_name = Entries::builder()
-        .parameter("/prod/ app", MINUTE)
+        .entry(ssm::parameter("/prod/ app").max_age(MINUTE))
         .build()
         .unwrap_err();
-    assert!(matches!(
-        &bad_name,
-        Error::Ssm {
-            source: ssm::Error::InvalidName { .. },
-            ..
-        }
-    ));
+    assert!(
+        matches!(&bad_name, Error::Declaration { entry_name, declared, source }
+            if entry_name == " app" && declared == "/prod/ app"
+                && matches!(source.downcast_ref::<ssm::Error>(), Some(ssm::Error::InvalidName { .. }))),
+        "{bad_name:?}"
+    );
 
     let bad_uri = Entries::builder()
-        .file("s3://bucket/folder/", MINUTE)
+        .entry(s3::file("s3://bucket/folder/").max_age(MINUTE))
         .build()
         .unwrap_err();
     assert!(
@@ -289,17 +322,15 @@ fn declaration_errors_are_reported_when_the_entries_are_built() {
     );
 
     let same_file = Entries::builder()
-        .file("s3://bucket-a/config.json", MINUTE)
-        .file(
-            "s3://bucket-b/config.json",
-            Options::new().entry_name("config.json"),
-        )
+        .entry(s3::file("s3://bucket-a/config.json").max_age(MINUTE))
+        .entry(s3::file("s3://bucket-b/config.json").entry_name("config.json"))
         .build()
         .unwrap_err();
-    assert!(matches!(
-        same_file,
-        Error::DuplicateEntryName { .. } | Error::S3 { .. }
-    ));
+    assert!(
+        matches!(&same_file, Error::DuplicateEntryName { first, second, .. }
+            if first == "s3://bucket-a/config.json" && second == "s3://bucket-b/config.json"),
+        "{same_file:?}"
+    );
 }
 
 #[tokio::test]
@@ -309,17 +340,18 @@ async fn a_missing_parameter_fails_the_invocation_naming_the_entry() {
     f.put(&format!("{base}/present"), "here").await;
     let entries = f
         .builder()
-        .parameter(&format!("{base}/present"), MINUTE)
-        .parameter(
-            &format!("{base}/absent"),
-            Options::new().entry_name("needed"),
-        )
+        .entry(ssm::parameter(format!("{base}/present")).max_age(MINUTE))
+        .entry(ssm::parameter(format!("{base}/absent")).entry_name("needed"))
         .build()
         .unwrap();
     let err = entries.refresh().await.unwrap_err();
     assert!(
-        matches!(&err, Error::Ssm { entry_name, source: ssm::Error::NotFound { names } }
-            if entry_name == "needed" && names == &[format!("{base}/absent")]),
+        matches!(err.failure_of("needed").and_then(|e| e.downcast_ref::<ssm::Error>()),
+            Some(ssm::Error::NotFound { names }) if names == &[format!("{base}/absent")]),
+        "{err:?}"
+    );
+    assert!(
+        matches!(&err, Error::Refresh { failures } if failures.len() == 1),
         "{err:?}"
     );
     assert!(err.to_string().contains("needed"));
@@ -368,24 +400,21 @@ async fn a_throttled_batch_serves_stale_entries_that_allow_it_and_fails_others()
     );
     let tolerant = Entries::builder()
         .cache(cache.clone())
-        .ssm_cache(ssm.clone())
-        .parameter(
-            "/app/a",
-            Options::new().stale_if_error(Duration::from_secs(600)),
-        )
+        .service(ssm.clone())
+        .entry(ssm::parameter("/app/a").stale_if_error(Duration::from_secs(600)))
         .build()
         .unwrap();
     let strict = Entries::builder()
         .cache(cache.clone())
-        .ssm_cache(ssm.clone())
-        .parameter("/app/b", MINUTE)
+        .service(ssm.clone())
+        .entry(ssm::parameter("/app/b").max_age(MINUTE))
         .build()
         .unwrap();
     let both = Entries::builder()
         .cache(cache.clone())
-        .ssm_cache(ssm)
-        .parameter("/app/a", MINUTE)
-        .parameter("/app/b", MINUTE)
+        .service(ssm)
+        .entry(ssm::parameter("/app/a").max_age(MINUTE))
+        .entry(ssm::parameter("/app/b").max_age(MINUTE))
         .build()
         .unwrap();
     both.refresh().await.unwrap();
@@ -397,18 +426,29 @@ async fn a_throttled_batch_serves_stale_entries_that_allow_it_and_fails_others()
 
     clock.advance(Duration::from_secs(120));
     let served = tolerant.refresh().await.unwrap();
-    assert_eq!(served.parameter("a").unwrap().as_str(), Some("a1"));
+    assert_eq!(served.get::<ssm::Value>("a").unwrap().as_str(), Some("a1"));
     assert_eq!(cache.stats().stale_served, 1);
     let err = strict.refresh().await.unwrap_err();
     assert!(
         matches!(
-            &err,
-            Error::Ssm {
-                source: ssm::Error::Throttled { .. },
-                ..
-            }
+            err.failure_of("b")
+                .and_then(|e| e.downcast_ref::<ssm::Error>()),
+            Some(ssm::Error::Throttled { .. })
         ),
         "{err:?}"
     );
-    assert!(matches!(&err, Error::Ssm { source, .. } if source.is_transient()));
+    assert!(err.failure_of("b").is_some_and(CacheError::is_transient));
+
+    // Every entry that fails is listed, each with its cause, in declaration order.
+    let err = both.refresh().await.unwrap_err();
+    let Error::Refresh { failures } = &err else {
+        panic!("{err:?}");
+    };
+    let names: Vec<&str> = failures.iter().map(|f| f.entry_name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(
+        err.to_string()
+            .starts_with("2 entries could not be refreshed: entry \"a\": "),
+        "{err}"
+    );
 }

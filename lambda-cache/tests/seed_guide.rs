@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use lambda_cache::entries::{Entries, EntriesBuilder, Options};
-use lambda_cache::s3::{Object, S3Cache};
-use lambda_cache::secrets_manager::SecretsCache;
+use lambda_cache::entries::{Entries, EntriesBuilder};
+use lambda_cache::s3::{self, Object, S3Cache};
+use lambda_cache::secrets_manager::{self, SecretsCache};
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, Policy};
 use lambda_cache_core::ManualClock;
@@ -77,9 +77,9 @@ async fn guide() -> Guide {
 impl Guide {
     fn entries(&self) -> EntriesBuilder {
         Entries::builder()
-            .ssm_cache(self.ssm.clone())
-            .secrets_cache(self.secrets.clone())
-            .s3_cache(self.s3.clone())
+            .service(self.ssm.clone())
+            .service(self.secrets.clone())
+            .service(self.s3.clone())
     }
 
     /// `/production/app/var` of the guide, under this test's own prefix.
@@ -115,14 +115,13 @@ async fn ssm_cache_single_parameter() {
     let name = g
         .parameter("/production/app/var", ParameterType::String, "v")
         .await;
-    let entries = g
-        .entries()
-        .parameter(&name, Options::new())
-        .build()
-        .unwrap();
+    let entries = g.entries().entry(ssm::parameter(&name)).build().unwrap();
     for _ in 0..3 {
         let context = entries.refresh().await.unwrap();
-        assert_eq!(context.parameter("var").unwrap().as_str(), Some("v"));
+        assert_eq!(
+            context.get::<ssm::Value>("var").unwrap().as_str(),
+            Some("v")
+        );
         g.clock.advance(Duration::from_secs(19));
     }
     assert_eq!(
@@ -144,7 +143,7 @@ async fn ssm_change_cache_expiry() {
         .await;
     let entries = g
         .entries()
-        .parameter(&name, Duration::from_secs(300))
+        .entry(ssm::parameter(&name).max_age(Duration::from_secs(300)))
         .build()
         .unwrap();
     entries.refresh().await.unwrap();
@@ -165,12 +164,18 @@ async fn ssm_change_cache_entry_settings() {
         .await;
     let entries = g
         .entries()
-        .parameter(&name, Options::new().entry_name("new_var"))
+        .entry(ssm::parameter(&name).entry_name("new_var"))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    assert_eq!(context.parameter("new_var").unwrap().as_str(), Some("v"));
-    assert!(context.parameter("var").is_err(), "renamed, not aliased");
+    assert_eq!(
+        context.get::<ssm::Value>("new_var").unwrap().as_str(),
+        Some("v")
+    );
+    assert!(
+        context.get::<ssm::Value>("var").is_err(),
+        "renamed, not aliased"
+    );
     // `/production/app/var` and `test/app/var` both default to `var`.
     assert_eq!(
         ssm::short_name("/production/app/var"),
@@ -192,11 +197,11 @@ async fn ssm_cache_multiple_parameters() {
         .unwrap();
     let entries = g
         .entries()
-        .parameters(list, Policy::default())
+        .entry(ssm::parameters(list).policy(Policy::default()))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    let parameters = context.parameters("parameters").unwrap();
+    let parameters = context.get::<ssm::ParameterMap>("parameters").unwrap();
     assert_eq!(parameters.get("var1").and_then(|v| v.as_str()), Some("one"));
     assert_eq!(parameters.get("var2").and_then(|v| v.as_str()), Some("two"));
     assert_eq!(g.ssm_calls.count(), 1, "one network call for the list");
@@ -219,13 +224,19 @@ async fn ssm_decorator_stacking() {
         .await;
     let entries = g
         .entries()
-        .parameter(&var1, Duration::from_secs(30))
-        .parameter(&var2, Duration::from_secs(60))
+        .entry(ssm::parameter(&var1).max_age(Duration::from_secs(30)))
+        .entry(ssm::parameter(&var2).max_age(Duration::from_secs(60)))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    assert_eq!(context.parameter("var1").unwrap().as_str(), Some("1"));
-    assert_eq!(context.parameter("var2").unwrap().as_str(), Some("2"));
+    assert_eq!(
+        context.get::<ssm::Value>("var1").unwrap().as_str(),
+        Some("1")
+    );
+    assert_eq!(
+        context.get::<ssm::Value>("var2").unwrap().as_str(),
+        Some("2")
+    );
     assert_eq!(g.ssm_calls.count(), 1);
     g.clock.advance(Duration::from_secs(30));
     entries.refresh().await.unwrap(); // var1 is stale, var2 is not
@@ -240,11 +251,7 @@ async fn ssm_cache_invalidation() {
     // var = ssm.get_entry(parameter='/prod/var', max_age_in_seconds=0)
     let g = guide().await;
     let name = g.parameter("/prod/var", ParameterType::String, "old").await;
-    let entries = g
-        .entries()
-        .parameter(&name, Options::new())
-        .build()
-        .unwrap();
+    let entries = g.entries().entry(ssm::parameter(&name)).build().unwrap();
     entries.refresh().await.unwrap();
     g.parameter("/prod/var", ParameterType::String, "new").await;
     let var = g.ssm.get_entry_with(&name, Duration::ZERO).await.unwrap();
@@ -273,19 +280,26 @@ async fn ssm_return_values() {
         .await;
     let entries = g
         .entries()
-        .parameter(&s, Options::new())
-        .parameter(&secure, Options::new())
-        .parameter(&list, Options::new())
+        .entry(ssm::parameter(&s))
+        .entry(ssm::parameter(&secure))
+        .entry(ssm::parameter(&list))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    assert_eq!(context.parameter("string").unwrap().as_str(), Some("plain"));
     assert_eq!(
-        context.parameter("secure").unwrap().as_str(),
+        context.get::<ssm::Value>("string").unwrap().as_str(),
+        Some("plain")
+    );
+    assert_eq!(
+        context.get::<ssm::Value>("secure").unwrap().as_str(),
         Some("decrypted")
     );
     assert_eq!(
-        context.parameter("list").unwrap().as_list().unwrap(),
+        context
+            .get::<ssm::Value>("list")
+            .unwrap()
+            .as_list()
+            .unwrap(),
         ["a", "b"]
     );
 }
@@ -301,10 +315,9 @@ async fn secrets_cache_single_secret_with_expiry_and_entry_settings() {
     let name = g.secret("/prod/db/conn_string", "postgres://db").await;
     let entries = g
         .entries()
-        .secret(name.as_str(), Duration::from_secs(300))
-        .secret(
-            name.as_str(),
-            Options::new()
+        .entry(secrets_manager::secret(name.as_str()).max_age(Duration::from_secs(300)))
+        .entry(
+            secrets_manager::secret(name.as_str())
                 .entry_name("new_var")
                 .max_age(Duration::from_secs(300)),
         )
@@ -312,11 +325,17 @@ async fn secrets_cache_single_secret_with_expiry_and_entry_settings() {
         .unwrap();
     let context = entries.refresh().await.unwrap();
     assert_eq!(
-        context.secret("conn_string").unwrap().as_str(),
+        context
+            .get::<secrets_manager::Secret>("conn_string")
+            .unwrap()
+            .as_str(),
         Some("postgres://db")
     );
     assert_eq!(
-        context.secret("new_var").unwrap().as_str(),
+        context
+            .get::<secrets_manager::Secret>("new_var")
+            .unwrap()
+            .as_str(),
         Some("postgres://db")
     );
     assert_eq!(g.secret_calls.count(), 1, "one secret, one key, one call");
@@ -334,14 +353,23 @@ async fn secrets_decorator_stacking() {
     let elk = g.secret("/prod/app/elk_username_password", "e").await;
     let entries = g
         .entries()
-        .secret(conn.as_str(), Duration::from_secs(30))
-        .secret(elk.as_str(), Duration::from_secs(60))
+        .entry(secrets_manager::secret(conn.as_str()).max_age(Duration::from_secs(30)))
+        .entry(secrets_manager::secret(elk.as_str()).max_age(Duration::from_secs(60)))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    assert_eq!(context.secret("conn_string").unwrap().as_str(), Some("c"));
     assert_eq!(
-        context.secret("elk_username_password").unwrap().as_str(),
+        context
+            .get::<secrets_manager::Secret>("conn_string")
+            .unwrap()
+            .as_str(),
+        Some("c")
+    );
+    assert_eq!(
+        context
+            .get::<secrets_manager::Secret>("elk_username_password")
+            .unwrap()
+            .as_str(),
         Some("e")
     );
     g.clock.advance(Duration::from_secs(30));
@@ -412,13 +440,25 @@ async fn secrets_return_values_string_and_binary() {
         .unwrap();
     let entries = g
         .entries()
-        .secret(text.as_str(), Options::new())
-        .secret(binary.as_str(), Options::new())
+        .entry(secrets_manager::secret(text.as_str()))
+        .entry(secrets_manager::secret(binary.as_str()))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    assert_eq!(context.secret("text").unwrap().as_str(), Some("as stored"));
-    assert_eq!(context.secret("binary").unwrap().as_bytes(), [0, 255, 7]);
+    assert_eq!(
+        context
+            .get::<secrets_manager::Secret>("text")
+            .unwrap()
+            .as_str(),
+        Some("as stored")
+    );
+    assert_eq!(
+        context
+            .get::<secrets_manager::Secret>("binary")
+            .unwrap()
+            .as_bytes(),
+        [0, 255, 7]
+    );
 }
 
 // ---- S3
@@ -449,11 +489,11 @@ async fn s3_cache_a_single_file_change_expiry_and_check_before_download() {
     let uri = format!("s3://{bucket}/path/to/object.json");
     let entries = g
         .entries()
-        .file(&uri, Duration::from_secs(300))
+        .entry(s3::file(&uri).max_age(Duration::from_secs(300)))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
-    let file = context.file("object.json").unwrap();
+    let file = context.get::<s3::LocalFile>("object.json").unwrap();
     assert_eq!(file.path(), g.s3.directory().join("object.json"));
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use lambda_cache::Sensitive;
-use lambda_cache::entries::{Entries, EntriesBuilder, Options, Snapshot};
+use lambda_cache::entries::{Entries, EntriesBuilder, Snapshot};
+use lambda_cache::{Sensitive, secrets_manager, ssm};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -38,9 +38,13 @@ pub fn entries(prefix: &str, db_secret: &str) -> EntriesBuilder {
     PARAMETERS
         .iter()
         .fold(Entries::builder(), |builder, name| {
-            builder.parameter(&format!("{prefix}/{name}"), MAX_AGE)
+            builder.entry(ssm::parameter(format!("{prefix}/{name}")).max_age(MAX_AGE))
         })
-        .secret(db_secret, Options::new().entry_name("db").max_age(MAX_AGE))
+        .entry(
+            secrets_manager::secret(db_secret)
+                .entry_name("db")
+                .max_age(MAX_AGE),
+        )
 }
 
 /// The handler: everything it reads comes from the snapshot taken when the invocation started.
@@ -50,13 +54,14 @@ pub fn entries(prefix: &str, db_secret: &str) -> EntriesBuilder {
 pub async fn handler(event: LambdaEvent<Value>, cached: Snapshot) -> Result<Value, Error> {
     let text = |name: &str| -> Result<String, Error> {
         Ok(cached
-            .parameter(name)?
+            .get::<ssm::Value>(name)?
             .as_str()
             .unwrap_or_default()
             .to_owned())
     };
-    let db: DbCredentials = serde_json::from_slice(cached.secret("db")?.as_bytes())
-        .map_err(|_| "the db secret is not {\"username\", \"password\"} JSON")?;
+    let db: DbCredentials =
+        serde_json::from_slice(cached.get::<secrets_manager::Secret>("db")?.as_bytes())
+            .map_err(|_| "the db secret is not {\"username\", \"password\"} JSON")?;
     // A real function would connect here with db.username and db.password.expose().
     Ok(json!({
         "request_id": event.context.request_id,

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use lambda_cache::entries::{Entries, EntriesBuilder, Snapshot};
+use lambda_cache::s3;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ pub const DEFAULT_MODEL: &str = "s3://models-bucket/models/model.onnx";
 /// Declares the model file, revalidated after an hour; its entry (and file) name is the key's
 /// last segment.
 pub fn entries(model_uri: &str) -> EntriesBuilder {
-    Entries::builder().file(model_uri, Duration::from_secs(3600))
+    Entries::builder().entry(s3::file(model_uri).max_age(Duration::from_secs(3600)))
 }
 
 /// The handler: opens the local copy of the model (a real one would load it once per version).
@@ -21,7 +22,7 @@ pub fn entries(model_uri: &str) -> EntriesBuilder {
 /// # Errors
 /// A missing entry or an unreadable file.
 pub async fn handler(event: LambdaEvent<Value>, cached: Snapshot) -> Result<Value, Error> {
-    let model = cached.file("model.onnx")?;
+    let model = cached.get::<s3::LocalFile>("model.onnx")?;
     let mut header = [0_u8; 4];
     std::fs::File::open(model.path())?.read_exact(&mut header)?;
     Ok(json!({

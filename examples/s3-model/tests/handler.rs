@@ -42,7 +42,7 @@ async fn the_model_is_downloaded_once_and_revalidated_after_an_hour() {
     .directory(dir.path())
     .build();
     let uri = format!("s3://{bucket}/models/model.onnx");
-    let entries = s3_model::entries(&uri).s3_cache(s3).build().unwrap();
+    let entries = s3_model::entries(&uri).service(s3).build().unwrap();
     for _ in 0..3 {
         let cached = entries.refresh().await.unwrap();
         let event = LambdaEvent::new(serde_json::json!({}), Context::default());

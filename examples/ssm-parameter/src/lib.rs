@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lambda_cache::entries::{Entries, EntriesBuilder, Snapshot};
+use lambda_cache::ssm;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -12,7 +13,7 @@ pub const DEFAULT_PARAMETER: &str = "/production/app/var";
 
 /// Declares the cached entry: `parameter`, kept for 60 seconds, read by its short name.
 pub fn entries(parameter: &str) -> EntriesBuilder {
-    Entries::builder().parameter(parameter, Duration::from_secs(60))
+    Entries::builder().entry(ssm::parameter(parameter).max_age(Duration::from_secs(60)))
 }
 
 /// The handler: the parameter's value comes from the snapshot, never from SSM directly.
@@ -20,6 +21,6 @@ pub fn entries(parameter: &str) -> EntriesBuilder {
 /// # Errors
 /// If the entry is missing (a declaration mistake).
 pub async fn handler(event: LambdaEvent<Value>, cached: Snapshot) -> Result<Value, Error> {
-    let var = cached.parameter("var")?;
+    let var = cached.get::<ssm::Value>("var")?;
     Ok(json!({ "var": var.as_str(), "request_id": event.context.request_id }))
 }

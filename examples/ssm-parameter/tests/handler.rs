@@ -30,10 +30,7 @@ async fn the_parameter_is_read_once_per_max_age() {
                 .build(),
         ),
     );
-    let entries = ssm_parameter::entries(&name)
-        .ssm_cache(ssm)
-        .build()
-        .unwrap();
+    let entries = ssm_parameter::entries(&name).service(ssm).build().unwrap();
     for _ in 0..3 {
         let cached = entries.refresh().await.unwrap();
         let event = LambdaEvent::new(serde_json::json!({}), Context::default());
@@ -43,6 +40,12 @@ async fn the_parameter_is_read_once_per_max_age() {
     }
     assert_eq!(requests.count(), 1);
     let cached = entries.refresh().await.unwrap(); // 60 s after the first read
-    assert_eq!(cached.parameter("var").unwrap().as_str(), Some("hello"));
+    assert_eq!(
+        cached
+            .get::<lambda_cache::ssm::Value>("var")
+            .unwrap()
+            .as_str(),
+        Some("hello")
+    );
     assert_eq!(requests.count(), 2);
 }

@@ -99,11 +99,12 @@ async fn single_flight_peer() -> usize {
 /// GetParameters calls made by the first refresh of `k` declared parameters.
 async fn batch_calls(ssm: &Ssm, k: usize) -> usize {
     let base = unique_path("batch");
-    let mut builder = Entries::builder().ssm_cache(ssm.cache());
+    let mut builder = Entries::builder().service(ssm.cache());
     for i in 0..k {
         let name = format!("{base}/p{i}");
         ssm.put(&name, "v").await;
-        builder = builder.parameter(&name, Duration::from_secs(60));
+        builder =
+            builder.entry(lambda_cache::ssm::parameter(&name).max_age(Duration::from_secs(60)));
     }
     let entries = builder.build().expect("declarations");
     let before = ssm.requests.count();
