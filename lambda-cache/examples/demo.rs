@@ -1,8 +1,8 @@
-//! The demo behind `cargo xtask demo`: a handler that reads an SSM parameter, a database secret
-//! and an S3 file through lambda-cache, invoked again and again against the local emulator.
+//! The demo behind `cargo xtask demo`: a handler that reads an SSM parameter, a database secret,
+//! an S3 file and a DynamoDB item through lambda-cache, invoked again and again against the local emulator.
 //! Each line shows, per value, where it came from (memory, the backend, or a 304 revalidation),
 //! the backend calls so far and the invocation's latency. Then the parameter and the object
-//! change and the new values arrive once max_age has passed. The secret is used, never printed.
+//! change (with the item) and the new values arrive once max_age has passed. The secret is used, never printed.
 //!
 //! `cargo xtask demo` sets AWS_ENDPOINT_URL and test credentials, as Lambda sets the real ones.
 #![allow(clippy::print_stdout)] // a demo prints
@@ -10,8 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_ssm::types::ParameterType;
+use lambda_cache::dynamodb::{self, ItemKey};
 use lambda_cache::s3::{LocalFile, S3Cache};
 use lambda_cache::{Cache, Clock, Entry, Instant, Sensitive, secrets_manager, ssm};
 
@@ -21,6 +23,7 @@ const PARAMETER: &str = "/demo/app/greeting";
 const SECRET: &str = "demo/db/credentials";
 const BUCKET: &str = "lambda-cache-demo";
 const OBJECT: &str = "s3://lambda-cache-demo/config/object.json";
+const TABLE: &str = "lambda-cache-demo-users";
 
 #[derive(serde::Deserialize)]
 struct DbCredentials {
@@ -32,6 +35,7 @@ struct Seen {
     greeting: Entry<ssm::Value>,
     db: Entry<DbCredentials>,
     file: Entry<LocalFile>,
+    user: Entry<dynamodb::Item>,
 }
 
 /// What a Lambda handler would do: read its configuration, credentials and a file.
@@ -40,6 +44,7 @@ async fn handler(s3: &S3Cache) -> Result<Seen, Box<dyn std::error::Error>> {
         greeting: ssm::get_entry_with(PARAMETER, MAX_AGE).await?,
         db: secrets_manager::get_json::<DbCredentials>(SECRET, MAX_AGE).await?,
         file: s3.get_entry_with(OBJECT, MAX_AGE).await?,
+        user: dynamodb::get_entry_with(&ItemKey::new(TABLE, "pk", "u1"), MAX_AGE).await?,
     })
 }
 
@@ -48,6 +53,7 @@ struct Calls {
     ssm: u32,
     secrets: u32,
     s3: u32,
+    dynamodb: u32,
 }
 
 /// "backend" if the entry was fetched during this invocation, else "cache".
@@ -77,6 +83,8 @@ impl Invoker {
         let param = source(&seen.greeting, start, &mut self.calls.ssm);
         let secret = source(&seen.db, start, &mut self.calls.secrets);
         let mut file = source(&seen.file, start, &mut self.calls.s3);
+        let item = source(&seen.user, start, &mut self.calls.dynamodb);
+        let plan = seen.user["plan"].as_s().map_or("?", String::as_str);
         let file_value = seen.file.value_arc();
         if file == "backend"
             && self
@@ -89,17 +97,20 @@ impl Invoker {
         self.last_file = Some(file_value);
         let text = std::fs::read_to_string(seen.file.path())?;
         println!(
-            "{:<4} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>9.1?}  {:?} | {} | db {} / {}{note}",
+            "{:<4} {:<8} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>3} {:>9.1?}  {:?} | {} | plan {} | db {} / {}{note}",
             self.invocation,
             param,
             secret,
             file,
+            item,
             self.calls.ssm,
             self.calls.secrets,
             self.calls.s3,
+            self.calls.dynamodb,
             latency,
             seen.greeting.as_str().unwrap_or_default(),
             text.trim(),
+            plan,
             seen.db.username,
             seen.db.password, // prints <redacted>
         );
@@ -156,19 +167,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send()
     };
     put_object(r#"{"status": "green"}"#).await?;
+    let dynamodb_admin = aws_sdk_dynamodb::Client::new(&config);
+    if dynamodb_admin
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .is_err()
+    {
+        dynamodb_admin
+            .create_table()
+            .table_name(TABLE)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    let put_user = |plan: &'static str| {
+        dynamodb_admin
+            .put_item()
+            .table_name(TABLE)
+            .item("pk", AttributeValue::S("u1".into()))
+            .item("plan", AttributeValue::S(plan.into()))
+            .send()
+    };
+    put_user("free").await?;
     let directory = std::env::temp_dir().join("lambda-cache-demo");
     let s3 = S3Cache::builder(Cache::global().clone(), s3_client.clone())
         .directory(&directory)
         .build();
 
-    println!("Stored {PARAMETER}, secret {SECRET} and {OBJECT}; max_age = {MAX_AGE:?}");
+    println!(
+        "Stored {PARAMETER}, secret {SECRET}, {OBJECT} and item u1 of table {TABLE}; max_age = {MAX_AGE:?}"
+    );
     println!(
         "The file is cached at {}\n",
         directory.join("object.json").display()
     );
     println!(
-        "{:<4} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>9}  handler saw",
-        "inv", "param", "secret", "file", "SSM", "SM", "S3", "latency"
+        "{:<4} {:<8} {:<8} {:<8} {:<8} {:>3} {:>3} {:>3} {:>3} {:>9}  handler saw",
+        "inv", "param", "secret", "file", "item", "SSM", "SM", "S3", "DDB", "latency"
     );
     let mut invoker = Invoker {
         s3,
@@ -181,7 +230,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         invoker.invoke("").await?;
     }
     put_parameter("hello v2").await?;
-    println!("\n-- changed {PARAMETER} to \"hello v2\"; the S3 object is unchanged --\n");
+    put_user("pro").await?;
+    println!(
+        "\n-- changed {PARAMETER} to \"hello v2\" and user u1's plan to \"pro\"; the S3 object is unchanged --\n"
+    );
     invoker.invoke("  <- within max_age: still cached").await?;
     tokio::time::sleep(MAX_AGE).await;
     invoker
@@ -200,11 +252,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let stats = Cache::global().stats();
     println!(
-        "\n{} invocations: {} SSM, {} Secrets Manager and {} S3 requests; cache hits {}, misses {}.",
+        "\n{} invocations: {} SSM, {} Secrets Manager, {} S3 and {} DynamoDB requests; cache hits {}, misses {}.",
         invoker.invocation,
         invoker.calls.ssm,
         invoker.calls.secrets,
         invoker.calls.s3,
+        invoker.calls.dynamodb,
         stats.hits,
         stats.misses
     );

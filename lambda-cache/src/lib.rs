@@ -9,6 +9,7 @@
 //! | `ssm`     | [`ssm`](crate::ssm)                | `lambda-cache-ssm`     |
 //! | `secrets` | `secrets_manager`                  | `lambda-cache-secrets` |
 //! | `s3`      | `s3`                               | `lambda-cache-s3`      |
+//! | `dynamodb`| `dynamodb`                         | `lambda-cache-dynamodb`|
 //!
 //! With no feature, the generic cache ([`get_or_load`], [`Cache`]) caches any data.
 //!
@@ -29,6 +30,9 @@
 
 use std::future::Future;
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use lambda_cache_core::ManualClock;
 pub use lambda_cache_core::{
     Cache, CacheBuilder, CacheError, Clock, ConfigError, Entry, Fetched, GENERIC_SERVICE, Instant,
     Key, LoadError, Policy, Sensitive, StaleIfError, Stats, Validator,
@@ -62,6 +66,13 @@ pub mod s3 {
     pub use lambda_cache_s3::*;
 }
 
+/// DynamoDB items (feature `dynamodb`): `dynamodb::get_entry(&ItemKey::new("Users", "pk", "u1"))`.
+#[cfg(feature = "dynamodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
+pub mod dynamodb {
+    pub use lambda_cache_dynamodb::*;
+}
+
 // The README's examples run as doctests.
 #[doc = include_str!("../../README.md")]
 #[cfg(all(
@@ -69,6 +80,7 @@ pub mod s3 {
     feature = "ssm",
     feature = "secrets",
     feature = "s3",
+    feature = "dynamodb",
     feature = "lambda-runtime"
 ))]
 pub struct ReadmeDoctests;

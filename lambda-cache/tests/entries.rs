@@ -452,3 +452,59 @@ async fn a_throttled_batch_serves_stale_entries_that_allow_it_and_fails_others()
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn declared_dynamodb_items_refresh_in_one_batch_call() {
+    use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+    use lambda_cache::dynamodb::{self, DynamoCache, Item, ItemKey};
+
+    let config = sdk_config(&moto_endpoint()).await;
+    let admin = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("users");
+    lambda_cache_testkit::create_table(&admin, &table, ("pk", ScalarAttributeType::S), None).await;
+    for id in ["u1", "u2", "u3"] {
+        admin
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(id.into()))
+            .item("name", AttributeValue::S(format!("name of {id}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let requests = Requests::default();
+    let clock = lambda_cache_core::ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let entries = Entries::builder()
+        .service(DynamoCache::new(cache, counted))
+        .entry(dynamodb::item(ItemKey::new(&table, "pk", "u1")).entry_name("first"))
+        .entry(dynamodb::item(ItemKey::new(&table, "pk", "u2")).max_age(MINUTE))
+        .entry(dynamodb::item(ItemKey::new(&table, "pk", "u3")).entry_name("third"))
+        .build()
+        .unwrap();
+    let cached = entries.refresh().await.unwrap();
+    assert_eq!(
+        requests.count_of(".BatchGetItem"),
+        1,
+        "three items, one call"
+    );
+    assert_eq!(
+        cached.get::<Item>("first").unwrap()["name"],
+        AttributeValue::S("name of u1".into())
+    );
+    let default_name = format!("{table}@@u2");
+    assert!(
+        cached.get::<Item>(&default_name).is_ok(),
+        "table@@hash by default"
+    );
+    entries.refresh().await.unwrap();
+    assert_eq!(requests.count(), 1, "all fresh: no call");
+    clock.advance(MINUTE);
+    entries.refresh().await.unwrap();
+    assert_eq!(requests.count_of(".BatchGetItem"), 2);
+}

@@ -195,7 +195,15 @@ fn emulator_only() -> Result<(), String> {
 }
 
 fn features() -> Result<(), String> {
-    for feature in ["", "ssm", "secrets", "s3", "lambda-runtime", "full"] {
+    for feature in [
+        "",
+        "ssm",
+        "secrets",
+        "s3",
+        "dynamodb",
+        "lambda-runtime",
+        "full",
+    ] {
         let mut cmd = cargo();
         cmd.args([
             "check",

@@ -73,6 +73,44 @@ pub async fn put_parameter(
         .expect("put_parameter");
 }
 
+/// Creates a DynamoDB table keyed by `hash` (and `sort`), each an attribute name and type, on
+/// demand billing: test set-up, through an uncounted client.
+///
+/// # Panics
+/// If the emulator refuses.
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    hash: (&str, aws_sdk_dynamodb::types::ScalarAttributeType),
+    sort: Option<(&str, aws_sdk_dynamodb::types::ScalarAttributeType)>,
+) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, kind, role) in std::iter::once((hash.0, hash.1, KeyType::Hash))
+        .chain(sort.map(|(name, kind)| (name, kind, KeyType::Range)))
+    {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(kind)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(role)
+                    .build()
+                    .expect("key schema element"),
+            );
+    }
+    request.send().await.expect("create_table");
+}
+
 /// A wiremock response in the AWS JSON protocol (SSM, Secrets Manager): `status` and `body`.
 pub fn aws_json(status: u16, body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status)
