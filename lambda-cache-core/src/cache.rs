@@ -528,17 +528,38 @@ impl Cache {
         let counters = &self.shared.counters;
         let started = self.shared.clock.now();
         counters.fetches.inc();
-        match fetch(previous.clone()).await {
+        // One span per backend fetch: what was fetched (never the value), how it ended, how long
+        // it took. Nothing is recorded on a hit.
+        let key = guard.lookup.key;
+        let span = tracing::debug_span!(
+            "lambda_cache.fetch",
+            service = key.service(),
+            name = key.name(),
+            variant = key.variant_str(),
+            revalidating = previous.is_some(),
+            outcome = tracing::field::Empty,
+            stale_served = false,
+            duration_us = tracing::field::Empty,
+        );
+        let outcome = tracing::Instrument::instrument(fetch(previous.clone()), span.clone()).await;
+        let elapsed = self.shared.clock.now().saturating_duration_since(started);
+        span.record(
+            "duration_us",
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        );
+        match outcome {
             Ok(Fetched::New {
                 value,
                 validator,
                 weight,
             }) => {
+                span.record("outcome", "new");
                 let entry = Entry::new(value, started, validator);
                 guard.finish(Some((&entry, weight)), Ok(erase(&entry)));
                 Ok(entry)
             }
             Ok(Fetched::NotModified { validator }) => {
+                span.record("outcome", "not_modified");
                 let Some(previous) = previous else {
                     panic!("a loader answered NotModified without being handed a previous entry");
                 };
@@ -547,10 +568,27 @@ impl Cache {
                 Ok(entry)
             }
             Err(error) => {
+                span.record("outcome", "error");
                 counters.errors.inc();
                 if let Some(previous) = previous.filter(|p| {
                     error.is_transient() && self.may_serve_stale(policy.stale(), p.fetched_at())
                 }) {
+                    span.record("stale_served", true);
+                    let age = self
+                        .shared
+                        .clock
+                        .now()
+                        .saturating_duration_since(previous.fetched_at());
+                    // The error's text names the input, never a value (every service's errors
+                    // are written so).
+                    tracing::warn!(
+                        parent: &span,
+                        service = key.service(),
+                        name = key.name(),
+                        age_s = age.as_secs(),
+                        error = %error,
+                        "refresh failed; a stale value is served (stale-if-error)"
+                    );
                     counters.stale_served.inc();
                     guard.finish::<V>(None, Ok(erase(&previous)));
                     return Ok(previous);
@@ -1090,6 +1128,12 @@ impl Shared {
                 state.entries -= 1;
                 state.weight -= stored.weight;
                 self.counters.evictions.inc();
+                tracing::debug!(
+                    service = &*victim.service,
+                    name = &*victim.name,
+                    weight = stored.weight,
+                    "evicted the least recently used entry"
+                );
             }
         }
     }

@@ -114,8 +114,8 @@ impl<'a> Lookup<'a> {
 /// A key as stored in the map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct OwnedKey {
-    service: Box<str>,
-    name: Box<str>,
+    pub(crate) service: Box<str>,
+    pub(crate) name: Box<str>,
     variant: Box<str>,
     type_id: TypeId,
     derived: bool,

@@ -317,6 +317,21 @@ impl S3Cache {
         }
     }
 
+    /// A cache in the default directory (`/tmp`) whose client is built from `config`: one
+    /// endpoint, region and credentials for every service. Use [`S3Cache::builder`] for another
+    /// directory or budget.
+    ///
+    /// ```
+    /// let config = aws_config::SdkConfig::builder()
+    ///     .behavior_version(aws_config::BehaviorVersion::latest())
+    ///     .build();
+    /// let s3 = lambda_cache_s3::S3Cache::from_config(lambda_cache_core::Cache::global().clone(), &config);
+    /// # let _ = s3;
+    /// ```
+    pub fn from_config(cache: Cache, config: &aws_config::SdkConfig) -> Self {
+        Self::builder(cache, Client::new(config)).build()
+    }
+
     /// The process-wide instance used by the free functions: the global [`Cache`], `/tmp`, the
     /// default budgets, and a client built once from the standard environment.
     ///

@@ -82,6 +82,20 @@ impl SsmCache {
         Self { cache, client }
     }
 
+    /// A cache whose client is built from `config`: one endpoint, region and credentials for
+    /// every service (a local emulator, a VPC endpoint).
+    ///
+    /// ```
+    /// let config = aws_config::SdkConfig::builder()
+    ///     .behavior_version(aws_config::BehaviorVersion::latest())
+    ///     .build();
+    /// let ssm = lambda_cache_ssm::SsmCache::from_config(lambda_cache_core::Cache::global().clone(), &config);
+    /// # let _ = ssm;
+    /// ```
+    pub fn from_config(cache: Cache, config: &aws_config::SdkConfig) -> Self {
+        Self::new(cache, Client::new(config))
+    }
+
     /// The process-wide instance used by the free functions: the global [`Cache`] and a client
     /// built once from the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the credentials
     /// chain), sharing one AWS configuration with the other service crates.

@@ -508,3 +508,55 @@ async fn declared_dynamodb_items_refresh_in_one_batch_call() {
     entries.refresh().await.unwrap();
     assert_eq!(requests.count_of(".BatchGetItem"), 2);
 }
+
+#[tokio::test]
+async fn one_sdk_config_points_every_service_cache_at_one_endpoint() {
+    use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+    use lambda_cache::dynamodb::{DynamoCache, ItemKey};
+
+    let config = sdk_config(&moto_endpoint()).await;
+    let cache = Cache::builder().build().unwrap();
+    let ssm = SsmCache::from_config(cache.clone(), &config);
+    let secrets = SecretsCache::from_config(cache.clone(), &config);
+    let dynamodb = DynamoCache::from_config(cache.clone(), &config);
+
+    let name = format!("/{}/one-config", unique("cfg"));
+    put_parameter(
+        &aws_sdk_ssm::Client::new(&config),
+        &name,
+        aws_sdk_ssm::types::ParameterType::String,
+        "p",
+    )
+    .await;
+    let secret = unique("cfg-secret");
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(&secret)
+        .secret_string("s")
+        .send()
+        .await
+        .unwrap();
+    let table = unique("cfg-table");
+    let admin = aws_sdk_dynamodb::Client::new(&config);
+    lambda_cache_testkit::create_table(&admin, &table, ("pk", ScalarAttributeType::S), None).await;
+    admin
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("k".into()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(ssm.get_entry(&name).await.unwrap().as_str(), Some("p"));
+    assert_eq!(
+        secrets.get_entry(&secret).await.unwrap().as_str(),
+        Some("s")
+    );
+    assert!(
+        dynamodb
+            .get_entry(&ItemKey::new(&table, "pk", "k"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(cache.len(), 3, "three services, one cache");
+}
