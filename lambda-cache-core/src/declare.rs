@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CacheError;
+use crate::join::join_all;
 use crate::policy::{Policy, StaleIfError};
 
 /// A value of any type, shared: what a refreshed declaration hands to a snapshot.
@@ -83,16 +84,6 @@ pub trait Declaration: Send + Sync + Sized + 'static {
     /// # Errors
     /// The service's error naming the input.
     fn check(&self) -> Result<(), Self::Error>;
-
-    /// Checks the declarations of this type together (two URIs cached as one file, say).
-    /// Nothing by default.
-    ///
-    /// # Errors
-    /// The index of the declaration at fault and why.
-    fn check_together(all: &[&Self]) -> Result<(), (usize, Self::Error)> {
-        let _ = all;
-        Ok(())
-    }
 
     /// The service used when the entries were given none: the process-wide one.
     fn global_service() -> BoxFuture<'static, Self::Service>;
@@ -247,19 +238,49 @@ impl<D> Declare<D> {
         }
     }
 
-    /// The declaration, its entry name (given, else `default`) and its policy.
+    /// The declaration, the entry name given (if any) and the policy.
     ///
     /// ```
-    /// let (d, name, _) = lambda_cache_core::Declare::new(1).into_parts(|_| "one".into());
-    /// assert_eq!((d, name.as_str()), (1, "one"));
+    /// let (d, name, _) = lambda_cache_core::Declare::new(1).entry_name("one").into_parts();
+    /// assert_eq!((d, name.as_deref()), (1, Some("one")));
     /// ```
-    pub fn into_parts(self, default: impl FnOnce(&D) -> String) -> (D, String, Policy) {
+    pub fn into_parts(self) -> (D, Option<String>, Policy) {
         let policy = self.effective_policy();
-        let entry_name = self
-            .entry_name
-            .unwrap_or_else(|| default(&self.declaration));
-        (self.declaration, entry_name, policy)
+        (self.declaration, self.entry_name, policy)
     }
+}
+
+/// A [`Declaration::refresh`] for a service that reads each declaration on its own: `read`
+/// runs for every declaration of the batch, concurrently, and the outcomes come back in order.
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::{AnyValue, Policy, refresh_each};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let names = ["a".to_owned(), "bb".to_owned()];
+/// let batch = names.iter().map(|n| (n, Policy::default())).collect();
+/// let lengths = refresh_each(batch, |name: &String, _policy| async move {
+///     Ok::<_, std::io::Error>(std::sync::Arc::new(name.len()) as AnyValue)
+/// })
+/// .await;
+/// assert_eq!(*lengths[1].as_ref().unwrap().downcast_ref::<usize>().unwrap(), 2);
+/// # });
+/// ```
+pub fn refresh_each<'a, D, E, F, Fut>(
+    batch: Vec<(&'a D, Policy)>,
+    read: F,
+) -> BoxFuture<'a, Vec<Result<AnyValue, E>>>
+where
+    D: Sync + ?Sized,
+    E: Send + 'a,
+    F: Fn(&'a D, Policy) -> Fut,
+    Fut: Future<Output = Result<AnyValue, E>> + Send + 'a,
+{
+    let reads: Vec<Fut> = batch
+        .into_iter()
+        .map(|(declaration, policy)| read(declaration, policy))
+        .collect();
+    Box::pin(join_all(reads))
 }
 
 impl<D: fmt::Debug> fmt::Debug for Declare<D> {

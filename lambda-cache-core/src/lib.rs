@@ -44,7 +44,7 @@ pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
-pub use declare::{AnyValue, BoxFuture, Declaration, Declare};
+pub use declare::{AnyValue, BoxFuture, Declaration, Declare, refresh_each};
 pub use entry::{Entry, Fetched, Validator};
 pub use error::{CacheError, ConfigError, LoadError, error_chain};
 pub use join::join_all;

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lambda_cache_core::{Cache, CacheError, Fetched, Key, ManualClock, Policy, Validator};
@@ -49,7 +48,6 @@ impl Visit for Said {
 struct Capture {
     spans: Arc<Mutex<Vec<Said>>>,
     events: Arc<Mutex<Vec<Said>>>,
-    next: Arc<AtomicU64>,
 }
 
 impl Subscriber for Capture {
@@ -65,7 +63,7 @@ impl Subscriber for Capture {
         span.record(&mut said);
         let mut spans = self.spans.lock();
         spans.push(said);
-        self.next.fetch_add(1, Ordering::SeqCst);
+        // Ids are the 1-based index of the span.
         Id::from_u64(spans.len() as u64)
     }
 

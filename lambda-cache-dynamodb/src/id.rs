@@ -537,6 +537,39 @@ mod tests {
     }
 
     #[test]
+    fn every_malformed_key_is_a_typed_error_naming_it() {
+        for (key, fragment) in [
+            (ItemKey::new("T", "pk", "u1"), "table name"),
+            (ItemKey::new("Us ers", "pk", "u1"), "table name"),
+            (ItemKey::new("t".repeat(256), "pk", "u1"), "table name"),
+            (ItemKey::new("Users", "", "u1"), "attribute name is empty"),
+            (
+                ItemKey::new("Users", "pk", "u1").sort("", "a"),
+                "attribute name is empty",
+            ),
+            (ItemKey::new("Users", "pk", ""), "value is empty"),
+            (ItemKey::new("Users", "pk", Vec::new()), "value is empty"),
+            (
+                ItemKey::new("Users", "pk", "u1").sort("sk", ""),
+                "value is empty",
+            ),
+            (
+                ItemKey::new("Users", "pk", "u1").projection(["name", ""]),
+                "projected",
+            ),
+        ] {
+            let err = key.check().unwrap_err();
+            let label = key.to_string();
+            assert!(
+                matches!(&err, Error::InvalidKey { key: k, reason } if *k == label && reason.contains(fragment)),
+                "{key:?}: {err:?}"
+            );
+            assert!(err.to_string().contains(fragment), "{err}");
+        }
+        assert_eq!(ItemKey::new("Use", "pk", "u1").check(), Ok(()));
+    }
+
+    #[test]
     fn a_projection_always_includes_the_key_attributes() {
         let key = ItemKey::new("Users", "pk", "u1")
             .sort("sk", "a")

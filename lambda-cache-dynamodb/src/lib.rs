@@ -273,20 +273,29 @@ impl DynamoCache {
         &self,
         requests: &[(&ItemKey, Policy)],
     ) -> Vec<Result<Entry<Item>, Error>> {
-        let mut outcomes: Vec<Option<Result<Entry<Item>, Error>>> =
+        // Per request: its outcome now (a hit, or a malformed key), or the index of its key
+        // among those to read (each distinct key once).
+        let mut outcomes: Vec<Result<Result<Entry<Item>, Error>, usize>> =
             Vec::with_capacity(requests.len());
         let mut wanted: Vec<&ItemKey> = Vec::new();
+        let mut index: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
         for (key, policy) in requests {
             let outcome = match key.check() {
-                Err(err) => Some(Err(err)),
-                Ok(()) => self
+                Err(err) => Ok(Err(err)),
+                Ok(()) => match self
                     .cache
                     .get_fresh::<Item>(cache_key(key), policy.max_age())
-                    .map(Ok),
+                {
+                    Some(hit) => Ok(Ok(hit)),
+                    None => Err(*index
+                        .entry((key.table(), key.variant()))
+                        .or_insert_with(|| {
+                            wanted.push(key);
+                            wanted.len() - 1
+                        })),
+                },
             };
-            if outcome.is_none() && !wanted.contains(key) {
-                wanted.push(key);
-            }
             outcomes.push(outcome);
         }
         if wanted.is_empty() {
@@ -308,11 +317,7 @@ impl DynamoCache {
             .into_iter()
             .zip(requests)
             .map(|(outcome, (key, policy))| {
-                outcome.unwrap_or_else(|| {
-                    let at = wanted
-                        .iter()
-                        .position(|w| w == key)
-                        .unwrap_or_else(|| unreachable!("every miss is wanted"));
+                outcome.unwrap_or_else(|at| {
                     read[at].clone().or_else(|err| {
                         self.cache
                             .serve_stale::<Item, _>(cache_key(key), *policy, &err)

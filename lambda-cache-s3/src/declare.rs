@@ -1,11 +1,12 @@
 //! S3 objects declared for the facade's `Entries`, cached as local files.
 
-use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Policy, join_all};
+use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Policy, refresh_each};
 
 use crate::{Error, Object, S3Cache};
 
 /// A declared S3 object, cached as a file named by its entry name (default: the key's last
-/// segment), revalidated before download unless told otherwise.
+/// segment), revalidated before download unless told otherwise. Since the file name is the
+/// entry name, two URIs declared onto one file are refused as a duplicate entry name.
 ///
 /// ```
 /// use lambda_cache_core::Declare;
@@ -95,26 +96,6 @@ impl Declaration for DeclaredFile {
         self.object().check()
     }
 
-    fn check_together(all: &[&Self]) -> Result<(), (usize, Error)> {
-        for (i, second) in all.iter().enumerate() {
-            let (object, uri) = (second.object(), &second.uri);
-            if let Some(first) = all[..i]
-                .iter()
-                .find(|first| first.object().file_name() == object.file_name() && first.uri != *uri)
-            {
-                return Err((
-                    i,
-                    Error::FileConflict {
-                        path: std::path::PathBuf::from(object.file_name()),
-                        holder: first.uri.clone(),
-                        uri: uri.clone(),
-                    },
-                ));
-            }
-        }
-        Ok(())
-    }
-
     fn global_service() -> BoxFuture<'static, S3Cache> {
         Box::pin(async { S3Cache::global().await.clone() })
     }
@@ -123,16 +104,10 @@ impl Declaration for DeclaredFile {
         s3: &'a S3Cache,
         batch: Vec<(&'a Self, Policy)>,
     ) -> BoxFuture<'a, Vec<Result<AnyValue, Error>>> {
-        let reads = batch
-            .into_iter()
-            .map(|(declared, policy)| -> BoxFuture<'a, _> {
-                Box::pin(async move {
-                    s3.get_entry_with(declared.object(), policy)
-                        .await
-                        .map(|entry| entry.value_arc() as AnyValue)
-                })
-            })
-            .collect();
-        Box::pin(join_all(reads))
+        refresh_each(batch, |declared: &'a Self, policy| async move {
+            s3.get_entry_with(declared.object(), policy)
+                .await
+                .map(|entry| entry.value_arc() as AnyValue)
+        })
     }
 }

@@ -1,13 +1,13 @@
 //! Secrets declared for the facade's `Entries`.
 
-use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Policy, join_all};
+use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Policy, refresh_each};
 
 use crate::{Error, SecretId, SecretsCache, Version, short_name};
 
 /// A declared secret: a name or ARN and the version to read (owned, unlike [`SecretId`]).
 ///
 /// ```
-/// use lambda_cache_secrets::{SecretId, Secret};
+/// use lambda_cache_secrets::SecretId;
 /// let previous = lambda_cache_secrets::secret(SecretId::new("prod/db").previous());
 /// assert_eq!(previous.declaration().id(), SecretId::new("prod/db").previous());
 /// ```
@@ -82,17 +82,11 @@ impl Declaration for DeclaredSecret {
         secrets: &'a SecretsCache,
         batch: Vec<(&'a Self, Policy)>,
     ) -> BoxFuture<'a, Vec<Result<AnyValue, Error>>> {
-        let reads = batch
-            .into_iter()
-            .map(|(declared, policy)| -> BoxFuture<'a, _> {
-                Box::pin(async move {
-                    secrets
-                        .get_entry_with(declared.id(), policy)
-                        .await
-                        .map(|entry| entry.value_arc() as AnyValue)
-                })
-            })
-            .collect();
-        Box::pin(join_all(reads))
+        refresh_each(batch, |declared: &'a Self, policy| async move {
+            secrets
+                .get_entry_with(declared.id(), policy)
+                .await
+                .map(|entry| entry.value_arc() as AnyValue)
+        })
     }
 }

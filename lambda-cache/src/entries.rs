@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare};
-use lambda_cache_core::{Cache, CacheError, Fetched, Key, Policy, join_all};
+use lambda_cache_core::{Cache, CacheError, Fetched, Key, Policy, join_all, refresh_each};
 
 /// A service's error, shared by every reader of one refresh. The typed error is inside: read it
 /// with [`SourceError::downcast_ref`].
@@ -244,8 +244,6 @@ impl std::error::Error for Error {
 type Outcomes = Vec<(usize, Result<AnyValue, SourceError>)>;
 /// Refreshes the declarations of one type (the indices) in one batch.
 type RefreshGroup = for<'a> fn(&'a Inner, Vec<usize>) -> BoxFuture<'a, Outcomes>;
-/// Checks the declarations of one type together.
-type CheckGroup = fn(&[&Declared]) -> Result<(), (usize, SourceError)>;
 
 /// One declaration, its type erased.
 struct Declared {
@@ -256,7 +254,6 @@ struct Declared {
     kind: TypeId,
     declaration: Arc<dyn Any + Send + Sync>,
     refresh: RefreshGroup,
-    check: CheckGroup,
 }
 
 fn declaration<D: Declaration>(declared: &Declared) -> &D {
@@ -293,11 +290,6 @@ fn refresh_group<D: Declaration>(inner: &Inner, members: Vec<usize>) -> BoxFutur
             .map(|(i, outcome)| (i, outcome.map_err(SourceError::new)))
             .collect()
     })
-}
-
-fn check_group<D: Declaration>(all: &[&Declared]) -> Result<(), (usize, SourceError)> {
-    let typed: Vec<&D> = all.iter().map(|d| declaration::<D>(d)).collect();
-    D::check_together(&typed).map_err(|(i, err)| (i, SourceError::new(err)))
 }
 
 /// Declares entries; start from [`Entries::builder`].
@@ -457,20 +449,26 @@ impl EntriesBuilder {
     /// entry name and policy.
     ///
     /// ```
+    /// # #[cfg(feature = "ssm")] {
     /// use std::time::Duration;
     /// use lambda_cache::entries::{Entries, Error};
-    /// let err = Entries::builder()
-    ///     .load("rates", Duration::from_secs(60), || async { Ok::<_, std::io::Error>(1) })
-    ///     .build();
-    /// assert!(err.is_ok());
+    /// let entries = Entries::builder()
+    ///     .entry(lambda_cache::ssm::parameter("/prod/app/var").max_age(Duration::from_secs(300)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(entries.len(), 1);
+    /// let err = Entries::builder().entry(lambda_cache::ssm::parameter("/prod/ bad")).build().unwrap_err();
+    /// assert!(matches!(err, Error::Declaration { declared, .. } if declared == "/prod/ bad"));
+    /// # }
     /// ```
     pub fn entry<D: Declaration>(mut self, declare: Declare<D>) -> Self {
-        let given = declare.given_entry_name().is_some();
-        let (declaration, entry_name, policy) = declare.into_parts(D::default_entry_name);
-        let declaration = if given {
-            declaration.with_entry_name(&entry_name)
-        } else {
-            declaration
+        let (declaration, given, policy) = declare.into_parts();
+        let (declaration, entry_name) = match given {
+            Some(name) => (declaration.with_entry_name(&name), name),
+            None => {
+                let name = declaration.default_entry_name();
+                (declaration, name)
+            }
         };
         let declared = declaration.declared().to_owned();
         if self.error.is_none()
@@ -489,7 +487,6 @@ impl EntriesBuilder {
             kind: TypeId::of::<D>(),
             declaration: Arc::new(declaration),
             refresh: refresh_group::<D>,
-            check: check_group::<D>,
         });
         self
     }
@@ -562,9 +559,9 @@ impl EntriesBuilder {
     /// Checks the declarations and builds the entries.
     ///
     /// # Errors
-    /// The first declaration at fault: a malformed name or URI ([`Error::Declaration`]), an
-    /// empty or duplicate entry name, or two declarations that conflict (two URIs cached as one
-    /// file). Each names the input as declared.
+    /// The first declaration at fault: a malformed name or URI ([`Error::Declaration`]), or an
+    /// empty or duplicate entry name (two URIs cached as one file share an entry name). Each
+    /// names the input as declared.
     ///
     /// ```
     /// use std::time::Duration;
@@ -600,17 +597,6 @@ impl EntriesBuilder {
         for declared in &self.declared {
             if groups.iter().all(|(kind, _)| *kind != declared.kind) {
                 groups.push((declared.kind, declared.refresh));
-            }
-        }
-        for (kind, _) in &groups {
-            let members: Vec<&Declared> =
-                self.declared.iter().filter(|d| d.kind == *kind).collect();
-            if let Err((i, source)) = (members[0].check)(&members) {
-                return Err(Error::Declaration {
-                    entry_name: members[i].entry_name.clone(),
-                    declared: members[i].declared.clone(),
-                    source,
-                });
             }
         }
         Ok(Entries {
@@ -685,17 +671,14 @@ impl Declaration for Load {
         cache: &'a Cache,
         batch: Vec<(&'a Self, Policy)>,
     ) -> BoxFuture<'a, Vec<Result<AnyValue, LoaderError>>> {
-        let reads = batch.into_iter().map(|(load, policy)| -> BoxFuture<'a, _> {
-            Box::pin(async move {
-                cache
-                    .get_or_fetch(Key::new(LOADER_SERVICE, &load.key), policy, |_| async {
-                        (load.loader)().await.map(Fetched::new)
-                    })
-                    .await
-                    .map(|entry| AnyValue::clone(entry.value()))
-            })
-        });
-        Box::pin(join_all(reads.collect()))
+        refresh_each(batch, |load: &'a Self, policy| async move {
+            cache
+                .get_or_fetch(Key::new(LOADER_SERVICE, &load.key), policy, |_| async {
+                    (load.loader)().await.map(Fetched::new)
+                })
+                .await
+                .map(|entry| AnyValue::clone(entry.value()))
+        })
     }
 }
 

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
+use lambda_cache::ManualClock;
 use lambda_cache::entries::{Entries, Error};
 use lambda_cache::s3::{self, S3Cache};
 use lambda_cache::secrets_manager::{self, SecretsCache};
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, CacheError};
-use lambda_cache_core::ManualClock;
 use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -473,7 +473,7 @@ async fn declared_dynamodb_items_refresh_in_one_batch_call() {
             .unwrap();
     }
     let requests = Requests::default();
-    let clock = lambda_cache_core::ManualClock::new();
+    let clock = ManualClock::new();
     let cache = Cache::builder().clock(clock.clock()).build().unwrap();
     let counted = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)
