@@ -37,7 +37,6 @@ mod json;
 mod key;
 mod policy;
 mod sensitive;
-mod shared;
 mod stats;
 
 pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
@@ -53,5 +52,4 @@ pub use json::{JsonError, decode_json};
 pub use key::Key;
 pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;
-pub use shared::shared;
 pub use stats::Stats;

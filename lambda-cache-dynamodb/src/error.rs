@@ -5,6 +5,7 @@ use std::fmt;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use lambda_cache_aws::{AwsError, Kind};
 use lambda_cache_core::CacheError;
 
 /// Why a DynamoDB read failed. Every variant names the table or the key (`table@@hash[@@sort]`);
@@ -60,16 +61,12 @@ pub enum Error {
         /// What did not fit (attribute names and types, never values).
         message: String,
     },
-    /// DynamoDB answered with another error.
+    /// DynamoDB answered with another error (an outage, an invalid request, ...), classified.
     Service {
         /// The table.
         table: String,
-        /// The error code.
-        code: String,
-        /// The service's message.
-        message: String,
-        /// The HTTP status.
-        status: u16,
+        /// The service's answer: kind, status, code and message.
+        failure: AwsError,
     },
     /// No usable answer arrived: a timeout, a connection failure, a body that could not be read.
     Transport {
@@ -102,15 +99,9 @@ impl fmt::Display for Error {
             Self::Decode { key, message } => {
                 write!(f, "DynamoDB item {key} is not the expected type: {message}")
             }
-            Self::Service {
-                table,
-                code,
-                message,
-                status,
-            } => write!(
-                f,
-                "DynamoDB answered {status} {code} reading {table}: {message}"
-            ),
+            Self::Service { table, failure } => {
+                write!(f, "DynamoDB answered {failure} reading {table}")
+            }
             Self::Transport { table, message } => {
                 write!(f, "no answer from DynamoDB reading {table}: {message}")
             }
@@ -124,9 +115,7 @@ impl CacheError for Error {
     fn is_transient(&self) -> bool {
         match self {
             Self::Throttled { .. } | Self::Transport { .. } => true,
-            Self::Service { status, code, .. } => {
-                *status >= 500 || code.contains("InternalServerError")
-            }
+            Self::Service { failure, .. } => failure.kind.is_transient(),
             _ => false,
         }
     }
@@ -139,32 +128,21 @@ impl Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let table = table.to_owned();
-        match err {
-            SdkError::ServiceError(context) => {
-                let status = context.raw().status().as_u16();
-                let err = context.into_err();
-                let code = err.code().unwrap_or("Unknown").to_owned();
-                let message = err.message().unwrap_or("").to_owned();
-                match code.as_str() {
-                    "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded" => Self::Throttled { table },
-                    "ResourceNotFoundException" => Self::TableNotFound { table },
-                    "AccessDeniedException" | "UnrecognizedClientException" => {
-                        Self::AccessDenied { table, message }
-                    }
-                    _ => Self::Service {
-                        table,
-                        code,
-                        message,
-                        status,
-                    },
-                }
-            }
-            other => Self::Transport {
+        let failure = AwsError::from_sdk(err);
+        match failure.kind {
+            Kind::Throttled => Self::Throttled { table },
+            // DynamoDB's only "not found" answer is for the table; a missing item is an empty
+            // answer.
+            Kind::NotFound => Self::TableNotFound { table },
+            Kind::AccessDenied => Self::AccessDenied {
                 table,
-                message: lambda_cache_core::error_chain(&other),
+                message: failure.message,
             },
+            Kind::Transport => Self::Transport {
+                table,
+                message: failure.message,
+            },
+            _ => Self::Service { table, failure },
         }
     }
 }

@@ -103,15 +103,7 @@ impl DynamoCache {
     /// ```
     pub async fn global() -> &'static DynamoCache {
         static GLOBAL: tokio::sync::OnceCell<DynamoCache> = tokio::sync::OnceCell::const_new();
-        GLOBAL
-            .get_or_init(|| async {
-                let config = lambda_cache_core::shared(|| {
-                    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-                })
-                .await;
-                DynamoCache::from_config(Cache::global().clone(), &config)
-            })
-            .await
+        lambda_cache_aws::global(&GLOBAL, DynamoCache::from_config).await
     }
 
     /// The cache.

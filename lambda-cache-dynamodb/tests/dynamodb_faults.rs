@@ -218,7 +218,7 @@ async fn a_server_error_is_transient_and_a_missing_table_is_not() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Service { status: 500, table, .. } if table == "Broken"),
+        matches!(&err, Error::Service { table, failure } if table == "Broken" && failure.status == Some(500)),
         "{err:?}"
     );
     assert!(err.is_transient());

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use lambda_cache_aws::{AwsError, Kind};
 use lambda_cache_core::CacheError;
 
 /// Why an S3 object could not be cached. Every variant names the URI.
@@ -85,16 +86,12 @@ pub enum Error {
         /// Category and position of the fault.
         message: String,
     },
-    /// S3 answered with another error.
+    /// S3 answered with another error (an outage, an invalid request, ...), classified.
     Service {
         /// The URI.
         uri: String,
-        /// The error code, if any.
-        code: String,
-        /// The service's message.
-        message: String,
-        /// The HTTP status.
-        status: u16,
+        /// The service's answer: kind, status, code and message.
+        failure: AwsError,
     },
     /// No usable answer arrived: a timeout, a connection failure, or a body cut short.
     Transport {
@@ -142,12 +139,7 @@ impl fmt::Display for Error {
             Self::Decode { uri, message } => {
                 write!(f, "S3 object {uri} is not the expected JSON: {message}")
             }
-            Self::Service {
-                uri,
-                code,
-                message,
-                status,
-            } => write!(f, "S3 answered {status} {code} reading {uri}: {message}"),
+            Self::Service { uri, failure } => write!(f, "S3 answered {failure} reading {uri}"),
             Self::Transport { uri, message } => {
                 write!(f, "no answer from S3 reading {uri}: {message}")
             }
@@ -164,7 +156,7 @@ impl CacheError for Error {
             | Self::Truncated { .. }
             | Self::Io { .. }
             | Self::Transport { .. } => true,
-            Self::Service { status, .. } => *status >= 500,
+            Self::Service { failure, .. } => failure.kind.is_transient(),
             _ => false,
         }
     }
@@ -184,31 +176,22 @@ impl Failure {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let uri = uri.to_owned();
-        let SdkError::ServiceError(context) = err else {
-            return Self::Error(Error::Transport {
+        let failure = AwsError::from_sdk(err);
+        Self::Error(match failure.kind {
+            Kind::NotModified => return Self::NotModified,
+            Kind::NotFound => Error::NotFound { uri },
+            Kind::AccessDenied => Error::AccessDenied {
                 uri,
-                message: lambda_cache_core::error_chain(&err),
-            });
-        };
-        let status = context.raw().status().as_u16();
-        if status == 304 {
-            return Self::NotModified;
-        }
-        let err = context.into_err();
-        let code = err.code().unwrap_or_default().to_owned();
-        let message = err.message().unwrap_or_default().to_owned();
-        Self::Error(match (code.as_str(), status) {
-            ("NoSuchKey" | "NoSuchBucket" | "NotFound", _) | (_, 404) => Error::NotFound { uri },
-            ("AccessDenied", _) | (_, 403) => Error::AccessDenied { uri, message },
-            ("SlowDown" | "ServiceUnavailable" | "Throttling", _) | (_, 503) => {
-                Error::Throttled { uri }
-            }
-            _ => Error::Service {
-                uri,
-                code,
-                message,
-                status,
+                message: failure.message,
             },
+            // S3 answers 503 (with or without `SlowDown`) when a prefix is read too fast.
+            Kind::Throttled => Error::Throttled { uri },
+            Kind::Unavailable if failure.status == Some(503) => Error::Throttled { uri },
+            Kind::Transport => Error::Transport {
+                uri,
+                message: failure.message,
+            },
+            _ => Error::Service { uri, failure },
         })
     }
 }

@@ -343,18 +343,7 @@ impl S3Cache {
     /// ```
     pub async fn global() -> &'static S3Cache {
         static GLOBAL: tokio::sync::OnceCell<S3Cache> = tokio::sync::OnceCell::const_new();
-        if let Some(s3) = GLOBAL.get() {
-            return s3;
-        }
-        GLOBAL
-            .get_or_init(|| async {
-                let config = lambda_cache_core::shared(|| {
-                    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-                })
-                .await;
-                S3Cache::builder(Cache::global().clone(), Client::new(&config)).build()
-            })
-            .await
+        lambda_cache_aws::global(&GLOBAL, S3Cache::from_config).await
     }
 
     /// The cache.
@@ -436,16 +425,12 @@ impl S3Cache {
         let policy = policy.into();
         let entry_name = object.file_name();
         let key = Key::new(SERVICE, object.uri).variant(entry_name);
-        // The hit path first, before any fetch future exists.
-        let entry = match self.cache.get_fresh::<LocalFile>(key, policy.max_age()) {
-            Some(hit) => hit,
-            None => {
-                Box::pin(self.cache.get_or_fetch(key, policy, |previous| {
-                    self.download(object, entry_name, previous)
-                }))
-                .await?
-            }
-        };
+        let entry = self
+            .cache
+            .get_or_fetch(key, policy, |previous| {
+                self.download(object, entry_name, previous)
+            })
+            .await?;
         entry.touch(self.cache.clock().now());
         Ok(entry)
     }
@@ -474,9 +459,11 @@ impl S3Cache {
                     Failure::NotModified if previous.is_some() => Ok(Fetched::not_modified()),
                     Failure::NotModified => Err(Error::Service {
                         uri: uri_text.to_owned(),
-                        code: "NotModified".into(),
-                        message: "S3 answered 304 to an unconditional request".into(),
-                        status: 304,
+                        failure: lambda_cache_aws::AwsError::from_code(
+                            "NotModified",
+                            "S3 answered 304 to an unconditional request",
+                            Some(304),
+                        ),
                     }),
                     Failure::Error(err) => Err(err),
                 };
@@ -571,19 +558,9 @@ impl S3Cache {
         uri: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Vec<u8>>, Error> {
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<Vec<u8>>(Key::new(SERVICE, uri).variant(IN_MEMORY), policy.max_age())
-        {
-            return Ok(hit);
-        }
         let key = Key::new(SERVICE, uri).variant(IN_MEMORY);
-        Box::pin(self.cache.get_or_fetch(
-            key,
-            policy,
-            |previous: Option<Entry<Vec<u8>>>| async move {
+        self.cache
+            .get_or_fetch(key, policy, |previous: Option<Entry<Vec<u8>>>| async move {
                 let parsed = S3Uri::parse(uri)?;
                 let mut request = self
                     .client
@@ -628,9 +605,8 @@ impl S3Cache {
                 Ok(Fetched::new(bytes)
                     .with_validator(validator)
                     .with_weight(weight))
-            },
-        ))
-        .await
+            })
+            .await
     }
 
     /// A small JSON object decoded into `T`, cached decoded (no parsing on a hit) apart from its

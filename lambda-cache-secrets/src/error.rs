@@ -4,6 +4,7 @@ use std::fmt;
 
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use lambda_cache_aws::{AwsError, Kind};
 use lambda_cache_core::CacheError;
 
 /// Why a secret could not be read. Every variant names the secret (as requested); none ever
@@ -67,16 +68,13 @@ pub enum Error {
         /// Category and position of the fault.
         message: String,
     },
-    /// Secrets Manager answered with another error.
+    /// Secrets Manager answered with another error (an outage, ...), classified. Its status
+    /// is `None` when the error came inside a batch answer.
     Service {
         /// The secret.
         secret: String,
-        /// The error code.
-        code: String,
-        /// The service's message.
-        message: String,
-        /// The HTTP status (0 when the error came inside a batch answer).
-        status: u16,
+        /// The service's answer: kind, status, code and message.
+        failure: AwsError,
     },
     /// No usable answer arrived: a timeout, a connection failure, or a response that could not
     /// be read.
@@ -119,15 +117,9 @@ impl fmt::Display for Error {
             Self::Decode { secret, message } => {
                 write!(f, "secret {secret} is not the expected JSON: {message}")
             }
-            Self::Service {
-                secret,
-                code,
-                message,
-                status,
-            } => write!(
-                f,
-                "Secrets Manager answered {status} {code} reading {secret}: {message}"
-            ),
+            Self::Service { secret, failure } => {
+                write!(f, "Secrets Manager answered {failure} reading {secret}")
+            }
             Self::Transport { secret, message } => {
                 write!(
                     f,
@@ -144,33 +136,40 @@ impl CacheError for Error {
     fn is_transient(&self) -> bool {
         match self {
             Self::Throttled { .. } | Self::Transport { .. } => true,
-            Self::Service { status, code, .. } => *status >= 500 || code == "InternalServiceError",
+            Self::Service { failure, .. } => failure.kind.is_transient(),
             _ => false,
         }
     }
 }
 
 impl Error {
-    /// Classifies an error code (and status, when known) that the service gave for `secret`.
-    pub(crate) fn from_code(secret: &str, code: &str, message: &str, status: u16) -> Self {
+    /// Classifies an error the service gave for `secret`: a call's answer, or one secret's
+    /// error inside a batch answer.
+    pub(crate) fn from_aws(secret: &str, failure: AwsError) -> Self {
         let secret = secret.to_owned();
-        let message = message.to_owned();
-        match code {
-            "ResourceNotFoundException" => Self::NotFound { secret },
-            "AccessDeniedException" | "AccessDenied" => Self::AccessDenied { secret, message },
-            "DecryptionFailure" => Self::Decryption { secret, message },
-            "ThrottlingException" | "TooManyRequestsException" => Self::Throttled { secret },
-            "InvalidRequestException" | "InvalidParameterException" => Self::InvalidRequest {
+        if failure.code == "DecryptionFailure" {
+            return Self::Decryption {
                 secret,
-                code: code.to_owned(),
-                message,
-            },
-            _ => Self::Service {
+                message: failure.message,
+            };
+        }
+        match failure.kind {
+            Kind::NotFound => Self::NotFound { secret },
+            Kind::AccessDenied => Self::AccessDenied {
                 secret,
-                code: code.to_owned(),
-                message,
-                status,
+                message: failure.message,
             },
+            Kind::Throttled => Self::Throttled { secret },
+            Kind::InvalidInput => Self::InvalidRequest {
+                secret,
+                code: failure.code,
+                message: failure.message,
+            },
+            Kind::Transport => Self::Transport {
+                secret,
+                message: failure.message,
+            },
+            _ => Self::Service { secret, failure },
         }
     }
 
@@ -179,21 +178,6 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        match err {
-            SdkError::ServiceError(context) => {
-                let status = context.raw().status().as_u16();
-                let err = context.into_err();
-                Self::from_code(
-                    secret,
-                    err.code().unwrap_or("Unknown"),
-                    err.message().unwrap_or(""),
-                    status,
-                )
-            }
-            other => Self::Transport {
-                secret: secret.to_owned(),
-                message: lambda_cache_core::error_chain(&other),
-            },
-        }
+        Self::from_aws(secret, AwsError::from_sdk(err))
     }
 }

@@ -135,18 +135,7 @@ impl SecretsCache {
     /// ```
     pub async fn global() -> &'static SecretsCache {
         static GLOBAL: tokio::sync::OnceCell<SecretsCache> = tokio::sync::OnceCell::const_new();
-        if let Some(secrets) = GLOBAL.get() {
-            return secrets;
-        }
-        GLOBAL
-            .get_or_init(|| async {
-                let config = lambda_cache_core::shared(|| {
-                    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-                })
-                .await;
-                SecretsCache::new(Cache::global().clone(), Client::new(&config))
-            })
-            .await
+        lambda_cache_aws::global(&GLOBAL, SecretsCache::from_config).await
     }
 
     /// The cache.
@@ -211,39 +200,32 @@ impl SecretsCache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<Secret>, Error> {
         let id = secret.into();
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self.cache.get_fresh::<Secret>(id.key(), policy.max_age()) {
-            return Ok(hit);
-        }
-        Box::pin(
-            self.cache
-                .get_or_fetch(id.key(), policy, |_previous| async move {
-                    id.check()?;
-                    let request = self.client.get_secret_value().secret_id(id.name());
-                    let request = match id.version() {
-                        Version::Stage(stage) => request.version_stage(stage),
-                        Version::Id(version_id) => request.version_id(version_id),
-                    };
-                    let output = request
-                        .send()
-                        .await
-                        .map_err(|err| Error::from_sdk(id.name(), err))?;
-                    let secret = Secret::from_parts(
-                        output.name(),
-                        output.arn(),
-                        output.version_id(),
-                        output.version_stages(),
-                        output.secret_string(),
-                        output.secret_binary().map(|blob| blob.as_ref()),
-                    );
-                    let weight = secret.weight();
-                    Ok(Fetched::new(secret)
-                        .with_validator(Validator::from(output.version_id()))
-                        .with_weight(weight))
-                }),
-        )
-        .await
+        self.cache
+            .get_or_fetch(id.key(), policy, |_previous| async move {
+                id.check()?;
+                let request = self.client.get_secret_value().secret_id(id.name());
+                let request = match id.version() {
+                    Version::Stage(stage) => request.version_stage(stage),
+                    Version::Id(version_id) => request.version_id(version_id),
+                };
+                let output = request
+                    .send()
+                    .await
+                    .map_err(|err| Error::from_sdk(id.name(), err))?;
+                let secret = Secret::from_parts(
+                    output.name(),
+                    output.arn(),
+                    output.version_id(),
+                    output.version_stages(),
+                    output.secret_string(),
+                    output.secret_binary().map(|blob| blob.as_ref()),
+                );
+                let weight = secret.weight();
+                Ok(Fetched::new(secret)
+                    .with_validator(Validator::from(output.version_id()))
+                    .with_weight(weight))
+            })
+            .await
     }
 
     /// A JSON secret (string or binary) decoded into `T`, decoded once per fetch: the decoded
@@ -377,11 +359,13 @@ impl SecretsCache {
             }
             for error in page.errors() {
                 let requested = error.secret_id().unwrap_or_default();
-                let err = Error::from_code(
+                let err = Error::from_aws(
                     requested,
-                    error.error_code().unwrap_or("Unknown"),
-                    error.message().unwrap_or_default(),
-                    0,
+                    lambda_cache_aws::AwsError::from_code(
+                        error.error_code().unwrap_or("Unknown"),
+                        error.message().unwrap_or_default(),
+                        None,
+                    ),
                 );
                 results.insert(requested.to_owned(), Err(err));
             }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use aws_sdk_ssm::config::http::HttpResponse;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+use lambda_cache_aws::{AwsError, Kind};
 use lambda_cache_core::CacheError;
 
 /// Why an SSM read failed. Every variant names the parameter (or list of parameters) it concerns;
@@ -69,16 +70,12 @@ pub enum Error {
         /// Category and position of the fault.
         message: String,
     },
-    /// SSM answered with another error.
+    /// SSM answered with another error (an outage, an invalid request, ...), classified.
     Service {
         /// The names requested.
         names: String,
-        /// The error code, if any.
-        code: String,
-        /// The service's message.
-        message: String,
-        /// The HTTP status.
-        status: u16,
+        /// The service's answer: kind, status, code and message.
+        failure: AwsError,
     },
     /// No usable answer arrived: a timeout, a connection failure, or a response that could not be
     /// read.
@@ -128,12 +125,9 @@ impl fmt::Display for Error {
                     "SSM parameter {name} is not the expected JSON: {message}"
                 )
             }
-            Self::Service {
-                names,
-                code,
-                message,
-                status,
-            } => write!(f, "SSM answered {status} {code} reading {names}: {message}"),
+            Self::Service { names, failure } => {
+                write!(f, "SSM answered {failure} reading {names}")
+            }
             Self::Transport { names, message } => {
                 write!(f, "no answer from SSM reading {names}: {message}")
             }
@@ -147,9 +141,7 @@ impl CacheError for Error {
     fn is_transient(&self) -> bool {
         match self {
             Self::Throttled { .. } | Self::Transport { .. } => true,
-            Self::Service { status, code, .. } => {
-                *status >= 500 || code.contains("InternalServerError")
-            }
+            Self::Service { failure, .. } => failure.kind.is_transient(),
             _ => false,
         }
     }
@@ -162,34 +154,19 @@ impl Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let names = names.to_owned();
-        match err {
-            SdkError::ServiceError(context) => {
-                let status = context.raw().status().as_u16();
-                let err = context.into_err();
-                let code = err.code().unwrap_or("Unknown").to_owned();
-                let message = err.message().unwrap_or("").to_owned();
-                match code.as_str() {
-                    "ThrottlingException" | "TooManyUpdates" | "ThrottledException" => {
-                        Self::Throttled { names }
-                    }
-                    "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException" => {
-                        Self::AccessDenied { names, message }
-                    }
-                    "ParameterNotFound" | "ParameterVersionNotFound" => {
-                        Self::NotFound { names: vec![names] }
-                    }
-                    _ => Self::Service {
-                        names,
-                        code,
-                        message,
-                        status,
-                    },
-                }
-            }
-            other => Self::Transport {
+        let failure = AwsError::from_sdk(err);
+        match failure.kind {
+            Kind::Throttled => Self::Throttled { names },
+            Kind::AccessDenied => Self::AccessDenied {
                 names,
-                message: lambda_cache_core::error_chain(&other),
+                message: failure.message,
             },
+            Kind::NotFound => Self::NotFound { names: vec![names] },
+            Kind::Transport => Self::Transport {
+                names,
+                message: failure.message,
+            },
+            _ => Self::Service { names, failure },
         }
     }
 }

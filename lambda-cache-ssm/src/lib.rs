@@ -108,18 +108,7 @@ impl SsmCache {
     /// ```
     pub async fn global() -> &'static SsmCache {
         static GLOBAL: tokio::sync::OnceCell<SsmCache> = tokio::sync::OnceCell::const_new();
-        if let Some(ssm) = GLOBAL.get() {
-            return ssm;
-        }
-        GLOBAL
-            .get_or_init(|| async {
-                let config = lambda_cache_core::shared(|| {
-                    aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-                })
-                .await;
-                SsmCache::new(Cache::global().clone(), Client::new(&config))
-            })
-            .await
+        lambda_cache_aws::global(&GLOBAL, SsmCache::from_config).await
     }
 
     /// The cache.
@@ -185,19 +174,6 @@ impl SsmCache {
         name: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Value>, Error> {
-        let policy = policy.into();
-        // The hit path, before any fetch future exists: a lookup and nothing else.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<Value>(Key::new(SERVICE, name), policy.max_age())
-        {
-            return Ok(hit);
-        }
-        Box::pin(self.fetch_entry(name, policy)).await
-    }
-
-    /// The miss path of [`SsmCache::get_entry_with`].
-    async fn fetch_entry(&self, name: &str, policy: Policy) -> Result<Entry<Value>, Error> {
         self.cache
             .get_or_fetch(Key::new(SERVICE, name), policy, |_previous| async move {
                 name::validate(name)?;
@@ -280,32 +256,22 @@ impl SsmCache {
         list: &Parameters,
         policy: impl Into<Policy>,
     ) -> Result<Entry<ParameterMap>, Error> {
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<ParameterMap>(list.cache_key(), policy.max_age())
-        {
-            return Ok(hit);
-        }
-        Box::pin(
-            self.cache
-                .get_or_fetch(list.cache_key(), policy, |_| async move {
-                    let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
-                    let reads = batch::read_all(&self.client, &names).await?;
-                    let mut weight = 0;
-                    let map: ParameterMap = names
-                        .iter()
-                        .zip(reads)
-                        .map(|(name, read)| {
-                            weight += read.value.weight();
-                            (short_name(name).to_owned(), read.value)
-                        })
-                        .collect();
-                    Ok(Fetched::new(map).with_weight(weight))
-                }),
-        )
-        .await
+        self.cache
+            .get_or_fetch(list.cache_key(), policy, |_| async move {
+                let names: Vec<&str> = list.names.iter().map(String::as_str).collect();
+                let reads = batch::read_all(&self.client, &names).await?;
+                let mut weight = 0;
+                let map: ParameterMap = names
+                    .iter()
+                    .zip(reads)
+                    .map(|(name, read)| {
+                        weight += read.value.weight();
+                        (short_name(name).to_owned(), read.value)
+                    })
+                    .collect();
+                Ok(Fetched::new(map).with_weight(weight))
+            })
+            .await
     }
 
     /// Every parameter under `path` (recursively, all pages of GetParametersByPath, decrypted)
@@ -328,47 +294,40 @@ impl SsmCache {
         path: &str,
         policy: impl Into<Policy>,
     ) -> Result<Entry<ParameterMap>, Error> {
-        let policy = policy.into();
-        // The hit path first, before any fetch future exists.
-        if let Some(hit) = self
-            .cache
-            .get_fresh::<ParameterMap>(Key::new(SERVICE, path).variant("path"), policy.max_age())
-        {
-            return Ok(hit);
-        }
-        Box::pin(self.cache.get_or_fetch(
-            Key::new(SERVICE, path).variant("path"),
-            policy,
-            |_| async move {
-                name::validate_path(path)?;
-                let mut map = ParameterMap::new();
-                let mut weight = 0;
-                let mut next_token = None;
-                loop {
-                    let page = self
-                        .client
-                        .get_parameters_by_path()
-                        .path(path)
-                        .recursive(true)
-                        .with_decryption(true)
-                        .set_next_token(next_token.take())
-                        .send()
-                        .await
-                        .map_err(|err| Error::from_sdk(path, err))?;
-                    for parameter in page.parameters() {
-                        let value = Value::from_parameter(parameter);
-                        weight += value.weight();
-                        map.insert(parameter.name().unwrap_or_default().to_owned(), value);
+        self.cache
+            .get_or_fetch(
+                Key::new(SERVICE, path).variant("path"),
+                policy,
+                |_| async move {
+                    name::validate_path(path)?;
+                    let mut map = ParameterMap::new();
+                    let mut weight = 0;
+                    let mut next_token = None;
+                    loop {
+                        let page = self
+                            .client
+                            .get_parameters_by_path()
+                            .path(path)
+                            .recursive(true)
+                            .with_decryption(true)
+                            .set_next_token(next_token.take())
+                            .send()
+                            .await
+                            .map_err(|err| Error::from_sdk(path, err))?;
+                        for parameter in page.parameters() {
+                            let value = Value::from_parameter(parameter);
+                            weight += value.weight();
+                            map.insert(parameter.name().unwrap_or_default().to_owned(), value);
+                        }
+                        match page.next_token() {
+                            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                            _ => break,
+                        }
                     }
-                    match page.next_token() {
-                        Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                        _ => break,
-                    }
-                }
-                Ok(Fetched::new(map).with_weight(weight))
-            },
-        ))
-        .await
+                    Ok(Fetched::new(map).with_weight(weight))
+                },
+            )
+            .await
     }
 }
 

@@ -104,7 +104,7 @@ async fn a_server_error_is_typed_transient_and_keeps_the_cache() {
     .await;
     let err = ssm.get_entry(NAME).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Service { status: 500, names, .. } if names == NAME),
+        matches!(&err, Error::Service { names, failure } if names == NAME && failure.status == Some(500)),
         "{err:?}"
     );
     assert!(err.is_transient());
