@@ -786,7 +786,7 @@ impl Cache {
     /// use std::time::Duration;
     /// use lambda_cache_core::{Cache, Key, Validator};
     /// let cache = Cache::builder().build().unwrap();
-    /// let key = Key::new("secretsmanager", "db");
+    /// let key = Key::new("secrets", "db");
     /// cache.insert(key, String::from("v1"), Validator::default(), 2);
     /// let hit = cache.get_fresh::<String>(key, Duration::from_secs(60)).unwrap();
     /// assert_eq!(hit.as_str(), "v1");

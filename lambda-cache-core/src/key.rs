@@ -18,7 +18,7 @@ use std::hash::{Hash, Hasher};
 /// let ssm = Key::new("ssm", "config.json");
 /// let s3 = Key::new("s3", "config.json");
 /// assert_ne!(ssm, s3);
-/// assert_ne!(Key::new("secretsmanager", "db").variant("AWSCURRENT"), Key::new("secretsmanager", "db"));
+/// assert_ne!(Key::new("secrets", "db").variant("AWSCURRENT"), Key::new("secrets", "db"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key<'a> {

@@ -46,7 +46,7 @@ pub use clock::{Clock, Instant};
 pub use declare::{AnyValue, BoxFuture, Declaration, Declare, refresh_each};
 pub use entry::{Entry, Fetched, Validator};
 pub use error::{CacheError, ConfigError, LoadError, error_chain};
-pub use join::join_all;
+pub use join::{join_all, join2};
 #[cfg(feature = "json")]
 pub use json::{JsonError, decode_json};
 pub use key::Key;

@@ -390,8 +390,8 @@ async fn equal_short_names_from_different_services_or_options_never_collide() {
         Key::new("s3", "config.json"),
         Key::new("ssm", "/a/host"),
         Key::new("ssm", "/b/host"),
-        Key::new("secretsmanager", "db").variant("AWSCURRENT"),
-        Key::new("secretsmanager", "db").variant("AWSPREVIOUS"),
+        Key::new("secrets", "db").variant("AWSCURRENT"),
+        Key::new("secrets", "db").variant("AWSPREVIOUS"),
         Key::new("ssm", "/a/host").variant("raw"),
     ];
     for (i, key) in keys.iter().enumerate() {

@@ -9,7 +9,7 @@ use lambda_cache_core::join_all;
 use crate::{Error, Item, ItemKey};
 
 /// The most keys one BatchGetItem call takes.
-pub const MAX_KEYS_PER_CALL: usize = 100;
+pub const MAX_PER_CALL: usize = 100;
 
 /// How many times a call is made for keys DynamoDB leaves unprocessed, the first included.
 const MAX_ATTEMPTS: u32 = 8;
@@ -32,9 +32,8 @@ pub(crate) async fn read_all(client: &Client, keys: &[&ItemKey]) -> Vec<Result<I
     }
     let calls = groups
         .iter()
-        .flat_map(|(_, members)| members.chunks(MAX_KEYS_PER_CALL))
-        .map(|chunk| read_chunk(client, keys, chunk))
-        .collect();
+        .flat_map(|(_, members)| members.chunks(MAX_PER_CALL))
+        .map(|chunk| read_chunk(client, keys, chunk));
     let mut outcomes: Vec<Option<Result<Item, Error>>> = (0..keys.len()).map(|_| None).collect();
     for (i, outcome) in join_all(calls).await.into_iter().flatten() {
         outcomes[i] = Some(outcome);

@@ -399,12 +399,37 @@ impl ItemKey {
                 reason: reason.to_owned(),
             })
         };
-        let table_ok = (3..=255).contains(&self.table.len())
-            && self
-                .table
+        // A table is named, or given by ARN (`arn:aws:dynamodb:region:account:table/Name`, for
+        // a table shared from another account); the name part follows the same rules.
+        let name = match self.table.strip_prefix("arn:") {
+            Some(arn) => {
+                let parts: Vec<&str> = arn.splitn(5, ':').collect();
+                match parts.as_slice() {
+                    [partition, "dynamodb", region, account, resource]
+                        if !partition.is_empty()
+                            && !region.is_empty()
+                            && account.len() == 12
+                            && account.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        match resource.strip_prefix("table/") {
+                            Some(name) => name,
+                            None => return invalid("a table ARN ends in table/<name>"),
+                        }
+                    }
+                    _ => {
+                        return invalid(
+                            "a table ARN is arn:<partition>:dynamodb:<region>:<account>:table/<name>",
+                        );
+                    }
+                }
+            }
+            None => self.table.as_str(),
+        };
+        let name_ok = (3..=255).contains(&name.len())
+            && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !table_ok {
+        if !name_ok {
             return invalid("a table name has 3 to 255 letters, digits, '_', '.' or '-'");
         }
         for (name, value) in std::iter::once(&self.partition).chain(self.sort.as_ref()) {
@@ -557,6 +582,30 @@ mod tests {
                 ItemKey::new("Users", "pk", "u1").projection(["name", ""]),
                 "projected",
             ),
+            (
+                ItemKey::new(
+                    "arn:aws:dynamodb:eu-west-1:123456789012:index/Users",
+                    "pk",
+                    "u1",
+                ),
+                "table/<name>",
+            ),
+            (
+                ItemKey::new("arn:aws:s3:eu-west-1:123456789012:table/Users", "pk", "u1"),
+                "a table ARN is",
+            ),
+            (
+                ItemKey::new("arn:aws:dynamodb:eu-west-1:12345:table/Users", "pk", "u1"),
+                "a table ARN is",
+            ),
+            (
+                ItemKey::new(
+                    "arn:aws:dynamodb:eu-west-1:123456789012:table/U s",
+                    "pk",
+                    "u1",
+                ),
+                "table name",
+            ),
         ] {
             let err = key.check().unwrap_err();
             let label = key.to_string();
@@ -567,6 +616,10 @@ mod tests {
             assert!(err.to_string().contains(fragment), "{err}");
         }
         assert_eq!(ItemKey::new("Use", "pk", "u1").check(), Ok(()));
+        // A table shared from another account is given by ARN; it is its own cache key.
+        let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/Users";
+        assert_eq!(ItemKey::new(arn, "pk", "u1").check(), Ok(()));
+        assert_eq!(ItemKey::new(arn, "pk", "u1").table(), arn);
     }
 
     #[test]

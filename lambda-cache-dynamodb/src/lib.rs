@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::Client;
 use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator};
 use serde::de::DeserializeOwned;
 
-pub use batch::MAX_KEYS_PER_CALL;
+pub use batch::MAX_PER_CALL;
 pub use declare::item;
 pub use error::Error;
 pub use id::{ItemKey, KeyValue};
@@ -62,6 +62,7 @@ pub const SERVICE: &str = "dynamodb";
 pub struct DynamoCache {
     cache: Cache,
     client: Client,
+    policy: Policy,
 }
 
 impl DynamoCache {
@@ -74,7 +75,39 @@ impl DynamoCache {
     /// # let _ = dynamodb;
     /// ```
     pub fn new(cache: Cache, client: Client) -> Self {
-        Self { cache, client }
+        Self {
+            cache,
+            client,
+            policy: Policy::default(),
+        }
+    }
+
+    /// This cache with `policy` (or a max age) for [`DynamoCache::get_entry`], instead of 60
+    /// seconds.
+    ///
+    /// ```
+    /// # let client = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::Config::builder()
+    /// #     .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest()).build());
+    /// use std::time::Duration;
+    /// let dynamodb = lambda_cache_dynamodb::DynamoCache::new(lambda_cache_core::Cache::global().clone(), client)
+    ///     .with_policy(Duration::from_secs(10));
+    /// assert_eq!(dynamodb.policy().max_age(), Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn with_policy(mut self, policy: impl Into<Policy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// The policy of [`DynamoCache::get_entry`].
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// assert_eq!(lambda_cache_dynamodb::DynamoCache::global().await.policy().max_age(), lambda_cache_dynamodb::DEFAULT_MAX_AGE);
+    /// # }
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// A cache whose client is built from `config` (one endpoint, region and credentials for
@@ -142,7 +175,7 @@ impl DynamoCache {
     /// # Ok(()) }
     /// ```
     pub async fn get_entry(&self, key: &ItemKey) -> Result<Entry<Item>, Error> {
-        self.get_entry_with(key, Policy::default()).await
+        self.get_entry_with(key, self.policy).await
     }
 
     /// One item, from memory if the cached one satisfies `policy` (a [`Policy`] or just a max
@@ -401,3 +434,6 @@ pub async fn get_many(
 ) -> Vec<Result<Entry<Item>, Error>> {
     DynamoCache::global().await.get_many(keys, policy).await
 }
+
+/// The default maximum age of this crate's reads.
+pub const DEFAULT_MAX_AGE: std::time::Duration = Policy::DEFAULT_MAX_AGE;

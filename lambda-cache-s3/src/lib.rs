@@ -35,14 +35,14 @@
 mod declare;
 mod disk;
 mod error;
-mod uri;
+mod id;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
-use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_json};
+use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_json, join_all};
 use serde::de::DeserializeOwned;
 
 pub use crate::declare::{DeclaredFile, file};
@@ -50,7 +50,7 @@ use crate::disk::Disk;
 pub use crate::disk::LocalFile;
 pub use crate::error::Error;
 use crate::error::Failure;
-pub use crate::uri::S3Uri;
+pub use crate::id::{Object, S3Uri};
 
 /// The service part of this crate's cache keys.
 pub const SERVICE: &str = "s3";
@@ -62,127 +62,6 @@ pub const DEFAULT_DIRECTORY: &str = "/tmp";
 pub const DEFAULT_DISK_BUDGET: u64 = 512 << 20;
 /// The default largest object kept in memory by [`get_bytes`] and [`get_json`]: 8 MiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 8 << 20;
-
-/// An object to cache as a file: its URI, the local file name (entry name), and whether a
-/// refresh revalidates the copy on disk first. Converts from `&str`.
-///
-/// ```
-/// use lambda_cache_s3::Object;
-/// let plain: Object<'_> = "s3://bucket-name/path/to/object.json".into();
-/// let renamed = Object::new("s3://bucket-name/path/to/object.json").entry_name("status.json");
-/// let always = Object::new("s3://bucket-name/big.bin").check_before_download(false);
-/// assert_eq!(plain.uri(), renamed.uri());
-/// # let _ = always;
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Object<'a> {
-    uri: &'a str,
-    entry_name: Option<&'a str>,
-    check_before_download: bool,
-}
-
-impl<'a> Object<'a> {
-    /// The object at `uri` (`s3://bucket/key`), cached under the key's last segment, revalidated
-    /// before download.
-    ///
-    /// ```
-    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/key");
-    /// # let _ = object;
-    /// ```
-    pub const fn new(uri: &'a str) -> Self {
-        Self {
-            uri,
-            entry_name: None,
-            check_before_download: true,
-        }
-    }
-
-    /// The local file name (default: the key's last segment).
-    ///
-    /// ```
-    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/a/b.json").entry_name("c.json");
-    /// # let _ = object;
-    /// ```
-    #[must_use]
-    pub const fn entry_name(self, entry_name: &'a str) -> Self {
-        Self {
-            entry_name: Some(entry_name),
-            ..self
-        }
-    }
-
-    /// Whether a refresh first asks S3 if the object changed (one conditional GetObject: 304
-    /// and no body if not). On by default; off, every refresh downloads the object.
-    ///
-    /// ```
-    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/key").check_before_download(false);
-    /// # let _ = object;
-    /// ```
-    #[must_use]
-    pub const fn check_before_download(self, check: bool) -> Self {
-        Self {
-            check_before_download: check,
-            ..self
-        }
-    }
-
-    /// Whether a refresh first asks S3 if the object changed.
-    ///
-    /// ```
-    /// assert!(lambda_cache_s3::Object::new("s3://b-1/k").checks_before_download());
-    /// ```
-    pub const fn checks_before_download(&self) -> bool {
-        self.check_before_download
-    }
-
-    /// The URI.
-    ///
-    /// ```
-    /// assert_eq!(lambda_cache_s3::Object::new("s3://b-1/k").uri(), "s3://b-1/k");
-    /// ```
-    pub const fn uri(&self) -> &'a str {
-        self.uri
-    }
-
-    /// The local file name: the entry name if set, else the key's last segment.
-    ///
-    /// ```
-    /// use lambda_cache_s3::Object;
-    /// assert_eq!(Object::new("s3://bkt/a/b.json").file_name(), "b.json");
-    /// assert_eq!(Object::new("s3://bkt/a/b.json").entry_name("c").file_name(), "c");
-    /// ```
-    pub fn file_name(&self) -> &'a str {
-        self.entry_name
-            .unwrap_or_else(|| self.uri.rsplit('/').next().unwrap_or(self.uri))
-    }
-
-    /// Checks the URI and the file name, before any request.
-    ///
-    /// # Errors
-    /// [`Error::InvalidUri`] naming the input.
-    ///
-    /// ```
-    /// use lambda_cache_s3::Object;
-    /// assert!(Object::new("s3://bucket-name/k.json").check().is_ok());
-    /// assert!(Object::new("s3://bucket-name/dir/").check().is_err());
-    /// ```
-    pub fn check(&self) -> Result<(), Error> {
-        S3Uri::parse(self.uri)?;
-        uri::check_file_name(self.uri, self.file_name())
-    }
-}
-
-impl<'a> From<&'a str> for Object<'a> {
-    fn from(uri: &'a str) -> Self {
-        Self::new(uri)
-    }
-}
-
-impl<'a> From<&'a String> for Object<'a> {
-    fn from(uri: &'a String) -> Self {
-        Self::new(uri)
-    }
-}
 
 /// A cache of S3 objects: a [`Cache`], the S3 client, and a directory with a byte budget.
 ///
@@ -208,6 +87,7 @@ pub struct S3Cache {
     client: Client,
     disk: Arc<Disk>,
     memory_limit: u64,
+    policy: Policy,
 }
 
 /// Settings of an [`S3Cache`]; start from [`S3Cache::builder`].
@@ -283,6 +163,7 @@ impl S3CacheBuilder {
             client: self.client,
             disk: Arc::new(Disk::new(self.directory, self.disk_budget)),
             memory_limit: self.memory_limit,
+            policy: Policy::default(),
         }
     }
 }
@@ -299,6 +180,47 @@ impl std::fmt::Debug for S3Cache {
 }
 
 impl S3Cache {
+    /// A cache of objects read with `client`, kept in `cache`, with files in the default
+    /// directory (`/tmp`) and the default budgets; [`S3Cache::builder`] chooses others.
+    ///
+    /// ```
+    /// # let client = aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder()
+    /// #     .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build());
+    /// let s3 = lambda_cache_s3::S3Cache::new(lambda_cache_core::Cache::global().clone(), client);
+    /// assert_eq!(s3.directory(), std::path::Path::new(lambda_cache_s3::DEFAULT_DIRECTORY));
+    /// ```
+    pub fn new(cache: Cache, client: Client) -> Self {
+        Self::builder(cache, client).build()
+    }
+
+    /// This cache with `policy` (or a max age) for [`S3Cache::get_entry`], instead of 60
+    /// seconds.
+    ///
+    /// ```
+    /// # let client = aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder()
+    /// #     .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build());
+    /// use std::time::Duration;
+    /// let s3 = lambda_cache_s3::S3Cache::new(lambda_cache_core::Cache::global().clone(), client)
+    ///     .with_policy(Duration::from_secs(3600));
+    /// assert_eq!(s3.policy().max_age(), Duration::from_secs(3600));
+    /// ```
+    #[must_use]
+    pub fn with_policy(mut self, policy: impl Into<Policy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// The policy of [`S3Cache::get_entry`].
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// assert_eq!(lambda_cache_s3::S3Cache::global().await.policy().max_age(), lambda_cache_s3::DEFAULT_MAX_AGE);
+    /// # }
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// Starts configuring a cache of objects read with `client`, kept in `cache`.
     ///
     /// ```
@@ -394,8 +316,40 @@ impl S3Cache {
     /// # let _ = file;
     /// # Ok(()) }
     /// ```
-    pub async fn get_entry(&self, uri: &str) -> Result<Entry<LocalFile>, Error> {
-        self.get_entry_with(uri, Policy::default()).await
+    pub async fn get_entry<'a>(
+        &self,
+        object: impl Into<Object<'a>>,
+    ) -> Result<Entry<LocalFile>, Error> {
+        self.get_entry_with(object, self.policy).await
+    }
+
+    /// Several objects as local files, each with its own outcome, in request order: S3 has no
+    /// batch read, so the misses are read side by side (one GetObject each, single-flight per
+    /// object, stale-if-error as the policy says).
+    ///
+    /// ```no_run
+    /// # async fn f(s3: lambda_cache_s3::S3Cache) -> Result<(), lambda_cache_s3::Error> {
+    /// let files = s3.get_many(["s3://bucket/a.json", "s3://bucket/b.json"], std::time::Duration::from_secs(300)).await;
+    /// let a = files[0].as_ref().map_err(Clone::clone)?;
+    /// # let _ = a;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many<'a, I>(
+        &self,
+        objects: I,
+        policy: impl Into<Policy>,
+    ) -> Vec<Result<Entry<LocalFile>, Error>>
+    where
+        I: IntoIterator,
+        I::Item: Into<Object<'a>>,
+    {
+        let policy = policy.into();
+        join_all(
+            objects
+                .into_iter()
+                .map(|object| self.get_entry_with(object, policy)),
+        )
+        .await
     }
 
     /// The object as a local file: from memory if the cached entry satisfies `policy`,
@@ -424,7 +378,7 @@ impl S3Cache {
         let object = object.into();
         let policy = policy.into();
         let entry_name = object.file_name();
-        let key = Key::new(SERVICE, object.uri).variant(entry_name);
+        let key = Key::new(SERVICE, object.uri()).variant(entry_name);
         let entry = self
             .cache
             .get_or_fetch(key, policy, |previous| {
@@ -441,12 +395,12 @@ impl S3Cache {
         entry_name: &str,
         previous: Option<Entry<LocalFile>>,
     ) -> Result<Fetched<LocalFile>, Error> {
-        let uri_text = object.uri;
+        let uri_text = object.uri();
         let uri = S3Uri::parse(uri_text)?;
-        uri::check_file_name(uri_text, entry_name)?;
+        id::check_file_name(uri_text, entry_name)?;
         self.disk.claim(uri_text, entry_name)?;
         let mut request = self.client.get_object().bucket(uri.bucket()).key(uri.key());
-        if object.check_before_download
+        if object.checks_before_download()
             && let Some(etag) = previous.as_ref().and_then(|p| p.etag())
             && self.disk.holds(entry_name)
         {
@@ -657,9 +611,31 @@ impl S3Cache {
 /// # let _ = text;
 /// # Ok(()) }
 /// ```
-pub async fn get_entry(uri: &str) -> Result<Entry<LocalFile>, Error> {
-    S3Cache::global().await.get_entry(uri).await
+pub async fn get_entry<'a>(object: impl Into<Object<'a>>) -> Result<Entry<LocalFile>, Error> {
+    S3Cache::global().await.get_entry(object).await
 }
+
+/// Several objects as local files through the process-wide cache. See [`S3Cache::get_many`].
+///
+/// ```no_run
+/// # async fn f() {
+/// let files = lambda_cache_s3::get_many(["s3://bucket/a.json"], std::time::Duration::from_secs(300)).await;
+/// # let _ = files;
+/// # }
+/// ```
+pub async fn get_many<'a, I>(
+    objects: I,
+    policy: impl Into<Policy>,
+) -> Vec<Result<Entry<LocalFile>, Error>>
+where
+    I: IntoIterator,
+    I::Item: Into<Object<'a>>,
+{
+    S3Cache::global().await.get_many(objects, policy).await
+}
+
+/// The default maximum age of this crate's reads.
+pub const DEFAULT_MAX_AGE: std::time::Duration = Policy::DEFAULT_MAX_AGE;
 
 /// The object as a local file through the process-wide cache, with an [`Object`] (entry name,
 /// check before download) and a policy or max age. See [`S3Cache::get_entry_with`].

@@ -7,15 +7,15 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use lambda_cache_secrets as secrets_manager;
+//! use lambda_cache_secrets as secrets;
 //!
-//! # async fn handler() -> Result<(), secrets_manager::Error> {
+//! # async fn handler() -> Result<(), secrets::Error> {
 //! // Cached for 60 seconds.
-//! let conn = secrets_manager::get_entry("/prod/db/conn_string").await?;
+//! let conn = secrets::get_entry("/prod/db/conn_string").await?;
 //! // Cached for 5 minutes.
-//! let conn = secrets_manager::get_entry_with("/prod/db/conn_string", Duration::from_secs(300)).await?;
+//! let conn = secrets::get_entry_with("/prod/db/conn_string", Duration::from_secs(300)).await?;
 //! // Force a refresh (max_age zero).
-//! let conn = secrets_manager::get_entry_with("/prod/db/conn_string", Duration::ZERO).await?;
+//! let conn = secrets::get_entry_with("/prod/db/conn_string", Duration::ZERO).await?;
 //! # let _ = conn;
 //! # Ok(())
 //! # }
@@ -29,7 +29,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use lambda_cache_core::Sensitive;
-//! use lambda_cache_secrets as secrets_manager;
+//! use lambda_cache_secrets as secrets;
 //!
 //! #[derive(serde::Deserialize)]
 //! struct DbCredentials { username: String, password: Sensitive<String>, host: String }
@@ -39,36 +39,42 @@
 //! # async fn connect(_: &DbCredentials) -> Result<Connection, AuthFailed> { Ok(Connection) }
 //! async fn connection() -> Result<Connection, Box<dyn std::error::Error>> {
 //!     const SECRET: &str = "prod/db/credentials";
-//!     let credentials = secrets_manager::get_json::<DbCredentials>(SECRET, Duration::from_secs(300)).await?;
+//!     let credentials = secrets::get_json::<DbCredentials>(SECRET, Duration::from_secs(300)).await?;
 //!     match connect(&credentials).await {
 //!         Ok(connection) => Ok(connection),
 //!         Err(AuthFailed) => {
 //!             // Rotated since we cached it: read it again (max_age zero) and retry once.
-//!             let fresh = secrets_manager::get_json::<DbCredentials>(SECRET, Duration::ZERO).await?;
+//!             let fresh = secrets::get_json::<DbCredentials>(SECRET, Duration::ZERO).await?;
 //!             Ok(connect(&fresh).await.map_err(|_| "authentication failed after refresh")?)
 //!         }
 //!     }
 //! }
 //! ```
 
+mod batch;
 mod declare;
 mod error;
-mod name;
+mod id;
 mod value;
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use lambda_cache_core::{Cache, Entry, Fetched, Policy, Validator, decode_json};
+use lambda_cache_core::{Cache, Entry, Fetched, Policy, Validator, decode_json, join_all, join2};
 use serde::de::DeserializeOwned;
 
+pub use batch::MAX_PER_CALL;
 pub use declare::{DeclaredSecret, secret};
 pub use error::Error;
-pub use name::{CURRENT, PREVIOUS, SERVICE, SecretId, Version, short_name};
+pub use id::{CURRENT, PREVIOUS, SecretId, Version, short_name};
 pub use value::{Secret, SecretValue};
 
-/// The most secrets one BatchGetSecretValue call takes.
-pub const MAX_SECRETS_PER_CALL: usize = 20;
+/// The service part of this crate's cache keys (and its name everywhere: crate
+/// `lambda-cache-secrets`, facade feature and module `secrets`).
+pub const SERVICE: &str = "secrets";
+
+/// The default maximum age of this crate's reads.
+pub const DEFAULT_MAX_AGE: Duration = Policy::DEFAULT_MAX_AGE;
 
 /// A cache of secrets: a [`Cache`] and the Secrets Manager client that fills it.
 ///
@@ -91,10 +97,8 @@ pub const MAX_SECRETS_PER_CALL: usize = 20;
 pub struct SecretsCache {
     cache: Cache,
     client: Client,
+    policy: Policy,
 }
-
-/// The outcome of each secret of a [`SecretsCache::get_many`], by the name as requested.
-pub type SecretResults = BTreeMap<String, Result<Entry<Secret>, Error>>;
 
 impl SecretsCache {
     /// A cache of secrets read with `client`, kept in `cache`.
@@ -106,7 +110,39 @@ impl SecretsCache {
     /// # let _ = secrets;
     /// ```
     pub fn new(cache: Cache, client: Client) -> Self {
-        Self { cache, client }
+        Self {
+            cache,
+            client,
+            policy: Policy::default(),
+        }
+    }
+
+    /// This cache with `policy` (or a max age) for [`SecretsCache::get_entry`], instead of 60
+    /// seconds.
+    ///
+    /// ```
+    /// # let client = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::Config::builder()
+    /// #     .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest()).build());
+    /// use std::time::Duration;
+    /// let secrets = lambda_cache_secrets::SecretsCache::new(lambda_cache_core::Cache::global().clone(), client)
+    ///     .with_policy(Duration::from_secs(300));
+    /// assert_eq!(secrets.policy().max_age(), Duration::from_secs(300));
+    /// ```
+    #[must_use]
+    pub fn with_policy(mut self, policy: impl Into<Policy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// The policy of [`SecretsCache::get_entry`].
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// assert_eq!(lambda_cache_secrets::SecretsCache::global().await.policy().max_age(), lambda_cache_secrets::DEFAULT_MAX_AGE);
+    /// # }
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// A cache whose client is built from `config`: one endpoint, region and credentials for
@@ -173,8 +209,11 @@ impl SecretsCache {
     /// # let _ = conn;
     /// # Ok(()) }
     /// ```
-    pub async fn get_entry(&self, secret: &str) -> Result<Entry<Secret>, Error> {
-        self.get_entry_with(secret, Policy::default()).await
+    pub async fn get_entry<'a>(
+        &self,
+        secret: impl Into<SecretId<'a>>,
+    ) -> Result<Entry<Secret>, Error> {
+        self.get_entry_with(secret, self.policy).await
     }
 
     /// A secret (by name or ARN, in the version the [`SecretId`] names, the current one for a
@@ -270,117 +309,92 @@ impl SecretsCache {
             .await
     }
 
-    /// The current versions of several secrets: those cached and fresh enough for `policy` come
-    /// from memory, the others from BatchGetSecretValue (20 a call), and each is cached on its
-    /// own, so a later [`SecretsCache::get_entry`] of one of them is a hit. Each secret has its
-    /// own outcome: one missing secret does not fail the others.
+    /// Several secrets, each its own entry with its own outcome, in request order: those
+    /// cached and fresh enough for `policy` come from memory; the current versions of the
+    /// others from BatchGetSecretValue (⌈K/20⌉ concurrent calls, each secret asked for once),
+    /// other versions with GetSecretValue beside them; each is cached on its own, so a later
+    /// [`SecretsCache::get_entry`] of one is a hit. A missing secret fails only itself; a failed
+    /// call follows the policy's stale-if-error for each secret it asked for.
     ///
     /// The function needs `secretsmanager:BatchGetSecretValue` and `GetSecretValue` on each
-    /// secret. A batch is not single-flight per secret and does not serve stale values; use
-    /// [`SecretsCache::get_entry_with`] where those matter.
-    ///
-    /// # Errors
-    /// Per secret, in the map. A failure of a whole call (throttling, a timeout) is the outcome
-    /// of every secret that call asked for.
+    /// secret.
     ///
     /// ```no_run
     /// # async fn f(s: lambda_cache_secrets::SecretsCache) -> Result<(), lambda_cache_secrets::Error> {
-    /// let all = s.get_many(&["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
-    /// let db = all["prod/db"].as_ref().map_err(Clone::clone)?;
+    /// let all = s.get_many(["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
+    /// let db = all[0].as_ref().map_err(Clone::clone)?;
     /// # let _ = db;
     /// # Ok(()) }
     /// ```
-    pub async fn get_many(&self, secrets: &[&str], policy: impl Into<Policy>) -> SecretResults {
-        let max_age = policy.into().max_age();
-        let mut results = SecretResults::new();
-        let mut wanted = Vec::new();
-        for &name in secrets {
-            let id = SecretId::new(name);
-            if let Err(err) = id.check() {
-                results.insert(name.to_owned(), Err(err));
-            } else if let Some(entry) = self.cache.get_fresh::<Secret>(id.key(), max_age) {
-                results.insert(name.to_owned(), Ok(entry));
-            } else if !wanted.contains(&name) {
-                wanted.push(name);
-            }
+    pub async fn get_many<'a, I>(
+        &self,
+        ids: I,
+        policy: impl Into<Policy>,
+    ) -> Vec<Result<Entry<Secret>, Error>>
+    where
+        I: IntoIterator,
+        I::Item: Into<SecretId<'a>>,
+    {
+        /// Where a request's outcome comes from.
+        enum Pending<'a> {
+            Done(Result<Entry<Secret>, Error>),
+            Batch(SecretId<'a>, usize),
+            Single(SecretId<'a>),
         }
-        for chunk in wanted.chunks(MAX_SECRETS_PER_CALL) {
-            self.read_batch(chunk, &mut results).await;
-        }
-        results
-    }
-
-    /// One BatchGetSecretValue exchange (all its pages) for `names`, each outcome put in
-    /// `results` and each value in the cache.
-    async fn read_batch(&self, names: &[&str], results: &mut SecretResults) {
-        let mut next_token = None;
-        loop {
-            let answer = self
-                .client
-                .batch_get_secret_value()
-                .set_secret_id_list(Some(names.iter().map(|n| (*n).to_owned()).collect()))
-                .set_next_token(next_token.take())
-                .send()
-                .await;
-            let page = match answer {
-                Ok(page) => page,
-                Err(err) => {
-                    let label = names.join(", ");
-                    let err = Error::from_sdk(&label, err);
-                    for name in names {
-                        results
-                            .entry((*name).to_owned())
-                            .or_insert_with(|| Err(err.clone()));
-                    }
-                    return;
+        let policy = policy.into();
+        let mut wanted: Vec<&str> = Vec::new();
+        let pending: Vec<Pending<'a>> = ids
+            .into_iter()
+            .map(|id| {
+                let id: SecretId<'a> = id.into();
+                if let Err(err) = id.check() {
+                    Pending::Done(Err(err))
+                } else if let Some(hit) = self.cache.get_fresh::<Secret>(id.key(), policy.max_age())
+                {
+                    Pending::Done(Ok(hit))
+                } else if id.version() != Version::Stage(CURRENT) {
+                    Pending::Single(id)
+                } else if let Some(at) = wanted.iter().position(|n| *n == id.name()) {
+                    Pending::Batch(id, at)
+                } else {
+                    wanted.push(id.name());
+                    Pending::Batch(id, wanted.len() - 1)
                 }
-            };
-            for value in page.secret_values() {
-                let secret = Secret::from_parts(
-                    value.name(),
-                    value.arn(),
-                    value.version_id(),
-                    value.version_stages(),
-                    value.secret_string(),
-                    value.secret_binary().map(|blob| blob.as_ref()),
-                );
-                let Some(requested) = names
-                    .iter()
-                    .find(|n| **n == secret.name() || **n == secret.arn())
-                else {
-                    continue;
-                };
-                let weight = secret.weight();
-                let validator = Validator::new(secret.version_id());
-                let entry =
+            })
+            .collect();
+        let singles = pending.iter().filter_map(|p| match p {
+            Pending::Single(id) => Some(self.get_entry_with(*id, policy)),
+            _ => None,
+        });
+        let (batch, singles) =
+            join2(batch::read_all(&self.client, &wanted), join_all(singles)).await;
+        let batch: Vec<Result<Entry<Secret>, Error>> = batch
+            .into_iter()
+            .zip(&wanted)
+            .map(|(read, name)| {
+                read.map(|secret| {
+                    let weight = secret.weight();
+                    let validator = Validator::new(secret.version_id());
                     self.cache
-                        .insert(SecretId::new(requested).key(), secret, validator, weight);
-                results.insert((*requested).to_owned(), Ok(entry));
-            }
-            for error in page.errors() {
-                let requested = error.secret_id().unwrap_or_default();
-                let err = Error::from_aws(
-                    requested,
-                    lambda_cache_aws::AwsError::from_code(
-                        error.error_code().unwrap_or("Unknown"),
-                        error.message().unwrap_or_default(),
-                        None,
-                    ),
-                );
-                results.insert(requested.to_owned(), Err(err));
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
-        for name in names {
-            results.entry((*name).to_owned()).or_insert_with(|| {
-                Err(Error::NotFound {
-                    secret: (*name).to_owned(),
+                        .insert(SecretId::new(name).key(), secret, validator, weight)
                 })
-            });
-        }
+            })
+            .collect();
+        let mut singles = singles.into_iter();
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Done(outcome) => outcome,
+                Pending::Batch(id, at) => batch[at].clone().or_else(|err| {
+                    self.cache
+                        .serve_stale::<Secret, _>(id.key(), policy, &err)
+                        .ok_or(err)
+                }),
+                Pending::Single(_) => singles
+                    .next()
+                    .unwrap_or_else(|| unreachable!("one read per single request")),
+            })
+            .collect()
     }
 }
 
@@ -396,7 +410,7 @@ impl SecretsCache {
 /// # let _ = conn;
 /// # Ok(()) }
 /// ```
-pub async fn get_entry(secret: &str) -> Result<Entry<Secret>, Error> {
+pub async fn get_entry<'a>(secret: impl Into<SecretId<'a>>) -> Result<Entry<Secret>, Error> {
     SecretsCache::global().await.get_entry(secret).await
 }
 
@@ -449,10 +463,14 @@ where
 ///
 /// ```no_run
 /// # async fn f() {
-/// let all = lambda_cache_secrets::get_many(&["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
+/// let all = lambda_cache_secrets::get_many(["prod/db", "prod/api-key"], std::time::Duration::from_secs(300)).await;
 /// # let _ = all;
 /// # }
 /// ```
-pub async fn get_many(secrets: &[&str], policy: impl Into<Policy>) -> SecretResults {
-    SecretsCache::global().await.get_many(secrets, policy).await
+pub async fn get_many<'a, I>(ids: I, policy: impl Into<Policy>) -> Vec<Result<Entry<Secret>, Error>>
+where
+    I: IntoIterator,
+    I::Item: Into<SecretId<'a>>,
+{
+    SecretsCache::global().await.get_many(ids, policy).await
 }

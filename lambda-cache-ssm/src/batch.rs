@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use aws_sdk_ssm::Client;
 use lambda_cache_core::join_all;
 
-use crate::{Error, Value, name};
+use crate::{Error, Value, id};
 
 /// The most names one GetParameters call takes.
-pub const MAX_NAMES_PER_CALL: usize = 10;
+pub const MAX_PER_CALL: usize = 10;
 
 /// A parameter as read: the value and its version.
 #[derive(Clone, Debug)]
@@ -35,11 +35,11 @@ pub(crate) async fn read_lenient(
     names: &[&str],
 ) -> Result<(HashMap<String, Found>, Vec<String>), Error> {
     let calls = names
-        .chunks(MAX_NAMES_PER_CALL)
+        .chunks(MAX_PER_CALL)
         .map(|chunk| read_chunk(client, chunk));
     let mut found = HashMap::with_capacity(names.len());
     let mut missing = Vec::new();
-    for chunk in join_all(calls.collect()).await {
+    for chunk in join_all(calls).await {
         let (chunk_reads, chunk_missing) = chunk?;
         found.extend(chunk_reads);
         missing.extend(chunk_missing);
@@ -60,10 +60,10 @@ async fn read_chunk(
         .await
         .map_err(|err| Error::from_sdk(&label(), err))?;
     let mut missing: Vec<String> = output.invalid_parameters().to_vec();
-    let answers: Vec<name::Answer<'_>> = output
+    let answers: Vec<id::Answer<'_>> = output
         .parameters()
         .iter()
-        .map(|p| name::Answer {
+        .map(|p| id::Answer {
             name: p.name().unwrap_or_default(),
             arn: p.arn(),
             selector: p.selector(),
@@ -75,7 +75,7 @@ async fn read_chunk(
         if missing.iter().any(|m| m == requested) {
             continue;
         }
-        match name::best(requested, &answers) {
+        match id::best(requested, &answers) {
             Some(i) => {
                 let parameter = &output.parameters()[i];
                 reads.push((

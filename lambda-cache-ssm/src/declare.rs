@@ -9,7 +9,8 @@ use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare, Entry, Key, P
 use crate::batch::{self, Found};
 use crate::{Error, ParameterMap, Parameters, SERVICE, SsmCache, Value, short_name};
 
-/// One declared SSM read, for [`SsmCache::read_all`].
+/// One declared SSM read: a parameter, a list or a path (see [`parameter`], [`parameters`],
+/// [`path`]).
 ///
 /// ```
 /// use lambda_cache_ssm::{Parameters, Request};
@@ -79,7 +80,7 @@ impl Request {
 
 /// The outcome of one [`Request`]: a value, or a map for lists and paths.
 #[derive(Clone, Debug)]
-pub enum Read {
+pub(crate) enum Read {
     /// A single parameter.
     Value(Entry<Value>),
     /// A list (by short name) or a path (by full name).
@@ -93,32 +94,14 @@ impl SsmCache {
     /// Reads many declarations at once, each against its own policy. The fresh ones come from
     /// memory; the names of all stale parameters and lists go together in ⌈K/10⌉ concurrent
     /// GetParameters calls (K distinct names), while stale paths are read beside them. Each
-    /// value is cached on its own, so a later single read of it is a hit.
-    ///
-    /// Each request has its own outcome: a missing name fails only the declarations that
-    /// contain it. If a batch call fails transiently, each declaration's stale-if-error policy
-    /// decides whether its previous value serves.
-    ///
-    /// ```no_run
-    /// # async fn f(ssm: lambda_cache_ssm::SsmCache) -> Result<(), lambda_cache_ssm::Error> {
-    /// use std::time::Duration;
-    /// use lambda_cache_core::Policy;
-    /// use lambda_cache_ssm::Request;
-    /// let requests = [
-    ///     (Request::parameter("/prod/app/var1")?, Policy::new(Duration::from_secs(30))),
-    ///     (Request::parameter("/prod/app/var2")?, Policy::new(Duration::from_secs(60))),
-    /// ];
-    /// let reads = ssm.read_all(&requests).await; // one GetParameters call for both
-    /// # let _ = reads;
-    /// # Ok(()) }
-    /// ```
-    pub async fn read_all(&self, requests: &[(Request, Policy)]) -> Vec<Result<Read, Error>> {
-        let requests: Vec<(&Request, Policy)> = requests.iter().map(|(r, p)| (r, *p)).collect();
-        self.read_declared(&requests).await
-    }
-
-    /// [`SsmCache::read_all`] over borrowed requests.
-    async fn read_declared(&self, requests: &[(&Request, Policy)]) -> Vec<Result<Read, Error>> {
+    /// value is cached on its own, so a later single read of it is a hit. Each request has its
+    /// own outcome: a missing name fails only the declarations that contain it; if a batch call
+    /// fails transiently, each declaration's stale-if-error policy decides whether its previous
+    /// value serves.
+    pub(crate) async fn read_declared(
+        &self,
+        requests: &[(&Request, Policy)],
+    ) -> Vec<Result<Read, Error>> {
         let mut outcomes: Vec<Option<Result<Read, Error>>> = Vec::with_capacity(requests.len());
         let mut names: Vec<&str> = Vec::new();
         let mut paths: Vec<PathRead<'_>> = Vec::new();
@@ -160,7 +143,8 @@ impl SsmCache {
                 Some(batch::read_lenient(&self.client, &names).await)
             }
         };
-        let (batch, path_reads) = join2(batch, lambda_cache_core::join_all(paths)).await;
+        let (batch, path_reads) =
+            lambda_cache_core::join2(batch, lambda_cache_core::join_all(paths)).await;
         for (i, read) in path_reads {
             outcomes[i] = Some(read.map(Read::Map));
         }
@@ -327,34 +311,5 @@ impl Declaration for Request {
                 })
                 .collect()
         })
-    }
-}
-
-/// Runs two futures concurrently.
-async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = Box::pin(a);
-    let mut b = Box::pin(b);
-    let (mut out_a, mut out_b) = (None, None);
-    std::future::poll_fn(|cx| {
-        if out_a.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            out_a = Some(v);
-        }
-        if out_b.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            out_b = Some(v);
-        }
-        if out_a.is_some() && out_b.is_some() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    match (out_a, out_b) {
-        (Some(a), Some(b)) => (a, b),
-        _ => unreachable!("both futures completed"),
     }
 }

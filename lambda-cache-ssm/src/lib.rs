@@ -27,7 +27,7 @@
 mod batch;
 mod declare;
 mod error;
-mod name;
+mod id;
 mod value;
 
 use std::time::Duration;
@@ -36,10 +36,11 @@ use aws_sdk_ssm::Client;
 use lambda_cache_core::{Cache, Entry, Fetched, Key, Policy, Validator, decode_json};
 use serde::de::DeserializeOwned;
 
-pub use batch::MAX_NAMES_PER_CALL;
-pub use declare::{Read, Request, parameter, parameters, path};
+pub use batch::MAX_PER_CALL;
+use declare::Read;
+pub use declare::{Request, parameter, parameters, path};
 pub use error::Error;
-pub use name::{short_name, validate as check_name, validate_path as check_path};
+pub use id::{ParameterId, short_name, validate as check_name, validate_path as check_path};
 pub use value::{ParameterMap, Value};
 
 /// The service part of this crate's cache keys.
@@ -67,6 +68,7 @@ pub const SERVICE: &str = "ssm";
 pub struct SsmCache {
     cache: Cache,
     client: Client,
+    policy: Policy,
 }
 
 impl SsmCache {
@@ -79,7 +81,39 @@ impl SsmCache {
     /// # let _ = ssm;
     /// ```
     pub fn new(cache: Cache, client: Client) -> Self {
-        Self { cache, client }
+        Self {
+            cache,
+            client,
+            policy: Policy::default(),
+        }
+    }
+
+    /// This cache with `policy` (or a max age) for [`SsmCache::get_entry`], instead of 60
+    /// seconds.
+    ///
+    /// ```
+    /// # let client = aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::Config::builder()
+    /// #     .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest()).build());
+    /// use std::time::Duration;
+    /// let ssm = lambda_cache_ssm::SsmCache::new(lambda_cache_core::Cache::global().clone(), client)
+    ///     .with_policy(Duration::from_secs(300));
+    /// assert_eq!(ssm.policy().max_age(), Duration::from_secs(300));
+    /// ```
+    #[must_use]
+    pub fn with_policy(mut self, policy: impl Into<Policy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// The policy of [`SsmCache::get_entry`].
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// assert_eq!(lambda_cache_ssm::SsmCache::global().await.policy().max_age(), lambda_cache_ssm::DEFAULT_MAX_AGE);
+    /// # }
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// A cache whose client is built from `config`: one endpoint, region and credentials for
@@ -146,8 +180,11 @@ impl SsmCache {
     /// # let _ = host;
     /// # Ok(()) }
     /// ```
-    pub async fn get_entry(&self, name: &str) -> Result<Entry<Value>, Error> {
-        self.get_entry_with(name, Policy::default()).await
+    pub async fn get_entry<'a>(
+        &self,
+        id: impl Into<ParameterId<'a>>,
+    ) -> Result<Entry<Value>, Error> {
+        self.get_entry_with(id, self.policy).await
     }
 
     /// One parameter, from memory if the cached value satisfies `policy` (a [`Policy`] or just a
@@ -169,14 +206,16 @@ impl SsmCache {
     /// # let _ = var;
     /// # Ok(()) }
     /// ```
-    pub async fn get_entry_with(
+    pub async fn get_entry_with<'a>(
         &self,
-        name: &str,
+        id: impl Into<ParameterId<'a>>,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Value>, Error> {
+        let id = id.into();
+        let name = id.name();
         self.cache
             .get_or_fetch(Key::new(SERVICE, name), policy, |_previous| async move {
-                name::validate(name)?;
+                id::validate(name)?;
                 let read = batch::read_all(&self.client, &[name])
                     .await?
                     .pop()
@@ -208,14 +247,16 @@ impl SsmCache {
     /// println!("{}", limits.max_items);
     /// # Ok(()) }
     /// ```
-    pub async fn get_json<T>(
+    pub async fn get_json<'a, T>(
         &self,
-        name: &str,
+        id: impl Into<ParameterId<'a>>,
         policy: impl Into<Policy>,
     ) -> Result<Entry<T>, Error>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        let id = id.into();
+        let name = id.name();
         self.cache
             .get_derived(
                 Key::new(SERVICE, name),
@@ -233,6 +274,53 @@ impl SsmCache {
                 },
             )
             .await
+    }
+
+    /// Several parameters, each its own entry with its own outcome, in request order: those
+    /// cached and fresh enough for `policy` from memory, the others in ⌈K/10⌉ concurrent
+    /// GetParameters calls (K distinct names), each cached on its own. A name SSM does not know
+    /// fails only itself; a failed call follows the policy's stale-if-error for each name it
+    /// asked for.
+    ///
+    /// ```no_run
+    /// # async fn f(ssm: lambda_cache_ssm::SsmCache) -> Result<(), lambda_cache_ssm::Error> {
+    /// let values = ssm.get_many(&["/app/var1", "/app/var2"], std::time::Duration::from_secs(60)).await;
+    /// let var1 = values[0].as_ref().map_err(Clone::clone)?;
+    /// # let _ = var1;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many<'a, I>(
+        &self,
+        ids: I,
+        policy: impl Into<Policy>,
+    ) -> Vec<Result<Entry<Value>, Error>>
+    where
+        I: IntoIterator,
+        I::Item: Into<ParameterId<'a>>,
+    {
+        let policy = policy.into();
+        let requests: Vec<Result<(Request, Policy), Error>> = ids
+            .into_iter()
+            .map(|id| Request::parameter(id.into().name()).map(|request| (request, policy)))
+            .collect();
+        let valid: Vec<(&Request, Policy)> = requests
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|(request, policy)| (request, *policy)))
+            .collect();
+        let mut reads = self.read_declared(&valid).await.into_iter();
+        requests
+            .iter()
+            .map(|request| match request {
+                Err(err) => Err(err.clone()),
+                Ok(_) => match reads.next() {
+                    Some(Ok(Read::Value(entry))) => Ok(entry),
+                    Some(Err(err)) => Err(err),
+                    Some(Ok(Read::Map(_))) | None => {
+                        unreachable!("one value read per parameter requested")
+                    }
+                },
+            })
+            .collect()
     }
 
     /// Several parameters in one entry, keyed by short name (`/app/var1` → `var1`), read in
@@ -299,7 +387,7 @@ impl SsmCache {
                 Key::new(SERVICE, path).variant("path"),
                 policy,
                 |_| async move {
-                    name::validate_path(path)?;
+                    id::validate_path(path)?;
                     let mut map = ParameterMap::new();
                     let mut weight = 0;
                     let mut next_token = None;
@@ -442,7 +530,7 @@ impl ParametersBuilder {
             return Err(Error::EmptyList);
         }
         for name in &self.names {
-            name::validate(name)?;
+            id::validate(name)?;
         }
         for (i, first) in self.names.iter().enumerate() {
             if let Some(second) = self.names[i + 1..]
@@ -481,8 +569,8 @@ impl ParametersBuilder {
 /// # let _ = var;
 /// # Ok(()) }
 /// ```
-pub async fn get_entry(name: &str) -> Result<Entry<Value>, Error> {
-    SsmCache::global().await.get_entry(name).await
+pub async fn get_entry<'a>(id: impl Into<ParameterId<'a>>) -> Result<Entry<Value>, Error> {
+    SsmCache::global().await.get_entry(id).await
 }
 
 /// One parameter through the process-wide cache with a policy or max age; `Duration::ZERO`
@@ -497,8 +585,11 @@ pub async fn get_entry(name: &str) -> Result<Entry<Value>, Error> {
 /// # let _ = fresh;
 /// # Ok(()) }
 /// ```
-pub async fn get_entry_with(name: &str, policy: impl Into<Policy>) -> Result<Entry<Value>, Error> {
-    SsmCache::global().await.get_entry_with(name, policy).await
+pub async fn get_entry_with<'a>(
+    id: impl Into<ParameterId<'a>>,
+    policy: impl Into<Policy>,
+) -> Result<Entry<Value>, Error> {
+    SsmCache::global().await.get_entry_with(id, policy).await
 }
 
 /// A JSON parameter decoded into `T` through the process-wide cache. See [`SsmCache::get_json`].
@@ -513,11 +604,31 @@ pub async fn get_entry_with(name: &str, policy: impl Into<Policy>) -> Result<Ent
 /// # let _ = flags;
 /// # Ok(()) }
 /// ```
-pub async fn get_json<T>(name: &str, policy: impl Into<Policy>) -> Result<Entry<T>, Error>
+pub async fn get_json<'a, T>(
+    id: impl Into<ParameterId<'a>>,
+    policy: impl Into<Policy>,
+) -> Result<Entry<T>, Error>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    SsmCache::global().await.get_json(name, policy).await
+    SsmCache::global().await.get_json(id, policy).await
+}
+
+/// Several parameters through the process-wide cache, each with its own outcome. See
+/// [`SsmCache::get_many`].
+///
+/// ```no_run
+/// # async fn f() {
+/// let values = lambda_cache_ssm::get_many(["/app/var1", "/app/var2"], std::time::Duration::from_secs(60)).await;
+/// # let _ = values;
+/// # }
+/// ```
+pub async fn get_many<'a, I>(ids: I, policy: impl Into<Policy>) -> Vec<Result<Entry<Value>, Error>>
+where
+    I: IntoIterator,
+    I::Item: Into<ParameterId<'a>>,
+{
+    SsmCache::global().await.get_many(ids, policy).await
 }
 
 /// A declared list through the process-wide cache. See [`SsmCache::get_entries`].

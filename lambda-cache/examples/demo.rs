@@ -15,7 +15,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::dynamodb::{self, ItemKey};
 use lambda_cache::s3::{LocalFile, S3Cache};
-use lambda_cache::{Cache, Clock, Entry, Instant, Sensitive, secrets_manager, ssm};
+use lambda_cache::{Cache, Clock, Entry, Instant, Sensitive, secrets, ssm};
 
 /// Short, so the demo shows refreshes within seconds; the default is 60 s.
 const MAX_AGE: Duration = Duration::from_secs(2);
@@ -42,7 +42,7 @@ struct Seen {
 async fn handler(s3: &S3Cache) -> Result<Seen, Box<dyn std::error::Error>> {
     Ok(Seen {
         greeting: ssm::get_entry_with(PARAMETER, MAX_AGE).await?,
-        db: secrets_manager::get_json::<DbCredentials>(SECRET, MAX_AGE).await?,
+        db: secrets::get_json::<DbCredentials>(SECRET, MAX_AGE).await?,
         file: s3.get_entry_with(OBJECT, MAX_AGE).await?,
         user: dynamodb::get_entry_with(&ItemKey::new(TABLE, "pk", "u1"), MAX_AGE).await?,
     })

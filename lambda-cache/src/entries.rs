@@ -6,7 +6,7 @@
 //! change while the invocation runs.
 //!
 //! This module knows no service. Each service crate declares its own entries (`ssm::parameter`,
-//! `secrets_manager::secret`, `s3::file`, ...) by implementing [`Declaration`]; the declarations
+//! `secrets::secret`, `s3::file`, ...) by implementing [`Declaration`]; the declarations
 //! of one type are refreshed in one batch, so a service that can batch does (every SSM name of
 //! every declaration in ⌈K/10⌉ GetParameters calls).
 //!
@@ -307,18 +307,18 @@ pub struct EntriesBuilder {
 /// # async fn f() -> Result<(), lambda_cache::entries::Error> {
 /// use std::time::Duration;
 /// use lambda_cache::entries::Entries;
-/// use lambda_cache::{secrets_manager, ssm};
+/// use lambda_cache::{secrets, ssm};
 ///
 /// let entries = Entries::builder()
 ///     .entry(ssm::parameter("/production/app/var1").max_age(Duration::from_secs(30)))
 ///     .entry(ssm::parameter("/production/app/var2").entry_name("new_var"))
-///     .entry(secrets_manager::secret("/prod/db/conn_string").max_age(Duration::from_secs(300)))
+///     .entry(secrets::secret("/prod/db/conn_string").max_age(Duration::from_secs(300)))
 ///     .build()?;
 /// // At the start of each invocation:
 /// let cached = entries.refresh().await?;
 /// let var1 = cached.get::<ssm::Value>("var1")?;
 /// let var2 = cached.get::<ssm::Value>("new_var")?;
-/// let conn = cached.get::<secrets_manager::Secret>("conn_string")?;
+/// let conn = cached.get::<secrets::Secret>("conn_string")?;
 /// # let _ = (var1, var2, conn);
 /// # Ok(()) }
 /// ```
@@ -445,7 +445,7 @@ impl Entries {
 
 impl EntriesBuilder {
     /// Declares an entry: a service's declaration (`ssm::parameter("/app/var")`,
-    /// `secrets_manager::secret("prod/db")`, `s3::file("s3://bucket/model.onnx")`, ...) with its
+    /// `secrets::secret("prod/db")`, `s3::file("s3://bucket/model.onnx")`, ...) with its
     /// entry name and policy.
     ///
     /// ```
@@ -702,7 +702,7 @@ impl fmt::Debug for Snapshot {
 
 impl Snapshot {
     /// The value of `entry_name`, as the type its service holds it in (`ssm::Value`,
-    /// `ssm::ParameterMap`, `secrets_manager::Secret`, `s3::LocalFile`, a loader's `T`, ...).
+    /// `ssm::ParameterMap`, `secrets::Secret`, `s3::LocalFile`, a loader's `T`, ...).
     ///
     /// # Errors
     /// [`Error::NoSuchEntry`], or [`Error::WrongType`] if the entry holds another type.

@@ -7,7 +7,7 @@
 //! | feature   | module                             | crate                  |
 //! |-----------|------------------------------------|------------------------|
 //! | `ssm`     | [`ssm`](crate::ssm)                | `lambda-cache-ssm`     |
-//! | `secrets` | `secrets_manager`                  | `lambda-cache-secrets` |
+//! | `secrets` | `secrets`                  | `lambda-cache-secrets` |
 //! | `s3`      | `s3`                               | `lambda-cache-s3`      |
 //! | `dynamodb`| `dynamodb`                         | `lambda-cache-dynamodb`|
 //!
@@ -52,10 +52,10 @@ pub mod ssm {
     pub use lambda_cache_ssm::*;
 }
 
-/// Secrets Manager (feature `secrets`): `secrets_manager::get_entry("prod/db")` and friends.
+/// Secrets Manager (feature `secrets`): `secrets::get_entry("prod/db")` and friends.
 #[cfg(feature = "secrets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "secrets")))]
-pub mod secrets_manager {
+pub mod secrets {
     pub use lambda_cache_secrets::*;
 }
 

@@ -7,7 +7,7 @@ use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::ManualClock;
 use lambda_cache::entries::{Entries, Error};
 use lambda_cache::s3::{self, S3Cache};
-use lambda_cache::secrets_manager::{self, SecretsCache};
+use lambda_cache::secrets::{self, SecretsCache};
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, CacheError};
 use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
@@ -221,7 +221,7 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
         .builder()
         .entry(ssm::parameter(format!("{base}/app/var")).entry_name("new_var"))
         .entry(ssm::path(format!("{base}/tree")).max_age(MINUTE))
-        .entry(secrets_manager::secret(secret.as_str()).max_age(Duration::from_secs(300)))
+        .entry(secrets::secret(secret.as_str()).max_age(Duration::from_secs(300)))
         .entry(s3::file(format!("s3://{bucket}/models/model.bin")).max_age(MINUTE))
         .load("answer", MINUTE, || async {
             Ok::<_, std::io::Error>(42_u64)
@@ -238,10 +238,7 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
         Some("A")
     );
     assert_eq!(
-        cached
-            .get::<secrets_manager::Secret>(&secret)
-            .unwrap()
-            .as_str(),
+        cached.get::<secrets::Secret>(&secret).unwrap().as_str(),
         Some("pw")
     );
     assert_eq!(
@@ -255,7 +252,7 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
         Err(Error::NoSuchEntry { .. })
     ));
     assert!(matches!(
-        cached.get::<secrets_manager::Secret>("new_var"),
+        cached.get::<secrets::Secret>("new_var"),
         Err(Error::WrongType { .. })
     ));
     assert!(matches!(
@@ -269,7 +266,7 @@ async fn every_kind_of_entry_is_read_by_name_through_typed_getters() {
 fn declaration_errors_are_reported_when_the_entries_are_built() {
     let duplicate = Entries::builder()
         .entry(ssm::parameter("/prod/app/var").max_age(MINUTE))
-        .entry(secrets_manager::secret("/prod/db/var").max_age(MINUTE))
+        .entry(secrets::secret("/prod/db/var").max_age(MINUTE))
         .build()
         .unwrap_err();
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lambda_cache::secrets_manager::{Error as SecretsError, Secret, SecretValue, SecretsCache};
+use lambda_cache::secrets::{Error as SecretsError, Secret, SecretValue, SecretsCache};
 use lambda_cache::ssm::{Error as SsmError, SsmCache, Value};
 use lambda_cache::{Cache, Entry, Instant, LoadError, Sensitive, Validator};
 use lambda_cache_testkit::{moto_endpoint, sdk_config, unique};

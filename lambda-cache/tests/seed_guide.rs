@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache::entries::{Entries, EntriesBuilder};
 use lambda_cache::s3::{self, Object, S3Cache};
-use lambda_cache::secrets_manager::{self, SecretsCache};
+use lambda_cache::secrets::{self, SecretsCache};
 use lambda_cache::ssm::{self, Parameters, SsmCache};
 use lambda_cache::{Cache, Policy};
 use lambda_cache_core::ManualClock;
@@ -308,16 +308,16 @@ async fn ssm_return_values() {
 
 #[tokio::test]
 async fn secrets_cache_single_secret_with_expiry_and_entry_settings() {
-    // @secrets_manager.cache(name='/prod/db/conn_string')                      -> conn_string
-    // @secrets_manager.cache(name='/prod/db/conn_string', max_age_in_seconds=300)
-    // @secrets_manager.cache(name='/prod/db/conn_string', entry_name='new_var') -> new_var
+    // @secrets.cache(name='/prod/db/conn_string')                      -> conn_string
+    // @secrets.cache(name='/prod/db/conn_string', max_age_in_seconds=300)
+    // @secrets.cache(name='/prod/db/conn_string', entry_name='new_var') -> new_var
     let g = guide().await;
     let name = g.secret("/prod/db/conn_string", "postgres://db").await;
     let entries = g
         .entries()
-        .entry(secrets_manager::secret(name.as_str()).max_age(Duration::from_secs(300)))
+        .entry(secrets::secret(name.as_str()).max_age(Duration::from_secs(300)))
         .entry(
-            secrets_manager::secret(name.as_str())
+            secrets::secret(name.as_str())
                 .entry_name("new_var")
                 .max_age(Duration::from_secs(300)),
         )
@@ -326,16 +326,13 @@ async fn secrets_cache_single_secret_with_expiry_and_entry_settings() {
     let context = entries.refresh().await.unwrap();
     assert_eq!(
         context
-            .get::<secrets_manager::Secret>("conn_string")
+            .get::<secrets::Secret>("conn_string")
             .unwrap()
             .as_str(),
         Some("postgres://db")
     );
     assert_eq!(
-        context
-            .get::<secrets_manager::Secret>("new_var")
-            .unwrap()
-            .as_str(),
+        context.get::<secrets::Secret>("new_var").unwrap().as_str(),
         Some("postgres://db")
     );
     assert_eq!(g.secret_calls.count(), 1, "one secret, one key, one call");
@@ -346,28 +343,28 @@ async fn secrets_cache_single_secret_with_expiry_and_entry_settings() {
 
 #[tokio::test]
 async fn secrets_decorator_stacking() {
-    // @secrets_manager.cache(name='/prod/db/conn_string', max_age_in_seconds=30)
-    // @secrets_manager.cache(name='/prod/app/elk_username_password', max_age_in_seconds=60)
+    // @secrets.cache(name='/prod/db/conn_string', max_age_in_seconds=30)
+    // @secrets.cache(name='/prod/app/elk_username_password', max_age_in_seconds=60)
     let g = guide().await;
     let conn = g.secret("/prod/db/conn_string", "c").await;
     let elk = g.secret("/prod/app/elk_username_password", "e").await;
     let entries = g
         .entries()
-        .entry(secrets_manager::secret(conn.as_str()).max_age(Duration::from_secs(30)))
-        .entry(secrets_manager::secret(elk.as_str()).max_age(Duration::from_secs(60)))
+        .entry(secrets::secret(conn.as_str()).max_age(Duration::from_secs(30)))
+        .entry(secrets::secret(elk.as_str()).max_age(Duration::from_secs(60)))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
     assert_eq!(
         context
-            .get::<secrets_manager::Secret>("conn_string")
+            .get::<secrets::Secret>("conn_string")
             .unwrap()
             .as_str(),
         Some("c")
     );
     assert_eq!(
         context
-            .get::<secrets_manager::Secret>("elk_username_password")
+            .get::<secrets::Secret>("elk_username_password")
             .unwrap()
             .as_str(),
         Some("e")
@@ -383,15 +380,15 @@ async fn secrets_decorator_stacking() {
     g.clock.advance(Duration::from_secs(60));
     let all = g
         .secrets
-        .get_many(&[conn.as_str(), elk.as_str()], Duration::from_secs(60))
+        .get_many([conn.as_str(), elk.as_str()], Duration::from_secs(60))
         .await;
-    assert!(all.values().all(Result::is_ok));
+    assert!(all.iter().all(Result::is_ok));
     assert_eq!(g.secret_calls.count_of("BatchGetSecretValue"), 1);
 }
 
 #[tokio::test]
 async fn secrets_cache_invalidation_on_authentication_failure() {
-    // except AuthenticationError: secrets_manager.get_entry(name=..., max_age_in_seconds=0)
+    // except AuthenticationError: secrets.get_entry(name=..., max_age_in_seconds=0)
     let g = guide().await;
     let name = g.secret("/prod/db/conn_string", "old-password").await;
     let cached = g.secrets.get_entry(&name).await.unwrap();
@@ -440,23 +437,17 @@ async fn secrets_return_values_string_and_binary() {
         .unwrap();
     let entries = g
         .entries()
-        .entry(secrets_manager::secret(text.as_str()))
-        .entry(secrets_manager::secret(binary.as_str()))
+        .entry(secrets::secret(text.as_str()))
+        .entry(secrets::secret(binary.as_str()))
         .build()
         .unwrap();
     let context = entries.refresh().await.unwrap();
     assert_eq!(
-        context
-            .get::<secrets_manager::Secret>("text")
-            .unwrap()
-            .as_str(),
+        context.get::<secrets::Secret>("text").unwrap().as_str(),
         Some("as stored")
     );
     assert_eq!(
-        context
-            .get::<secrets_manager::Secret>("binary")
-            .unwrap()
-            .as_bytes(),
+        context.get::<secrets::Secret>("binary").unwrap().as_bytes(),
         [0, 255, 7]
     );
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use lambda_cache::entries::{Entries, EntriesBuilder, Snapshot};
-use lambda_cache::{Sensitive, secrets_manager, ssm};
+use lambda_cache::{Sensitive, secrets, ssm};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -40,11 +40,7 @@ pub fn entries(prefix: &str, db_secret: &str) -> EntriesBuilder {
         .fold(Entries::builder(), |builder, name| {
             builder.entry(ssm::parameter(format!("{prefix}/{name}")).max_age(MAX_AGE))
         })
-        .entry(
-            secrets_manager::secret(db_secret)
-                .entry_name("db")
-                .max_age(MAX_AGE),
-        )
+        .entry(secrets::secret(db_secret).entry_name("db").max_age(MAX_AGE))
 }
 
 /// The handler: everything it reads comes from the snapshot taken when the invocation started.
@@ -59,9 +55,8 @@ pub async fn handler(event: LambdaEvent<Value>, cached: Snapshot) -> Result<Valu
             .unwrap_or_default()
             .to_owned())
     };
-    let db: DbCredentials =
-        serde_json::from_slice(cached.get::<secrets_manager::Secret>("db")?.as_bytes())
-            .map_err(|_| "the db secret is not {\"username\", \"password\"} JSON")?;
+    let db: DbCredentials = serde_json::from_slice(cached.get::<secrets::Secret>("db")?.as_bytes())
+        .map_err(|_| "the db secret is not {\"username\", \"password\"} JSON")?;
     // A real function would connect here with db.username and db.password.expose().
     Ok(json!({
         "request_id": event.context.request_id,

@@ -54,7 +54,7 @@ async fn single_flight_lambda_cache(ssm: &Ssm) -> usize {
     tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
     let before = ssm.requests.count();
     let reads = (0..REQUESTS).map(|_| cache.get_entry_with(&name, MAX_AGE));
-    for read in join_all(reads.collect()).await {
+    for read in join_all(reads).await {
         read.expect("read");
     }
     ssm.requests.count() - before
@@ -90,7 +90,7 @@ async fn single_flight_peer() -> usize {
     tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
     let before = requests.count();
     let reads = (0..REQUESTS).map(|_| client.get_secret_value(&name, None, None, false));
-    for read in join_all(reads.collect()).await {
+    for read in join_all(reads).await {
         read.expect("read");
     }
     requests.count() - before

@@ -2,12 +2,10 @@
 
 use lambda_cache_core::Key;
 
-use crate::Error;
+use crate::{Error, SERVICE};
 
-/// The service part of this crate's cache keys.
-pub const SERVICE: &str = "secretsmanager";
 /// The service part of the keys of reads by version id (so an id never meets a stage name).
-const SERVICE_BY_VERSION_ID: &str = "secretsmanager#version-id";
+const SERVICE_BY_VERSION_ID: &str = "secrets#version-id";
 /// The stage read when none is named.
 pub const CURRENT: &str = "AWSCURRENT";
 /// The stage that holds the value before the last rotation.
@@ -147,6 +145,12 @@ impl<'a> SecretId<'a> {
 
 impl<'a> From<&'a str> for SecretId<'a> {
     fn from(name: &'a str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl<'a> From<&&'a str> for SecretId<'a> {
+    fn from(name: &&'a str) -> Self {
         Self::new(name)
     }
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use lambda_cache::secrets_manager::{Error, SecretsCache};
-use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError, Policy};
+use lambda_cache_secrets::{Error, SecretsCache};
 use lambda_cache_testkit::{aws_json, sdk_config};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -84,4 +84,47 @@ async fn a_decryption_failure_is_permanent_and_keeps_the_cache() {
         .await
         .unwrap();
     assert_eq!(old.as_str(), Some("hunter2"));
+}
+
+#[tokio::test]
+async fn a_throttled_batch_serves_each_recent_secret_as_the_whole_policy_allows() {
+    // Primed with GetSecretValue; every later call (the BatchGetSecretValue) is throttled.
+    let (server, secrets, _clock) = primed(aws_json(
+        400,
+        serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+    ))
+    .await;
+    let never_cached = "prod/other";
+    let strict = secrets
+        .get_many([NAME, never_cached], Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        strict[0].as_ref().unwrap_err(),
+        &Error::Throttled {
+            secret: format!("{NAME}, {never_cached}")
+        }
+    );
+    assert!(strict[1].is_err());
+    let policy = Policy::new(Duration::from_secs(60)).stale_if_error(Duration::from_secs(300));
+    let lenient = secrets.get_many([NAME, never_cached], policy).await;
+    assert_eq!(lenient[0].as_ref().unwrap().as_str(), Some("hunter2"));
+    assert!(
+        matches!(&lenient[1], Err(Error::Throttled { .. })),
+        "nothing to serve: {:?}",
+        lenient[1]
+    );
+    assert_eq!(secrets.cache().stats().stale_served, 1);
+    // One GetSecretValue to prime, then one BatchGetSecretValue per get_many.
+    let requests = server.received_requests().await.unwrap();
+    let batches = requests
+        .iter()
+        .filter(|r| {
+            r.headers.get("x-amz-target").is_some_and(|t| {
+                t.to_str()
+                    .unwrap_or_default()
+                    .ends_with("BatchGetSecretValue")
+            })
+        })
+        .count();
+    assert_eq!((requests.len(), batches), (3, 2));
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use lambda_cache::ssm::{Error, SsmCache};
-use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError, Policy};
+use lambda_cache_ssm::{Error, SsmCache};
 use lambda_cache_testkit::{aws_json, sdk_config};
 use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};

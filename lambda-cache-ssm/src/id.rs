@@ -1,6 +1,119 @@
-//! Parameter names: validation, short names, and matching a response to its request.
+//! Which parameter: the id type, name validation, short names, and matching a response to its
+//! request.
+
+use std::borrow::Cow;
+use std::fmt;
 
 use crate::Error;
+
+/// One SSM parameter: a path (`/app/db/host`), a plain name, or a parameter ARN, optionally with
+/// a version or label selector. Converts from `&str`, `&String` and `String`, so every getter
+/// takes a name as it is; [`ParameterId::version`] and [`ParameterId::label`] pin one without
+/// string formatting. The selector is part of the cache key: `var:3` and `var` are two entries.
+///
+/// ```
+/// use lambda_cache_ssm::ParameterId;
+/// let latest: ParameterId<'_> = "/prod/app/var".into();
+/// assert_eq!(latest.name(), "/prod/app/var");
+/// assert_eq!(ParameterId::new("/prod/app/var").version(3).name(), "/prod/app/var:3");
+/// assert_eq!(ParameterId::new("/prod/app/var:3").label("live").name(), "/prod/app/var:live");
+/// assert!(ParameterId::new("/prod/app/ var").check().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ParameterId<'a> {
+    name: Cow<'a, str>,
+}
+
+impl<'a> ParameterId<'a> {
+    /// The parameter `name`, as given (checked when first read, or by [`ParameterId::check`]).
+    ///
+    /// ```
+    /// let id = lambda_cache_ssm::ParameterId::new("/prod/app/var");
+    /// # let _ = id;
+    /// ```
+    pub fn new(name: impl Into<Cow<'a, str>>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// Version `version` of the parameter, replacing any selector the name had.
+    ///
+    /// ```
+    /// let v3 = lambda_cache_ssm::ParameterId::new("/prod/app/var").version(3);
+    /// assert_eq!(v3.name(), "/prod/app/var:3");
+    /// ```
+    #[must_use]
+    pub fn version(self, version: u64) -> ParameterId<'static> {
+        ParameterId::new(format!("{}:{version}", split_selector(&self.name).0))
+    }
+
+    /// The version carrying `label`, replacing any selector the name had.
+    ///
+    /// ```
+    /// let live = lambda_cache_ssm::ParameterId::new("/prod/app/var").label("live");
+    /// assert_eq!(live.name(), "/prod/app/var:live");
+    /// ```
+    #[must_use]
+    pub fn label(self, label: &str) -> ParameterId<'static> {
+        ParameterId::new(format!("{}:{label}", split_selector(&self.name).0))
+    }
+
+    /// The name, with its selector if any: what GetParameters is asked for.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_ssm::ParameterId::new("app-var").name(), "app-var");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks the name before any call (see [`validate`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] naming the input.
+    ///
+    /// ```
+    /// assert!(lambda_cache_ssm::ParameterId::new("").check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        validate(&self.name)
+    }
+}
+
+impl<'a> From<&'a str> for ParameterId<'a> {
+    fn from(name: &'a str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl<'a> From<&&'a str> for ParameterId<'a> {
+    fn from(name: &&'a str) -> Self {
+        Self::new(*name)
+    }
+}
+
+impl<'a> From<&'a String> for ParameterId<'a> {
+    fn from(name: &'a String) -> Self {
+        Self::new(name.as_str())
+    }
+}
+
+impl From<String> for ParameterId<'static> {
+    fn from(name: String) -> Self {
+        Self::new(name)
+    }
+}
+
+impl<'a> From<&ParameterId<'a>> for ParameterId<'a> {
+    fn from(id: &ParameterId<'a>) -> Self {
+        id.clone()
+    }
+}
+
+impl fmt::Display for ParameterId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
 
 /// The longest name SSM accepts, ARN included.
 const MAX_NAME_LEN: usize = 2048;

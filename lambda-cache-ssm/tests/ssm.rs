@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use lambda_cache::ssm::{self, Error, Parameters, SsmCache, Value};
-use lambda_cache::{Cache, CacheError, Policy};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError, Policy};
+use lambda_cache_ssm::{self as ssm, Error, Parameters, SsmCache, Value};
 use lambda_cache_testkit::{Requests, moto_endpoint, put_parameter, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -246,6 +246,50 @@ async fn a_version_selector_reads_that_version_under_its_own_key() {
     assert_eq!(v1.as_str(), Some("first"));
     assert_eq!(latest.as_str(), Some("second"));
     assert_eq!(f.requests.count(), 2, "the selector is part of the key");
+    // The typed id pins the same version, so it is the same entry: a hit.
+    let pinned = ssm::ParameterId::new(name.as_str()).version(1);
+    assert_eq!(
+        f.ssm.get_entry(&pinned).await.unwrap().as_str(),
+        Some("first")
+    );
+    assert_eq!(f.requests.count(), 2);
+}
+
+#[tokio::test]
+async fn get_many_answers_each_name_in_order_from_memory_or_one_call_per_ten() {
+    let f = fixture().await;
+    let base = format!("/{}", unique("many"));
+    let names: Vec<String> = (0..12).map(|i| format!("{base}/p{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        f.put(name, ParameterType::String, &format!("v{i}")).await;
+    }
+    f.ssm.get_entry(&names[0]).await.unwrap();
+    let missing = format!("{base}/absent");
+    let mut wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    wanted.extend([missing.as_str(), "bad name", names[5].as_str()]);
+    let results = f.ssm.get_many(&wanted, Duration::from_secs(60)).await;
+    assert_eq!(results.len(), 15);
+    for (i, result) in results.iter().take(12).enumerate() {
+        let expected = format!("v{i}");
+        assert_eq!(result.as_ref().unwrap().as_str(), Some(expected.as_str()));
+    }
+    assert_eq!(
+        results[12].as_ref().unwrap_err(),
+        &Error::NotFound {
+            names: vec![missing.clone()]
+        }
+    );
+    assert!(
+        matches!(&results[13], Err(Error::InvalidName { name, .. }) if name == "bad name"),
+        "{:?}",
+        results[13]
+    );
+    assert_eq!(results[14].as_ref().unwrap().as_str(), Some("v5"));
+    // One call for the first read; 12 distinct names missing (11 + absent) → 2 calls.
+    assert_eq!(f.requests.count_of("GetParameters"), 3);
+    // Each is now cached on its own.
+    f.ssm.get_entry(&names[11]).await.unwrap();
+    assert_eq!(f.requests.count(), 3);
 }
 
 #[tokio::test]
@@ -382,26 +426,15 @@ async fn a_pinned_and_the_latest_version_read_together_each_get_their_own_value_
         [pinned.as_str(), name.as_str()],
         [name.as_str(), pinned.as_str()],
     ] {
-        let requests: Vec<_> = order
-            .iter()
-            .map(|n| {
-                (
-                    ssm::Request::parameter(*n).unwrap(),
-                    Policy::new(Duration::ZERO),
-                )
-            })
-            .collect();
         let before = f.requests.count_of("GetParameters");
-        let reads = f.ssm.read_all(&requests).await;
+        let reads = f.ssm.get_many(order, Duration::ZERO).await;
         assert_eq!(
             f.requests.count_of("GetParameters") - before,
             1,
             "one call for both"
         );
         for (requested, read) in order.iter().zip(reads) {
-            let Ok(ssm::Read::Value(entry)) = read else {
-                panic!("{requested}: {read:?}");
-            };
+            let entry = read.unwrap_or_else(|err| panic!("{requested}: {err}"));
             let expected = if *requested == pinned {
                 "first"
             } else {

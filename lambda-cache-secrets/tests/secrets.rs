@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
-use lambda_cache::secrets_manager::{self, Error, SecretId, SecretsCache};
-use lambda_cache::{Cache, CacheError, Policy, Sensitive};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError, Policy, Sensitive};
+use lambda_cache_secrets::{self as secrets, Error, SecretId, SecretsCache};
 use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -236,21 +236,25 @@ async fn a_batch_reads_misses_in_one_call_with_an_error_per_failed_secret() {
     let missing = unique("batch-missing");
     // One is already cached: the batch asks only for the others.
     f.secrets.get_entry(&names[0]).await.unwrap();
+    // A name asked for twice is asked for once, and answered twice, in request order.
     let wanted = [
         names[0].as_str(),
         names[1].as_str(),
         names[2].as_str(),
         missing.as_str(),
+        names[1].as_str(),
     ];
     let results = f.secrets.get_many(&wanted, MINUTE).await;
     assert_eq!(f.requests.count_of("BatchGetSecretValue"), 1);
     assert_eq!(f.requests.count(), 2);
-    for (i, name) in names.iter().enumerate() {
-        let secret = results[name].as_ref().unwrap();
+    assert_eq!(results.len(), wanted.len());
+    for (i, result) in results.iter().take(3).enumerate() {
+        let secret = result.as_ref().unwrap();
         assert_eq!(secret.as_str(), Some(format!("value-{i}").as_str()));
     }
+    assert_eq!(results[4].as_ref().unwrap().as_str(), Some("value-1"));
     assert_eq!(
-        results[&missing].as_ref().unwrap_err(),
+        results[3].as_ref().unwrap_err(),
         &Error::NotFound {
             secret: missing.clone()
         }
@@ -266,9 +270,9 @@ async fn the_free_functions_use_the_environment_and_the_global_cache() {
     let name = unique("free-secret");
     f.create(&name, "from-env").await;
     let before = Cache::global().stats();
-    let secret = secrets_manager::get_entry(&name).await.unwrap();
+    let secret = secrets::get_entry(&name).await.unwrap();
     assert_eq!(secret.as_str(), Some("from-env"));
-    secrets_manager::get_entry(&name).await.unwrap();
+    secrets::get_entry(&name).await.unwrap();
     let after = Cache::global().stats();
     assert_eq!(after.fetches - before.fetches, 1);
 }

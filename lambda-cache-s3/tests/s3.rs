@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use lambda_cache::s3::{Error, Object, S3Cache};
-use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError};
+use lambda_cache_s3::{Error, Object, S3Cache};
 use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);

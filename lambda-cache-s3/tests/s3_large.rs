@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
-use lambda_cache::Cache;
-use lambda_cache::s3::S3Cache;
+use lambda_cache_core::Cache;
+use lambda_cache_s3::S3Cache;
 use lambda_cache_testkit::{moto_endpoint, sdk_config, unique};
 
 const SIZE: usize = 64 << 20;

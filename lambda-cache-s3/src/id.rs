@@ -1,6 +1,134 @@
-//! `s3://bucket/key` URIs and the local file names they land on.
+//! Which object: the id type ([`Object`]), `s3://bucket/key` URIs, and the local file names
+//! they land on.
 
 use crate::Error;
+
+/// An object to cache as a file: its URI, the local file name (entry name), and whether a
+/// refresh revalidates the copy on disk first. Converts from `&str`.
+///
+/// ```
+/// use lambda_cache_s3::Object;
+/// let plain: Object<'_> = "s3://bucket-name/path/to/object.json".into();
+/// let renamed = Object::new("s3://bucket-name/path/to/object.json").entry_name("status.json");
+/// let always = Object::new("s3://bucket-name/big.bin").check_before_download(false);
+/// assert_eq!(plain.uri(), renamed.uri());
+/// # let _ = always;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Object<'a> {
+    uri: &'a str,
+    entry_name: Option<&'a str>,
+    check_before_download: bool,
+}
+
+impl<'a> Object<'a> {
+    /// The object at `uri` (`s3://bucket/key`), cached under the key's last segment, revalidated
+    /// before download.
+    ///
+    /// ```
+    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/key");
+    /// # let _ = object;
+    /// ```
+    pub const fn new(uri: &'a str) -> Self {
+        Self {
+            uri,
+            entry_name: None,
+            check_before_download: true,
+        }
+    }
+
+    /// The local file name (default: the key's last segment).
+    ///
+    /// ```
+    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/a/b.json").entry_name("c.json");
+    /// # let _ = object;
+    /// ```
+    #[must_use]
+    pub const fn entry_name(self, entry_name: &'a str) -> Self {
+        Self {
+            entry_name: Some(entry_name),
+            ..self
+        }
+    }
+
+    /// Whether a refresh first asks S3 if the object changed (one conditional GetObject: 304
+    /// and no body if not). On by default; off, every refresh downloads the object.
+    ///
+    /// ```
+    /// let object = lambda_cache_s3::Object::new("s3://bucket-name/key").check_before_download(false);
+    /// # let _ = object;
+    /// ```
+    #[must_use]
+    pub const fn check_before_download(self, check: bool) -> Self {
+        Self {
+            check_before_download: check,
+            ..self
+        }
+    }
+
+    /// Whether a refresh first asks S3 if the object changed.
+    ///
+    /// ```
+    /// assert!(lambda_cache_s3::Object::new("s3://b-1/k").checks_before_download());
+    /// ```
+    pub const fn checks_before_download(&self) -> bool {
+        self.check_before_download
+    }
+
+    /// The URI.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_s3::Object::new("s3://b-1/k").uri(), "s3://b-1/k");
+    /// ```
+    pub const fn uri(&self) -> &'a str {
+        self.uri
+    }
+
+    /// The local file name: the entry name if set, else the key's last segment.
+    ///
+    /// ```
+    /// use lambda_cache_s3::Object;
+    /// assert_eq!(Object::new("s3://bkt/a/b.json").file_name(), "b.json");
+    /// assert_eq!(Object::new("s3://bkt/a/b.json").entry_name("c").file_name(), "c");
+    /// ```
+    pub fn file_name(&self) -> &'a str {
+        self.entry_name
+            .unwrap_or_else(|| self.uri.rsplit('/').next().unwrap_or(self.uri))
+    }
+
+    /// Checks the URI and the file name, before any request.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUri`] naming the input.
+    ///
+    /// ```
+    /// use lambda_cache_s3::Object;
+    /// assert!(Object::new("s3://bucket-name/k.json").check().is_ok());
+    /// assert!(Object::new("s3://bucket-name/dir/").check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        S3Uri::parse(self.uri)?;
+        check_file_name(self.uri, self.file_name())
+    }
+}
+
+impl<'a> From<&'a str> for Object<'a> {
+    fn from(uri: &'a str) -> Self {
+        Self::new(uri)
+    }
+}
+
+impl<'a> From<&&'a str> for Object<'a> {
+    fn from(uri: &&'a str) -> Self {
+        Self::new(uri)
+    }
+}
+
+impl<'a> From<&'a String> for Object<'a> {
+    fn from(uri: &'a String) -> Self {
+        Self::new(uri)
+    }
+}
 
 /// A parsed `s3://bucket/key` URI.
 ///

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lambda_cache::s3::{Error, S3Cache};
-use lambda_cache::{Cache, CacheError};
 use lambda_cache_core::ManualClock;
+use lambda_cache_core::{Cache, CacheError};
+use lambda_cache_s3::{Error, S3Cache};
 use lambda_cache_testkit::sdk_config;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
