@@ -10,11 +10,12 @@ use crate::{cargo, root, run};
 
 /// Criterion medians, in nanoseconds, of `group/function`.
 fn median_ns(group: &str, function: &str) -> Result<f64, String> {
-    let path = root()
-        .join("target/criterion")
-        .join(group)
-        .join(function)
-        .join("new/estimates.json");
+    median_in(&root().join("target/criterion"), group, function)
+}
+
+/// The criterion median, in nanoseconds, of `group/function` under `home`.
+fn median_in(home: &Path, group: &str, function: &str) -> Result<f64, String> {
+    let path = home.join(group).join(function).join("new/estimates.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let median = text
@@ -27,7 +28,7 @@ fn median_ns(group: &str, function: &str) -> Result<f64, String> {
     Ok(median)
 }
 
-fn output(mut cmd: Command) -> Result<String, String> {
+pub(crate) fn output(mut cmd: Command) -> Result<String, String> {
     let shown = format!("{cmd:?}");
     let out = cmd
         .output()
@@ -74,25 +75,10 @@ pub(crate) fn size() -> Result<Sizes, String> {
             .len();
         sizes.push(bytes);
     }
-    let mut tree = cargo();
-    tree.args([
-        "tree",
-        "--package",
-        "size-with-lambda-cache",
-        "--edges",
-        "normal",
-        "--prefix",
-        "none",
-    ]);
-    let crates = output(tree)?;
-    for forbidden in ["aws-sdk-s3 ", "aws-sdk-secretsmanager "] {
-        if crates.lines().any(|line| line.starts_with(forbidden)) {
-            return Err(format!(
-                "the SSM-only function links {}: features leak",
-                forbidden.trim()
-            ));
-        }
-    }
+    crate::links_only_sdk(
+        &["--package", "size-with-lambda-cache"],
+        Some("aws-sdk-ssm"),
+    )?;
     let sizes = Sizes {
         lambda_cache: sizes[0],
         bare_sdk: sizes[1],
@@ -230,4 +216,109 @@ fn rel(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// `cargo xtask bench-against REV [RUNS]`: the hit benchmark of `REV` and of the working tree,
+/// built into one target directory and run alternately `RUNS` times (5 by default) in one
+/// sitting against one emulator, so that both see the same machine. Prints, per run, each
+/// side's hit over its own raw baseline (1 and 2 threads), and the spread.
+pub(crate) fn against(args: &[String]) -> Result<(), String> {
+    let rev = args
+        .first()
+        .ok_or("usage: cargo xtask bench-against <git revision> [runs]")?;
+    let runs: usize = match args.get(1) {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("runs must be a number, got {n:?}"))?,
+        None => 5,
+    };
+    let tree = root().join("target/bench-against").join(rev);
+    if !tree.join("Cargo.toml").exists() {
+        let mut git = Command::new("git");
+        git.current_dir(root())
+            .args(["worktree", "add", "--detach"]);
+        git.arg(&tree).arg(rev);
+        run(git)?;
+    }
+    let sides = [("base", hit_binary(&tree)?), ("head", hit_binary(&root())?)];
+    let moto = Emulator::start()?;
+    // medians[side][run] = (1 thread ours / raw, 2 threads ours / raw)
+    let mut ratios: Vec<Vec<(f64, f64)>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        for (i, (side, binary)) in sides.iter().enumerate() {
+            let home = root().join("target/bench-against/criterion").join(side);
+            let mut cmd = Command::new(binary);
+            cmd.current_dir(root())
+                .env("CRITERION_HOME", &home)
+                .args(["--bench", "lambda_cache|raw_baseline"])
+                .args(["--warm-up-time", "1", "--measurement-time", "3"])
+                .args(["--noplot"])
+                .stdout(std::process::Stdio::null());
+            moto.export_to(&mut cmd);
+            run(cmd)?;
+            let median = |group: &str, function: &str| median_in(&home, group, function);
+            ratios[i].push((
+                median("hit", "lambda_cache")? / median("hit", "raw_baseline")?,
+                median("hit_2_threads", "lambda_cache")? / median("hit_2_threads", "raw_baseline")?,
+            ));
+        }
+    }
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "hit / raw baseline, {rev} (base) against the working tree (head), {runs} alternating runs"
+    );
+    let _ = writeln!(
+        table,
+        "| run | base 1 thread | head 1 thread | head/base | base 2 threads | head 2 threads | head/base |"
+    );
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|");
+    for (run, (&(b1, b2), &(h1, h2))) in ratios[0].iter().zip(&ratios[1]).enumerate() {
+        let _ = writeln!(
+            table,
+            "| {} | {b1:.2}x | {h1:.2}x | {:.2} | {b2:.2}x | {h2:.2}x | {:.2} |",
+            run + 1,
+            h1 / b1,
+            h2 / b2
+        );
+    }
+    let spread = |f: &dyn Fn(usize) -> f64| {
+        let values: Vec<f64> = (0..runs).map(f).collect();
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{min:.2}–{max:.2}")
+    };
+    let _ = writeln!(
+        table,
+        "| spread | {} | {} | {} | {} | {} | {} |",
+        spread(&|r| ratios[0][r].0),
+        spread(&|r| ratios[1][r].0),
+        spread(&|r| ratios[1][r].0 / ratios[0][r].0),
+        spread(&|r| ratios[0][r].1),
+        spread(&|r| ratios[1][r].1),
+        spread(&|r| ratios[1][r].1 / ratios[0][r].1),
+    );
+    #[allow(clippy::print_stdout)] // the command's report
+    {
+        print!("{table}");
+    }
+    Ok(())
+}
+
+/// Builds the `hit` benchmark of the workspace at `dir` into this workspace's target directory
+/// (one set of dependencies for both sides) and returns the binary.
+fn hit_binary(dir: &Path) -> Result<std::path::PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", root().join("target"))
+        .args(["bench", "--package", "lambda-cache-bench", "--bench", "hit"])
+        .args(["--no-run", "--message-format", "json-render-diagnostics"]);
+    let out = output(cmd)?;
+    out.lines()
+        .filter(|line| line.contains("\"name\":\"hit\"") && line.contains("\"executable\":\""))
+        .find_map(|line| {
+            let path = line.split("\"executable\":\"").nth(1)?.split('"').next()?;
+            Some(std::path::PathBuf::from(path))
+        })
+        .ok_or_else(|| format!("no hit benchmark built in {}", dir.display()))
 }

@@ -5,9 +5,12 @@
 //! - `demo`: the same emulator, then the demo example (the project's main job).
 //! - `emulator`: start the emulator and print the environment to export; stops on Enter or
 //!   end of input.
-//! - `features`: build the facade with each feature alone.
+//! - `features`: build the facade with each feature alone, and check that each service feature
+//!   links no other service's SDK.
 //! - `bench`: the benchmarks, backend call counts and binary sizes; writes
 //!   `target/bench-report.json`.
+//! - `bench-against REV [RUNS]`: the hit benchmark of an older commit and of the working tree,
+//!   run alternately in one sitting; prints each side's ratio to its own raw baseline.
 //! - `size`: the binary sizes alone.
 
 use std::env;
@@ -26,9 +29,10 @@ fn main() -> ExitCode {
         Some("emulator") => emulator_only(),
         Some("features") => features(),
         Some("bench") => bench::bench(),
+        Some("bench-against") => bench::against(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|size>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size>\n  got: {args:?}"
         )),
     };
     match result {
@@ -216,6 +220,58 @@ fn features() -> Result<(), String> {
         }
         eprintln!("xtask: checking lambda-cache with features [{feature}]");
         run(cmd)?;
+        if let Some((_, own)) = SERVICE_SDKS.iter().find(|(f, _)| *f == feature) {
+            links_only_sdk(
+                &[
+                    "--package",
+                    "lambda-cache",
+                    "--no-default-features",
+                    "--features",
+                    feature,
+                ],
+                Some(own),
+            )?;
+        }
     }
+    links_only_sdk(
+        &["--package", "lambda-cache", "--no-default-features"],
+        None,
+    )?;
+    Ok(())
+}
+
+/// Each service feature and the one AWS service SDK it may link.
+const SERVICE_SDKS: [(&str, &str); 4] = [
+    ("ssm", "aws-sdk-ssm"),
+    ("secrets", "aws-sdk-secretsmanager"),
+    ("s3", "aws-sdk-s3"),
+    ("dynamodb", "aws-sdk-dynamodb"),
+];
+
+/// Fails unless the normal dependency tree selected by `selection` (cargo tree arguments)
+/// holds no service SDK other than `own`: a function that enables one service compiles no other.
+pub(crate) fn links_only_sdk(selection: &[&str], own: Option<&str>) -> Result<(), String> {
+    let mut tree = cargo();
+    tree.args(["tree", "--edges", "normal", "--prefix", "none"])
+        .args(selection);
+    let crates = bench::output(tree)?;
+    for (_, sdk) in SERVICE_SDKS {
+        let linked = crates
+            .lines()
+            .any(|line| line.split(' ').next() == Some(sdk));
+        if linked && Some(sdk) != own {
+            return Err(format!(
+                "{} links {sdk}: features leak",
+                selection.join(" ")
+            ));
+        }
+    }
+    eprintln!(
+        "xtask: {} links {}",
+        selection.join(" "),
+        own.map_or("no service SDK".to_owned(), |own| format!(
+            "{own} and no other service SDK"
+        ))
+    );
     Ok(())
 }
