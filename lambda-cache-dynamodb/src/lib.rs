@@ -36,6 +36,9 @@ pub use batch::MAX_PER_CALL;
 pub use declare::item;
 pub use error::Error;
 pub use id::{ItemKey, KeyValue};
+/// What an AWS failure left in `Error::Service` holds: its kind, status, code and message
+/// (shared by every service crate).
+pub use lambda_cache_aws::{AwsError, Kind};
 pub use value::Item;
 
 /// The service part of this crate's cache keys.

@@ -51,6 +51,9 @@ pub use crate::disk::LocalFile;
 pub use crate::error::Error;
 use crate::error::Failure;
 pub use crate::id::{Object, S3Uri};
+/// What an AWS failure left in `Error::Service` holds: its kind, status, code and message
+/// (shared by every service crate).
+pub use lambda_cache_aws::{AwsError, Kind};
 
 /// The service part of this crate's cache keys.
 pub const SERVICE: &str = "s3";

@@ -299,3 +299,44 @@ async fn decoded_json_is_never_older_than_the_max_age_of_its_bytes() {
     );
     assert_eq!(f.requests.count(), 2);
 }
+
+#[tokio::test]
+async fn get_many_answers_each_object_in_order_with_one_get_per_miss() {
+    let f = fixture().await;
+    f.put("many/a.json", b"{\"a\":1}").await;
+    f.put("many/b.json", b"{\"b\":2}").await;
+    let (a, b, missing) = (
+        f.uri("many/a.json"),
+        f.uri("many/b.json"),
+        f.uri("many/c.json"),
+    );
+    f.s3.get_entry(&a).await.unwrap();
+    let results =
+        f.s3.get_many(
+            [a.as_str(), b.as_str(), missing.as_str(), "not-a-uri"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        std::fs::read(results[0].as_ref().unwrap().path()).unwrap(),
+        b"{\"a\":1}"
+    );
+    assert_eq!(
+        std::fs::read(results[1].as_ref().unwrap().path()).unwrap(),
+        b"{\"b\":2}"
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap_err(),
+        &Error::NotFound {
+            uri: missing.clone()
+        }
+    );
+    assert!(
+        matches!(&results[3], Err(Error::InvalidUri { uri, .. }) if uri == "not-a-uri"),
+        "{:?}",
+        results[3]
+    );
+    // One GetObject for the first read, then one per miss (b and c); a hit and a bad URI make none.
+    assert_eq!(f.requests.count_of("GetObject"), 3);
+    f.no_temp_files();
+}

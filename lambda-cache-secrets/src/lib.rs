@@ -67,6 +67,9 @@ pub use batch::MAX_PER_CALL;
 pub use declare::{DeclaredSecret, secret};
 pub use error::Error;
 pub use id::{CURRENT, PREVIOUS, SecretId, Version, short_name};
+/// What an AWS failure left in `Error::Service` holds: its kind, status, code and message
+/// (shared by every service crate).
+pub use lambda_cache_aws::{AwsError, Kind};
 pub use value::{Secret, SecretValue};
 
 /// The service part of this crate's cache keys (and its name everywhere: crate
@@ -349,11 +352,12 @@ impl SecretsCache {
                 let id: SecretId<'a> = id.into();
                 if let Err(err) = id.check() {
                     Pending::Done(Err(err))
+                } else if id.version() != Version::Stage(CURRENT) {
+                    // GetSecretValue, beside the batch; it answers a hit itself.
+                    Pending::Single(id)
                 } else if let Some(hit) = self.cache.get_fresh::<Secret>(id.key(), policy.max_age())
                 {
                     Pending::Done(Ok(hit))
-                } else if id.version() != Version::Stage(CURRENT) {
-                    Pending::Single(id)
                 } else if let Some(at) = wanted.iter().position(|n| *n == id.name()) {
                     Pending::Batch(id, at)
                 } else {

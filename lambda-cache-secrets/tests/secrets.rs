@@ -311,3 +311,32 @@ async fn a_decoded_secret_is_never_older_than_the_max_age_of_the_raw_secret() {
     );
     assert_eq!(f.requests.count(), 2);
 }
+
+#[tokio::test]
+async fn get_many_reads_other_versions_beside_the_batch_and_fails_bad_ids_in_place() {
+    let f = fixture().await;
+    let name = unique("many-versions");
+    f.create(&name, "v1").await;
+    f.put(&name, "v2").await;
+    let ids = [
+        SecretId::new(&name),
+        SecretId::new(&name).previous(),
+        SecretId::new(""),
+    ];
+    let results = f.secrets.get_many(ids, MINUTE).await;
+    assert_eq!(results[0].as_ref().unwrap().as_str(), Some("v2"));
+    assert_eq!(results[1].as_ref().unwrap().as_str(), Some("v1"));
+    assert!(
+        matches!(&results[2], Err(Error::InvalidName { input, .. }) if input.is_empty()),
+        "{:?}",
+        results[2]
+    );
+    // One BatchGetSecretValue for the current version, one GetSecretValue for the previous;
+    // the empty id is refused before any call.
+    assert_eq!(f.requests.count_of("BatchGetSecretValue"), 1);
+    assert_eq!(f.requests.count(), 2);
+    // Both versions are cached on their own.
+    let again = f.secrets.get_many(ids, MINUTE).await;
+    assert_eq!(again[1].as_ref().unwrap().as_str(), Some("v1"));
+    assert_eq!(f.requests.count(), 2);
+}

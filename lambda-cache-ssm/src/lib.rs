@@ -41,6 +41,9 @@ use declare::Read;
 pub use declare::{Request, parameter, parameters, path};
 pub use error::Error;
 pub use id::{ParameterId, short_name, validate as check_name, validate_path as check_path};
+/// What an AWS failure left in `Error::Service` holds: its kind, status, code and message
+/// (shared by every service crate).
+pub use lambda_cache_aws::{AwsError, Kind};
 pub use value::{ParameterMap, Value};
 
 /// The service part of this crate's cache keys.

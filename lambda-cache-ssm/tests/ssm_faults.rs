@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError, Policy};
-use lambda_cache_ssm::{Error, SsmCache};
+use lambda_cache_ssm::{Error, Kind, SsmCache};
 use lambda_cache_testkit::{aws_json, sdk_config};
 use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -104,7 +104,7 @@ async fn a_server_error_is_typed_transient_and_keeps_the_cache() {
     .await;
     let err = ssm.get_entry(NAME).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Service { names, failure } if names == NAME && failure.status == Some(500)),
+        matches!(&err, Error::Service { names, failure } if names == NAME && failure.status == Some(500) && failure.kind == Kind::Unavailable),
         "{err:?}"
     );
     assert!(err.is_transient());

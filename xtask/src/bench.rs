@@ -242,7 +242,7 @@ pub(crate) fn against(args: &[String]) -> Result<(), String> {
     }
     let sides = [("base", hit_binary(&tree)?), ("head", hit_binary(&root())?)];
     let moto = Emulator::start()?;
-    // medians[side][run] = (1 thread ours / raw, 2 threads ours / raw)
+    // ratios[side][run] = (1 thread ours / raw, 2 threads ours / raw)
     let mut ratios: Vec<Vec<(f64, f64)>> = vec![Vec::new(), Vec::new()];
     for _ in 0..runs {
         for (i, (side, binary)) in sides.iter().enumerate() {
