@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hashbrown::HashMap;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, Instant, duration_nanos};
@@ -67,7 +68,11 @@ pub struct Cache {
 }
 
 struct Shared {
-    state: RwLock<State>,
+    /// The writers' state. Readers never take this lock: a hit reads `published`.
+    state: Mutex<State>,
+    /// The values held, as readers see them: an immutable map that every write replaces whole
+    /// (read-copy-update). A hit takes no lock and writes no memory that other readers share.
+    published: ArcSwap<Published>,
     clock: Clock,
     config: Config,
     counters: Counters,
@@ -83,22 +88,22 @@ struct Config {
     stale_if_error: Option<Duration>,
 }
 
+/// The values held, by key; what [`Shared::published`] holds.
+type Published = HashMap<OwnedKey, Arc<Stored>>;
+
 #[derive(Default)]
 struct State {
-    slots: HashMap<OwnedKey, Slot>,
-    /// Slots holding a value.
-    entries: usize,
+    /// The values held: the writers' copy of what is published.
+    stored: Published,
+    /// The fetches under way (a key may have one with or without a value held).
+    flights: HashMap<OwnedKey, Flight>,
     /// Sum of the weights of the values held.
     weight: u64,
+    /// `stored` changed since it was last published.
+    dirty: bool,
 }
 
-#[derive(Default)]
-struct Slot {
-    stored: Option<Stored>,
-    flight: Option<Flight>,
-    last_access: AtomicU64,
-}
-
+/// A value held, immutable once stored but for its last-access time: a refresh stores a new one.
 struct Stored {
     /// An `Arc<Inner<V>>` for the `V` whose type id is part of the key.
     entry: Erased,
@@ -108,6 +113,8 @@ struct Stored {
     weight: u64,
     /// This entry's share of max_age removed by jitter, in 1/65536.
     shrink: u64,
+    /// For LRU eviction; rewritten at most once per [`TOUCH_GRANULARITY_NANOS`].
+    last_access: AtomicU64,
 }
 
 struct Flight {
@@ -241,24 +248,19 @@ impl CacheBuilder {
         // The range check above bounds the product to 0..=32768.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let jitter = (self.jitter * JITTER_ONE as f64).round() as u64;
-        Ok(Cache {
-            shared: Arc::new(Shared {
-                state: RwLock::new(State::default()),
-                clock: self.clock,
-                config: Config {
-                    capacity: self.capacity,
-                    max_bytes: self.max_bytes,
-                    jitter,
-                    stale_if_error: self.stale_if_error,
-                },
-                counters: Counters::default(),
-                next_flight: AtomicU64::new(0),
-            }),
-        })
+        Ok(Cache::with(
+            self.clock,
+            Config {
+                capacity: self.capacity,
+                max_bytes: self.max_bytes,
+                jitter,
+                stale_if_error: self.stale_if_error,
+            },
+        ))
     }
 }
 
-/// What a reader does after looking at a slot under the write lock.
+/// What a reader does after looking at its key under the writers' lock.
 enum Step<V> {
     Ready(Entry<V>),
     Wait(watch::Receiver<Option<Outcome>>),
@@ -292,21 +294,31 @@ impl Cache {
     /// assert!(a.same_as(b));
     /// ```
     pub fn global() -> &'static Cache {
-        static GLOBAL: once_cell::sync::Lazy<Cache> = once_cell::sync::Lazy::new(|| Cache {
-            shared: Arc::new(Shared {
-                state: RwLock::new(State::default()),
-                clock: Clock::real(),
-                config: Config {
+        static GLOBAL: once_cell::sync::Lazy<Cache> = once_cell::sync::Lazy::new(|| {
+            Cache::with(
+                Clock::real(),
+                Config {
                     capacity: Cache::DEFAULT_CAPACITY,
                     max_bytes: None,
                     jitter: 0,
                     stale_if_error: None,
                 },
+            )
+        });
+        &GLOBAL
+    }
+
+    fn with(clock: Clock, config: Config) -> Cache {
+        Cache {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                published: ArcSwap::from_pointee(Published::default()),
+                clock,
+                config,
                 counters: Counters::default(),
                 next_flight: AtomicU64::new(0),
             }),
-        });
-        &GLOBAL
+        }
     }
 
     /// True if `other` is this cache or a clone of it.
@@ -331,7 +343,8 @@ impl Cache {
 
     /// The value under `key` if one is held that satisfies `max_age`, without fetching.
     ///
-    /// This is the hit path: one read lock for the lookup, no allocation, no await.
+    /// This is the hit path: no lock, no allocation, no await, and no write to memory that
+    /// other readers share but the value's own reference count.
     ///
     /// ```
     /// use std::time::Duration;
@@ -360,13 +373,12 @@ impl Cache {
         now: Instant,
     ) -> Option<Entry<V>> {
         let erased = {
-            let state = self.shared.state.read();
-            let slot = state.slots.get(lookup)?;
-            let stored = slot.stored.as_ref()?;
+            let published = self.shared.published.load();
+            let stored = published.get(lookup)?;
             if !is_fresh(stored, max_age, now) {
                 return None;
             }
-            slot.touch(now);
+            stored.touch(now);
             Arc::clone(&stored.entry)
         };
         erased.downcast::<Inner<V>>().ok().map(Entry::from_inner)
@@ -477,8 +489,8 @@ impl Cache {
         self.lead(guard, policy, previous, fetch).await
     }
 
-    /// Looks at the slot under the write lock: a value fresh enough now, a fetch to join, or the
-    /// lead of a new fetch.
+    /// Looks at the key under the writers' lock: a value fresh enough now, a fetch to join, or
+    /// the lead of a new fetch.
     fn join_or_lead<V: Send + Sync + 'static>(
         &self,
         lookup: &Lookup<'_>,
@@ -486,29 +498,30 @@ impl Cache {
         first_new_flight: u64,
     ) -> Step<V> {
         let now = self.shared.clock.now();
-        let mut state = self.shared.state.write();
-        let slot = slot_mut(&mut state.slots, lookup);
-        if let Some(stored) = &slot.stored {
+        let mut state = self.shared.state.lock();
+        let held = state.stored.get(lookup).and_then(|stored| {
+            let entry = Arc::clone(&stored.entry)
+                .downcast::<Inner<V>>()
+                .ok()
+                .map(Entry::from_inner)?;
+            Some((stored, entry))
+        });
+        if let Some((stored, entry)) = &held {
             // A value fetched since this request began is fresh enough even for max_age zero.
             if is_fresh(stored, max_age, now) || stored.flight >= first_new_flight {
-                slot.touch(now);
-                if let Ok(inner) = Arc::clone(&stored.entry).downcast::<Inner<V>>() {
-                    return Step::Ready(Entry::from_inner(inner));
-                }
+                stored.touch(now);
+                return Step::Ready(entry.clone());
             }
         }
-        if let Some(flight) = &slot.flight {
+        let previous = held.map(|(_, entry)| entry);
+        if let Some(flight) = state.flights.get(lookup) {
             return Step::Wait(flight.done.clone());
         }
         let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
         let (done, rx) = watch::channel(None);
-        slot.flight = Some(Flight { id, done: rx });
-        let previous = slot.stored.as_ref().and_then(|stored| {
-            Arc::clone(&stored.entry)
-                .downcast::<Inner<V>>()
-                .ok()
-                .map(Entry::from_inner)
-        });
+        state
+            .flights
+            .insert(OwnedKey::from_lookup(lookup), Flight { id, done: rx });
         Step::Lead { id, done, previous }
     }
 
@@ -713,30 +726,21 @@ impl Cache {
         let shared = &self.shared;
         let now = shared.clock.now();
         let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        let mut state = shared.state.write();
-        let raw_weight = state
-            .slots
-            .get(&Lookup::raw::<S>(lookup.key))
-            .and_then(|slot| slot.stored.as_ref())
-            .map_or(0, |stored| stored.weight);
-        let State {
-            slots,
-            entries,
-            weight: total,
-        } = &mut *state;
-        let slot = slot_mut(slots, lookup);
-        if slot
-            .stored
-            .as_ref()
-            .is_some_and(|held| held.fetched_at > entry.fetched_at())
-        {
-            return;
-        }
-        shared.put(slot, entries, total, entry, raw_weight, flight, now);
-        if slot.stored.is_none() && slot.flight.is_none() {
-            slots.remove(lookup);
-        }
-        shared.evict_over_budget(&mut state, lookup);
+        shared.write(|state| {
+            let raw_weight = state
+                .stored
+                .get(&Lookup::raw::<S>(lookup.key))
+                .map_or(0, |stored| stored.weight);
+            if state
+                .stored
+                .get(lookup)
+                .is_some_and(|held| held.fetched_at > entry.fetched_at())
+            {
+                return;
+            }
+            shared.put(state, lookup, entry, raw_weight, flight, now);
+            shared.evict_over_budget(state, lookup);
+        });
     }
 
     /// The value of `load()`, cached under `name` for any data (the "explicit cache" of a
@@ -803,18 +807,10 @@ impl Cache {
         let now = shared.clock.now();
         let entry = Entry::new(value, now, validator);
         let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        let mut state = shared.state.write();
-        let State {
-            slots,
-            entries,
-            weight: total,
-        } = &mut *state;
-        let slot = slot_mut(slots, &lookup);
-        shared.put(slot, entries, total, &entry, weight, flight, now);
-        if slot.stored.is_none() && slot.flight.is_none() {
-            slots.remove(&lookup);
-        }
-        shared.evict_over_budget(&mut state, &lookup);
+        shared.write(|state| {
+            shared.put(state, &lookup, &entry, weight, flight, now);
+            shared.evict_over_budget(state, &lookup);
+        });
         entry
     }
 
@@ -883,26 +879,22 @@ impl Cache {
     }
 
     fn remove_where(&self, mut doomed: impl FnMut(&OwnedKey) -> bool) -> usize {
-        let mut state = self.shared.state.write();
-        let State {
-            slots,
-            entries,
-            weight,
-        } = &mut *state;
-        let mut removed = 0;
-        slots.retain(|key, slot| {
-            if !doomed(key) {
-                return true;
-            }
-            if let Some(stored) = slot.stored.take() {
-                removed += 1;
-                *entries -= 1;
-                *weight -= stored.weight;
-            }
-            // A slot with a fetch under way stays, so that its waiters still find it.
-            slot.flight.is_some()
-        });
-        removed
+        // A fetch under way is left alone: its waiters still find it.
+        self.shared.write(|state| {
+            let before = state.stored.len();
+            let mut freed = 0;
+            state.stored.retain(|key, stored| {
+                let keep = !doomed(key);
+                if !keep {
+                    freed += stored.weight;
+                }
+                keep
+            });
+            let removed = before - state.stored.len();
+            state.weight -= freed;
+            state.dirty |= removed > 0;
+            removed
+        })
     }
 
     /// How many values are held.
@@ -911,7 +903,7 @@ impl Cache {
     /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.state.read().entries
+        self.shared.state.lock().stored.len()
     }
 
     /// True if no value is held.
@@ -929,7 +921,7 @@ impl Cache {
     /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().weight(), 0);
     /// ```
     pub fn weight(&self) -> u64 {
-        self.shared.state.read().weight
+        self.shared.state.lock().weight
     }
 
     /// The counters since the cache was built.
@@ -953,17 +945,6 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// The slot of `lookup`, created empty if there is none (write paths only: a hit never
-/// creates a slot).
-fn slot_mut<'m>(slots: &'m mut HashMap<OwnedKey, Slot>, lookup: &Lookup<'_>) -> &'m mut Slot {
-    if !slots.contains_key(lookup) {
-        slots.insert(OwnedKey::from_lookup(lookup), Slot::default());
-    }
-    slots
-        .get_mut(lookup)
-        .unwrap_or_else(|| unreachable!("the slot was inserted above"))
-}
-
 fn erase<V: Send + Sync + 'static>(entry: &Entry<V>) -> Erased {
     entry.clone().into_inner()
 }
@@ -980,7 +961,7 @@ fn is_fresh(stored: &Stored, max_age: Duration, now: Instant) -> bool {
     now.as_nanos().saturating_sub(stored.fetched_at.as_nanos()) < max_age - cut
 }
 
-impl Slot {
+impl Stored {
     #[inline]
     fn touch(&self, now: Instant) {
         let now = now.as_nanos();
@@ -1010,25 +991,13 @@ impl FlightGuard<'_> {
     ) {
         let shared = &self.cache.shared;
         let now = shared.clock.now();
-        {
-            let mut state = shared.state.write();
-            let State {
-                slots,
-                entries,
-                weight: total,
-            } = &mut *state;
-            let slot = slot_mut(slots, &self.lookup);
-            if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
-                slot.flight = None;
-            }
+        shared.write(|state| {
+            state.end_flight(&self.lookup, self.id);
             if let Some((entry, weight)) = store {
-                shared.put(slot, entries, total, entry, weight, self.id, now);
+                shared.put(state, &self.lookup, entry, weight, self.id, now);
             }
-            if slot.stored.is_none() && slot.flight.is_none() {
-                slots.remove(&self.lookup);
-            }
-            shared.evict_over_budget(&mut state, &self.lookup);
-        }
+            shared.evict_over_budget(state, &self.lookup);
+        });
         if let Some(done) = self.done.take() {
             done.send_replace(Some(outcome));
         }
@@ -1040,15 +1009,9 @@ impl Drop for FlightGuard<'_> {
         if self.done.is_none() {
             return;
         }
-        let mut state = self.cache.shared.state.write();
-        if let Some(slot) = state.slots.get_mut(&self.lookup) {
-            if slot.flight.as_ref().is_some_and(|f| f.id == self.id) {
-                slot.flight = None;
-            }
-            if slot.stored.is_none() && slot.flight.is_none() {
-                state.slots.remove(&self.lookup);
-            }
-        }
+        self.cache
+            .shared
+            .write(|state| state.end_flight(&self.lookup, self.id));
         // Dropping the sender wakes the waiters, who look again.
     }
 }
@@ -1064,42 +1027,69 @@ impl Config {
     }
 }
 
+impl State {
+    /// Ends the flight numbered `id` if it is still the key's (a newer one is left alone).
+    fn end_flight(&mut self, lookup: &Lookup<'_>, id: u64) {
+        if self
+            .flights
+            .get(lookup)
+            .is_some_and(|flight| flight.id == id)
+        {
+            self.flights.remove(lookup);
+        }
+    }
+}
+
 impl Shared {
-    /// Puts `entry` in `slot` in place of any previous value, counting it in the totals. A
-    /// weight of `u64::MAX` keeps the previous value's weight; a value heavier than the whole
-    /// byte budget is not kept.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `f` under the writers' lock, then publishes the values held to readers if `f`
+    /// changed them (one copy of the map of pointers per write, never per read).
+    fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.state.lock();
+        let out = f(&mut state);
+        if std::mem::take(&mut state.dirty) {
+            self.published.store(Arc::new(state.stored.clone()));
+        }
+        out
+    }
+
+    /// Stores `entry` under `lookup` in place of any previous value, counting it in the totals.
+    /// A weight of `u64::MAX` keeps the previous value's weight; a value heavier than the whole
+    /// byte budget is not kept (and the previous one is dropped: it is no longer current).
     fn put<V: Send + Sync + 'static>(
         &self,
-        slot: &mut Slot,
-        entries: &mut usize,
-        total: &mut u64,
+        state: &mut State,
+        lookup: &Lookup<'_>,
         entry: &Entry<V>,
         weight: u64,
         flight: u64,
         now: Instant,
     ) {
-        let old = slot.stored.take();
-        if let Some(old) = &old {
-            *entries -= 1;
-            *total -= old.weight;
-        }
-        let weight = match (weight, &old) {
-            (u64::MAX, Some(old)) => old.weight,
+        let old_weight = state.stored.get(lookup).map(|old| old.weight);
+        let weight = match (weight, old_weight) {
+            (u64::MAX, Some(old)) => old,
             (u64::MAX, None) => 0,
             (weight, _) => weight,
         };
-        if self.config.max_bytes.is_none_or(|budget| weight <= budget) {
-            slot.stored = Some(Stored {
-                entry: erase(entry),
-                fetched_at: entry.fetched_at(),
-                flight,
-                weight,
-                shrink: self.config.draw_shrink(now),
-            });
-            slot.last_access.store(now.as_nanos(), Ordering::Relaxed);
-            *entries += 1;
-            *total += weight;
+        state.weight -= old_weight.unwrap_or(0);
+        state.dirty = true;
+        if self.config.max_bytes.is_some_and(|budget| weight > budget) {
+            state.stored.remove(lookup);
+            return;
+        }
+        let stored = Arc::new(Stored {
+            entry: erase(entry),
+            fetched_at: entry.fetched_at(),
+            flight,
+            weight,
+            shrink: self.config.draw_shrink(now),
+            last_access: AtomicU64::new(now.as_nanos()),
+        });
+        state.weight += weight;
+        match state.stored.get_mut(lookup) {
+            Some(held) => *held = stored,
+            None => {
+                state.stored.insert(OwnedKey::from_lookup(lookup), stored);
+            }
         }
     }
 
@@ -1107,30 +1097,27 @@ impl Shared {
     /// capacity and the byte budget hold.
     fn evict_over_budget(&self, state: &mut State, keep: &Lookup<'_>) {
         let over = |state: &State| {
-            state.entries > self.config.capacity
+            state.stored.len() > self.config.capacity
                 || self.config.max_bytes.is_some_and(|b| state.weight > b)
         };
         while over(state) {
             let victim = state
-                .slots
+                .stored
                 .iter()
-                .filter(|(key, slot)| {
-                    slot.stored.is_some()
-                        && slot.flight.is_none()
+                .filter(|(key, _)| {
+                    !state.flights.contains_key(*key)
                         && !hashbrown::Equivalent::equivalent(keep, *key)
                 })
-                .min_by_key(|(_, slot)| slot.last_access.load(Ordering::Relaxed))
+                .min_by_key(|(_, stored)| stored.last_access.load(Ordering::Relaxed))
                 .map(|(key, _)| key.clone());
             let Some(victim) = victim else { break };
-            if let Some(slot) = state.slots.remove(&victim)
-                && let Some(stored) = slot.stored
-            {
-                state.entries -= 1;
+            if let Some(stored) = state.stored.remove(&victim) {
                 state.weight -= stored.weight;
+                state.dirty = true;
                 self.counters.evictions.inc();
                 tracing::debug!(
-                    service = &*victim.service,
-                    name = &*victim.name,
+                    service = victim.service(),
+                    name = victim.name(),
                     weight = stored.weight,
                     "evicted the least recently used entry"
                 );

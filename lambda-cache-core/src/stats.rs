@@ -49,34 +49,73 @@ impl Counters {
     }
 }
 
-/// Shards per counter: threads counting at once mostly touch different cache lines.
-const SHARDS: usize = 8;
+/// Slots per counter owned by one thread each; threads beyond these share one more slot.
+const OWNED: usize = 16;
 
-/// A counter split into cache-line-sized shards, one picked per thread, so that a hit on one
-/// thread does not slow a hit on another by bouncing a shared cache line.
+/// A counter in cache-line-sized slots. Each of the process's first [`OWNED`] threads to count
+/// owns a slot and adds to it with a plain load and store: no locked instruction, and no cache
+/// line shared with another thread's count. Later threads add atomically to one shared slot.
+/// Reading sums the slots (a count a thread is adding at that moment may be missed, never lost).
 #[derive(Debug, Default)]
-pub(crate) struct Counter([Shard; SHARDS]);
+pub(crate) struct Counter([Slot; OWNED + 1]);
 
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct Shard(AtomicU64);
+struct Slot(AtomicU64);
 
-/// This thread's shard.
-fn shard() -> usize {
+/// This thread's own slot, if it has one. Slot numbers are handed out once per thread for the
+/// whole process, so no two threads ever own the same slot of any counter.
+#[inline]
+fn owned_slot() -> Option<usize> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    SHARD.with(|shard| *shard)
+    let slot = SLOT.with(|slot| *slot);
+    (slot < OWNED).then_some(slot)
 }
 
 impl Counter {
     #[inline]
     pub(crate) fn inc(&self) {
-        self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
+        match owned_slot() {
+            Some(own) => {
+                // Only this thread writes this slot, so a load and a store cannot lose a count.
+                let slot = &self.0[own].0;
+                slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                self.0[OWNED].0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     pub(crate) fn get(&self) -> u64 {
         self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_many_threads_are_all_kept() {
+        // More threads than owned slots, so the shared slot is exercised too.
+        let counter = std::sync::Arc::new(Counter::default());
+        let threads: Vec<_> = (0..OWNED + 8)
+            .map(|_| {
+                let counter = std::sync::Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        counter.inc();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(counter.get(), (OWNED as u64 + 8) * 1_000);
     }
 }

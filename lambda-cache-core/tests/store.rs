@@ -841,3 +841,128 @@ async fn a_failed_derivation_is_not_stored_and_leaves_the_raw_value() {
     assert_eq!(cache.len(), 1, "only the raw value is held");
     assert!(cache.get_fresh::<String>(KEY, MINUTE).is_some());
 }
+
+/// A value whose parts must always agree: a reader that saw half of one write and half of
+/// another would find them disagreeing.
+struct Stamped {
+    seq: u64,
+    text: String,
+    copies: [u64; 8],
+}
+
+impl Stamped {
+    fn new(seq: u64) -> Self {
+        Self {
+            seq,
+            text: seq.to_string(),
+            copies: [seq; 8],
+        }
+    }
+
+    fn is_whole(&self) -> bool {
+        self.text == self.seq.to_string() && self.copies.iter().all(|&c| c == self.seq)
+    }
+}
+
+#[test]
+fn readers_racing_a_writer_see_whole_values_never_older_than_max_age_and_never_going_back() {
+    const WRITES: u64 = 3_000;
+    let max_age = Duration::from_millis(25);
+    let (cache, clock) = cache_with_clock();
+    let key = Key::new("race", "stamped");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, clock, done) = (cache.clone(), clock.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut hits, mut misses, mut last_seq) = (0_u64, 0_u64, None);
+                while !done.load(Ordering::SeqCst) {
+                    // Time only moves forward, so a value fresh when read is fresh at `before`.
+                    let before = clock.clock().now();
+                    match cache.get_fresh::<Stamped>(key, max_age) {
+                        Some(entry) => {
+                            hits += 1;
+                            assert!(entry.is_whole(), "torn value {}", entry.seq);
+                            assert!(
+                                before.saturating_duration_since(entry.fetched_at()) < max_age,
+                                "value {} served older than max_age",
+                                entry.seq
+                            );
+                            assert!(
+                                last_seq.is_none_or(|last| entry.seq >= last),
+                                "went back from {last_seq:?} to {}",
+                                entry.seq
+                            );
+                            last_seq = Some(entry.seq);
+                        }
+                        None => misses += 1,
+                    }
+                }
+                (hits, misses)
+            })
+        })
+        .collect();
+    for seq in 0..WRITES {
+        clock.advance(Duration::from_millis(10));
+        // Every third step lets the value age past max_age before replacing it, and other
+        // keys come and go so that the published map is rebuilt around the one being read.
+        if seq % 3 == 0 {
+            clock.advance(Duration::from_millis(30));
+        }
+        cache.insert(key, Stamped::new(seq), Validator::default(), 1);
+        let other = format!("other-{}", seq % 7);
+        cache.insert(Key::new("race", &other), seq, Validator::default(), 1);
+        if seq % 5 == 0 {
+            cache.invalidate(Key::new("race", &other));
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    for reader in readers {
+        let (hits, misses) = reader.join().expect("a reader failed");
+        assert!(hits > 0, "a reader never saw a value ({misses} misses)");
+    }
+    assert_eq!(
+        cache.get_fresh::<Stamped>(key, max_age).unwrap().seq,
+        WRITES - 1
+    );
+}
+
+#[test]
+fn invalidation_and_eviction_free_the_values_they_drop() {
+    let cache = Cache::builder().capacity(2).build().unwrap();
+    let value = Arc::new(());
+    let held = |count: usize| assert_eq!(Arc::strong_count(&value), count);
+    let a = Key::new("mem", "a");
+
+    drop(cache.insert(a, Arc::clone(&value), Validator::default(), 1));
+    for _ in 0..3 {
+        drop(cache.get_fresh::<Arc<()>>(a, MINUTE).unwrap());
+    }
+    held(2);
+    assert_eq!(cache.invalidate(a), 1);
+    held(1);
+
+    // A reader still holding the entry keeps it; the cache does not.
+    drop(cache.insert(a, Arc::clone(&value), Validator::default(), 1));
+    let reader = cache.get_fresh::<Arc<()>>(a, MINUTE).unwrap();
+    drop(cache.insert(Key::new("mem", "b"), 2_u8, Validator::default(), 1));
+    drop(cache.insert(Key::new("mem", "c"), 3_u8, Validator::default(), 1));
+    assert!(
+        cache.get_fresh::<Arc<()>>(a, MINUTE).is_none(),
+        "a was the least recently used"
+    );
+    assert_eq!(cache.stats().evictions, 1);
+    held(2);
+    drop(reader);
+    held(1);
+
+    // A refresh replaces the value and frees the old one.
+    let old = Arc::new(());
+    drop(cache.insert(a, Arc::clone(&old), Validator::default(), 1));
+    drop(cache.insert(a, Arc::clone(&value), Validator::default(), 1));
+    assert_eq!(Arc::strong_count(&old), 1);
+    held(2);
+    cache.clear();
+    held(1);
+    assert!(cache.is_empty());
+}
