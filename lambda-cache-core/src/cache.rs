@@ -3,8 +3,10 @@
 use std::any::Any;
 use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -260,6 +262,27 @@ impl CacheBuilder {
     }
 }
 
+/// The future of [`Cache::get_or_fetch`]: a hit already answered, or the boxed miss path.
+enum Answer<V, M> {
+    Hit(Option<Entry<V>>),
+    Miss(Pin<Box<M>>),
+}
+
+impl<V, E, M: Future<Output = Result<Entry<V>, E>>> Future for Answer<V, M> {
+    type Output = Result<Entry<V>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Answer` is `Unpin`: an `Entry` is a pointer and the miss future is boxed.
+        match self.get_mut() {
+            Answer::Hit(entry) => match entry.take() {
+                Some(entry) => Poll::Ready(Ok(entry)),
+                None => panic!("Cache::get_or_fetch polled after it completed"),
+            },
+            Answer::Miss(miss) => miss.as_mut().poll(cx),
+        }
+    }
+}
+
 /// What a reader does after looking at its key under the writers' lock.
 enum Step<V> {
     Ready(Entry<V>),
@@ -389,6 +412,11 @@ impl Cache {
     /// most once at a time per key. Concurrent readers of a key being fetched wait for that fetch
     /// and share its result, error included.
     ///
+    /// A hit is looked up when this is called, not when the future is first polled: the
+    /// future is then a ready answer of two words (the service crates call this from inside
+    /// their own `async fn`s, so for their users the lookup happens at the first poll). A miss
+    /// looks again under the writers' lock when polled.
+    ///
     /// On failure the previous value stays in the cache. If the error is transient and the
     /// policy's stale-if-error allows it, the previous value is returned instead of the error
     /// (and counted in [`Stats::stale_served`]).
@@ -416,26 +444,26 @@ impl Cache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub async fn get_or_fetch<V, E, F, Fut>(
-        &self,
-        key: Key<'_>,
+    pub fn get_or_fetch<'c, V, E, F, Fut>(
+        &'c self,
+        key: Key<'c>,
         policy: impl Into<Policy>,
         fetch: F,
-    ) -> Result<Entry<V>, E>
+    ) -> impl Future<Output = Result<Entry<V>, E>> + 'c
     where
         V: Send + Sync + 'static,
         E: CacheError,
-        F: FnOnce(Option<Entry<V>>) -> Fut,
-        Fut: Future<Output = Result<Fetched<V>, E>>,
+        F: FnOnce(Option<Entry<V>>) -> Fut + 'c,
+        Fut: Future<Output = Result<Fetched<V>, E>> + 'c,
     {
         let policy = policy.into();
-        if let Some(entry) = self.get_fresh::<V>(key, policy.max_age()) {
-            return Ok(entry);
+        // A hit is answered here, when called: the future returned is then two words, with no
+        // state machine to build, move or poll. A miss boxes its path (waiting, leading, the
+        // loader's future, which for an SDK call can be kilobytes).
+        match self.get_fresh::<V>(key, policy.max_age()) {
+            Some(entry) => Answer::Hit(Some(entry)),
+            None => Answer::Miss(Box::pin(self.miss(Lookup::raw::<V>(key), policy, fetch))),
         }
-        let lookup = Lookup::raw::<V>(key);
-        // Boxed: the miss path (waiting, leading, the loader's future, which for an SDK call
-        // can be kilobytes) stays out of this future, so a hit creates and moves a few words.
-        Box::pin(self.miss(lookup, policy, fetch)).await
     }
 
     /// The miss path of [`Cache::get_or_fetch`]: join the fetch under way or lead a new one.

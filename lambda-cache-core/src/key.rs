@@ -23,19 +23,20 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key<'a> {
-    service: &'a str,
+    service: &'static str,
     name: &'a str,
     variant: &'a str,
 }
 
 impl<'a> Key<'a> {
-    /// A key for `name` in `service`, with no variant.
+    /// A key for `name` in `service`, with no variant. The service is a fixed name (a constant
+    /// of the crate that reads it), which lets a lookup compare it by address.
     ///
     /// ```
     /// let key = lambda_cache_core::Key::new("generic", "users");
     /// assert_eq!(key.name(), "users");
     /// ```
-    pub const fn new(service: &'a str, name: &'a str) -> Self {
+    pub const fn new(service: &'static str, name: &'a str) -> Self {
         Self {
             service,
             name,
@@ -59,7 +60,7 @@ impl<'a> Key<'a> {
     /// ```
     /// assert_eq!(lambda_cache_core::Key::new("s3", "k").service(), "s3");
     /// ```
-    pub const fn service(&self) -> &'a str {
+    pub const fn service(&self) -> &'static str {
         self.service
     }
 
@@ -119,7 +120,7 @@ pub(crate) struct OwnedKey(Arc<Parts>);
 
 #[derive(Debug, PartialEq, Eq)]
 struct Parts {
-    service: Box<str>,
+    service: &'static str,
     name: Box<str>,
     variant: Box<str>,
     type_id: TypeId,
@@ -129,7 +130,7 @@ struct Parts {
 impl OwnedKey {
     pub(crate) fn from_lookup(lookup: &Lookup<'_>) -> Self {
         Self(Arc::new(Parts {
-            service: lookup.key.service.into(),
+            service: lookup.key.service,
             name: lookup.key.name.into(),
             variant: lookup.key.variant.into(),
             type_id: lookup.type_id,
@@ -138,7 +139,7 @@ impl OwnedKey {
     }
 
     pub(crate) fn service(&self) -> &str {
-        &self.0.service
+        self.0.service
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -147,8 +148,17 @@ impl OwnedKey {
 
     pub(crate) fn matches(&self, key: &Key<'_>) -> bool {
         let parts = &*self.0;
-        *parts.name == *key.name && *parts.service == *key.service && *parts.variant == *key.variant
+        *parts.name == *key.name
+            && same_str(parts.service, key.service)
+            && same_str(&parts.variant, key.variant)
     }
+}
+
+/// String equality that settles the usual cases without comparing bytes: the same constant
+/// (the service names), or both empty (most variants).
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 // `OwnedKey` and `Lookup` must hash alike, so that a lookup finds an owned key without
@@ -173,7 +183,7 @@ impl Hash for OwnedKey {
         let parts = &*self.0;
         hash_parts(
             state,
-            &parts.service,
+            parts.service,
             &parts.name,
             &parts.variant,
             &parts.type_id,
