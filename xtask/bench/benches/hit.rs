@@ -1,6 +1,7 @@
 //! The hit path: a warm keyed read, against a raw baseline measured in the same run (a HashMap
 //! lookup of the same key, a monotonic clock read and an Arc clone), moka's sync cache, and the
-//! aws_secretsmanager_caching crate; then the same with two threads reading at once.
+//! aws_secretsmanager_caching crate; then the same with two threads reading at once; then what a
+//! handler pays per invocation for K declared entries (`Entries::refresh` with all of them fresh).
 #![allow(missing_docs, clippy::disallowed_methods)] // the baseline reads the clock itself
 
 use std::collections::HashMap;
@@ -10,8 +11,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use lambda_cache::entries::Entries;
 use lambda_cache::ssm::SsmCache;
-use lambda_cache_bench::{PARAMETER, Ssm, ready, runtime};
+use lambda_cache_bench::{PARAMETER, Ssm, ready, runtime, unique_path};
 use lambda_cache_testkit::{moto_endpoint, sdk_config, unique};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -54,7 +56,7 @@ fn two_threads(iters: u64, op: impl Fn() + Send + Sync + 'static) -> Duration {
 
 fn hit(c: &mut Criterion) {
     let rt = runtime();
-    let (ssm, asm) = rt.block_on(async {
+    let (ssm, asm, declared) = rt.block_on(async {
         let fixture = Ssm::new().await;
         fixture.put(PARAMETER, "db.internal").await;
         let ssm = fixture.cache();
@@ -83,7 +85,21 @@ fn hit(c: &mut Criterion) {
         asm.get_secret_value(&name, None, None, false)
             .await
             .expect("primed");
-        (ssm, (asm, name))
+        // K parameters declared as entries, primed, for the per-invocation refresh.
+        let prefix = unique_path("bench-entries");
+        let mut declared = Vec::new();
+        for k in [1_usize, 10] {
+            let mut builder = Entries::builder().service(ssm.clone());
+            for i in 0..k {
+                let name = format!("{prefix}/k{k}/p{i}");
+                fixture.put(&name, "value").await;
+                builder = builder.entry(lambda_cache::ssm::parameter(name).max_age(MAX_AGE));
+            }
+            let entries = builder.build().expect("declarations");
+            entries.refresh().await.expect("primed");
+            declared.push((k, entries));
+        }
+        (ssm, (asm, name), declared)
     });
 
     let raw: Raw = Arc::new(HashMap::from([(
@@ -144,6 +160,15 @@ fn hit(c: &mut Criterion) {
             })
         });
     });
+    group.finish();
+
+    // Per invocation: refresh K declared entries, all fresh, and get the snapshot.
+    let mut group = c.benchmark_group("entries_refresh");
+    for (k, entries) in &declared {
+        group.bench_function(format!("k{k}"), |b| {
+            b.iter(|| black_box(ready(entries.refresh()).is_ok()));
+        });
+    }
     group.finish();
 }
 
