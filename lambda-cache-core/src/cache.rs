@@ -250,15 +250,21 @@ impl CacheBuilder {
         // The range check above bounds the product to 0..=32768.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let jitter = (self.jitter * JITTER_ONE as f64).round() as u64;
-        Ok(Cache::with(
-            self.clock,
-            Config {
-                capacity: self.capacity,
-                max_bytes: self.max_bytes,
-                jitter,
-                stale_if_error: self.stale_if_error,
-            },
-        ))
+        Ok(Cache {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                published: ArcSwap::from_pointee(Published::default()),
+                clock: self.clock,
+                config: Config {
+                    capacity: self.capacity,
+                    max_bytes: self.max_bytes,
+                    jitter,
+                    stale_if_error: self.stale_if_error,
+                },
+                counters: Counters::default(),
+                next_flight: AtomicU64::new(0),
+            }),
+        })
     }
 }
 
@@ -318,30 +324,11 @@ impl Cache {
     /// ```
     pub fn global() -> &'static Cache {
         static GLOBAL: once_cell::sync::Lazy<Cache> = once_cell::sync::Lazy::new(|| {
-            Cache::with(
-                Clock::real(),
-                Config {
-                    capacity: Cache::DEFAULT_CAPACITY,
-                    max_bytes: None,
-                    jitter: 0,
-                    stale_if_error: None,
-                },
-            )
+            Cache::builder()
+                .build()
+                .unwrap_or_else(|error| unreachable!("the default settings are valid: {error}"))
         });
         &GLOBAL
-    }
-
-    fn with(clock: Clock, config: Config) -> Cache {
-        Cache {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                published: ArcSwap::from_pointee(Published::default()),
-                clock,
-                config,
-                counters: Counters::default(),
-                next_flight: AtomicU64::new(0),
-            }),
-        }
     }
 
     /// True if `other` is this cache or a clone of it.
@@ -381,8 +368,17 @@ impl Cache {
         key: Key<'_>,
         max_age: Duration,
     ) -> Option<Entry<V>> {
-        let lookup = Lookup::raw::<V>(key);
-        let entry = self.lookup_fresh(&lookup, max_age, self.shared.clock.now());
+        self.hit(&Lookup::raw::<V>(key), max_age)
+    }
+
+    /// A fresh value under `lookup`, counted as a hit: the hit path of every read.
+    #[inline]
+    fn hit<V: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+        max_age: Duration,
+    ) -> Option<Entry<V>> {
+        let entry = self.lookup_fresh(lookup, max_age, self.shared.clock.now());
         if entry.is_some() {
             self.shared.counters.hits.inc();
         }
@@ -527,24 +523,25 @@ impl Cache {
     ) -> Step<V> {
         let now = self.shared.clock.now();
         let mut state = self.shared.state.lock();
-        let held = state.stored.get(lookup).and_then(|stored| {
-            let entry = Arc::clone(&stored.entry)
+        let held = |stored: &Stored| {
+            Arc::clone(&stored.entry)
                 .downcast::<Inner<V>>()
                 .ok()
-                .map(Entry::from_inner)?;
-            Some((stored, entry))
-        });
-        if let Some((stored, entry)) = &held {
+                .map(Entry::from_inner)
+        };
+        if let Some(stored) = state.stored.get(lookup)
             // A value fetched since this request began is fresh enough even for max_age zero.
-            if is_fresh(stored, max_age, now) || stored.flight >= first_new_flight {
-                stored.touch(now);
-                return Step::Ready(entry.clone());
-            }
+            && (is_fresh(stored, max_age, now) || stored.flight >= first_new_flight)
+            && let Some(entry) = held(stored)
+        {
+            stored.touch(now);
+            return Step::Ready(entry);
         }
-        let previous = held.map(|(_, entry)| entry);
         if let Some(flight) = state.flights.get(lookup) {
             return Step::Wait(flight.done.clone());
         }
+        // Only a leader hands the loader the previous entry (for revalidation).
+        let previous = state.stored.get(lookup).and_then(|stored| held(stored));
         let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
         let (done, rx) = watch::channel(None);
         state
@@ -713,10 +710,7 @@ impl Cache {
     {
         let policy = policy.into();
         let lookup = Lookup::derived::<T>(key);
-        if let Some(hit) =
-            self.lookup_fresh::<T>(&lookup, policy.max_age(), self.shared.clock.now())
-        {
-            self.shared.counters.hits.inc();
+        if let Some(hit) = self.hit::<T>(&lookup, policy.max_age()) {
             return Ok(hit);
         }
         // Boxed for the same reason as `get_or_fetch`'s miss path.
