@@ -1,0 +1,893 @@
+//! What the extension is told: environment variables and `cache.yaml`, each checked where it is
+//! read, with an error that names the variable or the file, line and field.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lambda_cache::Sensitive;
+use lambda_cache::dynamodb::KeyValue;
+use serde::Deserialize;
+
+use crate::go::{self, quote};
+
+/// Why the extension cannot start. Each one is posted to the Extensions API's `init/error`
+/// (its [`InitError::error_type`] as `Lambda-Extension-Function-Error-Type`) before the process
+/// exits non-zero; none carries a token's value.
+///
+/// ```
+/// use lambda_cache_extension::config::{InitError, Settings};
+/// let err = Settings::from_lookup(|name| {
+///     (name == "CACHE_EXTENSION_TTL").then(|| "1d".into())
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.error_type(), "Extension.InvalidVariable");
+/// assert!(err.to_string().contains("CACHE_EXTENSION_TTL"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// An environment variable with a value that cannot work.
+    Variable {
+        /// The variable's name.
+        name: &'static str,
+        /// Its value, quoted and shortened.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No token to require of clients: none of the token variables is set.
+    NoToken,
+    /// `cache.yaml` (or the file `CACHE_EXTENSION_CONFIG` names) is unreadable or wrong.
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its line and column where the parser gives them.
+        message: String,
+    },
+    /// A listener could not be bound.
+    Bind {
+        /// The variable that sets the port.
+        variable: &'static str,
+        /// The port.
+        port: u16,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The Extensions API could not be reached or refused a call.
+    RuntimeApi(String),
+}
+
+impl InitError {
+    /// The error type posted with `init/error` (`Extension.<Reason>`).
+    ///
+    /// ```
+    /// use lambda_cache_extension::config::InitError;
+    /// assert_eq!(InitError::NoToken.error_type(), "Extension.NoToken");
+    /// ```
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Variable { .. } => "Extension.InvalidVariable",
+            Self::NoToken => "Extension.NoToken",
+            Self::ConfigFile { .. } => "Extension.InvalidConfigFile",
+            Self::Bind { .. } => "Extension.PortUnavailable",
+            Self::RuntimeApi(_) => "Extension.RuntimeApi",
+        }
+    }
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Variable {
+                name,
+                value,
+                reason,
+            } => write!(f, "environment variable {name}={value}: {reason}"),
+            Self::NoToken => f.write_str(
+                "no token to require of clients: set one of AWS_TOKEN, AWS_SESSION_TOKEN, \
+                 AWS_CONTAINER_AUTHORIZATION_TOKEN (Lambda sets AWS_SESSION_TOKEN)",
+            ),
+            Self::ConfigFile { path, message } => {
+                write!(f, "configuration file {}: {message}", path.display())
+            }
+            Self::Bind {
+                variable,
+                port,
+                reason,
+            } => write!(
+                f,
+                "cannot listen on 127.0.0.1:{port} ({variable}): {reason}; choose another port or set {variable}=off"
+            ),
+            Self::RuntimeApi(message) => write!(f, "Extensions API: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// Who may read `/dynamodb` without the token header (`CACHE_EXTENSION_AUTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Every route but `/ping` requires the token (the default).
+    Token,
+    /// `/dynamodb` answers without a token, for the seed's clients; every other route still
+    /// requires it.
+    DynamodbOpen,
+}
+
+/// The extension's settings, from its environment.
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_extension::config::Settings;
+/// let settings = Settings::from_lookup(|name| match name {
+///     "AWS_SESSION_TOKEN" => Some("t0ken".into()),
+///     "CACHE_EXTENSION_TTL" => Some("2m30s".into()),
+///     _ => None,
+/// })?;
+/// assert_eq!(settings.ttl, Duration::from_secs(150));
+/// assert_eq!(settings.cache_port, Some(4000));
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The configuration file, and whether a variable named it (then it must exist).
+    pub config_path: PathBuf,
+    /// True when `CACHE_EXTENSION_CONFIG` named the file.
+    pub config_named: bool,
+    /// Max age of a DynamoDB item (`CACHE_EXTENSION_TTL`, default 300 s), and of everything
+    /// without a TTL of its own.
+    pub ttl: Duration,
+    /// Max age of a parameter (`SSM_PARAMETER_STORE_TTL` seconds, else `ttl`).
+    pub ssm_ttl: Duration,
+    /// Max age of a secret (`SECRETS_MANAGER_TTL` seconds, else `ttl`).
+    pub secrets_ttl: Duration,
+    /// How far past its TTL a value may be served while the backend fails
+    /// (`CACHE_EXTENSION_MAX_STALE`, default 10 min; `0` turns stale answers off).
+    pub max_stale: Duration,
+    /// Preload what the configuration file lists (`CACHE_EXTENSION_INIT_STARTUP`).
+    pub init_startup: bool,
+    /// The seed's port (`CACHE_EXTENSION_PORT`, default 4000; `off` for none).
+    pub cache_port: Option<u16>,
+    /// The AWS extension's port (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, default 2773;
+    /// `off` for none).
+    pub aws_port: Option<u16>,
+    /// Who may read without the token (`CACHE_EXTENSION_AUTH`: `token` or `none`).
+    pub auth: Auth,
+    /// The token clients send in `X-Aws-Parameters-Secrets-Token`.
+    pub token: Sensitive<String>,
+    /// Entries held at most (`PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE`, default 1000);
+    /// `None` when caching is off (`0`, or `PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED=false`).
+    pub capacity: Option<usize>,
+    /// Requests served at once; more are answered 429 (`CACHE_EXTENSION_MAX_IN_FLIGHT`,
+    /// default 128).
+    pub max_in_flight: usize,
+    /// Longest wait for one backend call, retries included; then 504
+    /// (`CACHE_EXTENSION_BACKEND_TIMEOUT`, default 5 s).
+    pub backend_timeout: Duration,
+}
+
+const TOKEN_VARIABLES: [&str; 3] = [
+    "AWS_TOKEN",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// As [`Settings::from_lookup`].
+    ///
+    /// ```no_run
+    /// let settings = lambda_cache_extension::config::Settings::from_env()?;
+    /// # Ok::<(), lambda_cache_extension::config::InitError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings through `get` (a variable's value, if set).
+    ///
+    /// # Errors
+    /// [`InitError::Variable`] for the first variable whose value cannot work (not UTF-8, not
+    /// Go's duration or boolean grammar, a negative TTL, a port out of range, ...), and
+    /// [`InitError::NoToken`] when no token variable is set.
+    ///
+    /// ```
+    /// use lambda_cache_extension::config::{InitError, Settings};
+    /// let err = Settings::from_lookup(|name| {
+    ///     (name == "CACHE_EXTENSION_PORT").then(|| "70000".into())
+    /// })
+    /// .unwrap_err();
+    /// assert!(matches!(err, InitError::Variable { name: "CACHE_EXTENSION_PORT", .. }));
+    /// ```
+    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<Self, InitError> {
+        let vars = Vars(&get);
+        let named = vars.text("CACHE_EXTENSION_CONFIG")?;
+        let (config_path, config_named) = match named {
+            Some(path) if !path.is_empty() => (PathBuf::from(path), true),
+            _ => {
+                let root = vars
+                    .text("LAMBDA_TASK_ROOT")?
+                    .filter(|root| !root.is_empty())
+                    .unwrap_or_else(|| "/var/task".to_owned());
+                (Path::new(&root).join("cache.yaml"), false)
+            }
+        };
+        let ttl = vars
+            .duration("CACHE_EXTENSION_TTL")?
+            .unwrap_or(Duration::from_secs(300));
+        let ssm_ttl = vars.seconds("SSM_PARAMETER_STORE_TTL")?.unwrap_or(ttl);
+        let secrets_ttl = vars.seconds("SECRETS_MANAGER_TTL")?.unwrap_or(ttl);
+        let max_stale = vars
+            .duration("CACHE_EXTENSION_MAX_STALE")?
+            .unwrap_or(Duration::from_secs(600));
+        let init_startup = vars
+            .boolean("CACHE_EXTENSION_INIT_STARTUP")?
+            .unwrap_or(false);
+        let cache_port = vars.port("CACHE_EXTENSION_PORT", 4000)?;
+        let aws_port = vars.port("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773)?;
+        if cache_port.is_none() && aws_port.is_none() {
+            return Err(InitError::Variable {
+                name: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                value: quote("off"),
+                reason:
+                    "both listeners are off (CACHE_EXTENSION_PORT is off too): keep at least one"
+                        .into(),
+            });
+        }
+        if cache_port.is_some() && cache_port == aws_port {
+            return Err(InitError::Variable {
+                name: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                value: quote(&format!("{}", aws_port.unwrap_or_default())),
+                reason: "the same port as CACHE_EXTENSION_PORT: give each listener its own, or turn one off".into(),
+            });
+        }
+        let auth = match vars.text("CACHE_EXTENSION_AUTH")?.as_deref() {
+            None | Some("token") => Auth::Token,
+            Some("none") => Auth::DynamodbOpen,
+            Some(other) => {
+                return Err(InitError::Variable {
+                    name: "CACHE_EXTENSION_AUTH",
+                    value: quote(other),
+                    reason: "give token (the default) or none (/dynamodb answers without a token)"
+                        .into(),
+                });
+            }
+        };
+        let mut token = None;
+        for name in TOKEN_VARIABLES {
+            // A token's value is never quoted in an error: only "not UTF-8" can be said of it.
+            let value = get(name).map(|v| {
+                v.into_string().map_err(|_| InitError::Variable {
+                    name,
+                    value: "(hidden)".into(),
+                    reason: "not UTF-8".into(),
+                })
+            });
+            if let Some(value) = value.transpose()?
+                && !value.is_empty()
+            {
+                token = Some(value);
+                break;
+            }
+        }
+        let token = Sensitive::new(token.ok_or(InitError::NoToken)?);
+        let enabled = vars
+            .boolean("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED")?
+            .unwrap_or(true);
+        let size = vars
+            .count("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE")?
+            .unwrap_or(1000);
+        let capacity = (enabled && size > 0).then_some(size);
+        let max_in_flight = vars.count("CACHE_EXTENSION_MAX_IN_FLIGHT")?.unwrap_or(128);
+        if max_in_flight == 0 {
+            return Err(InitError::Variable {
+                name: "CACHE_EXTENSION_MAX_IN_FLIGHT",
+                value: quote("0"),
+                reason: "no request could be served: give at least 1".into(),
+            });
+        }
+        let backend_timeout = vars
+            .duration("CACHE_EXTENSION_BACKEND_TIMEOUT")?
+            .unwrap_or(Duration::from_secs(5));
+        if backend_timeout.is_zero() {
+            return Err(InitError::Variable {
+                name: "CACHE_EXTENSION_BACKEND_TIMEOUT",
+                value: quote("0"),
+                reason: "no backend call could finish: give a positive duration".into(),
+            });
+        }
+        Ok(Self {
+            config_path,
+            config_named,
+            ttl,
+            ssm_ttl,
+            secrets_ttl,
+            max_stale,
+            init_startup,
+            cache_port,
+            aws_port,
+            auth,
+            token,
+            capacity,
+            max_in_flight,
+            backend_timeout,
+        })
+    }
+}
+
+/// The environment, read one typed variable at a time.
+struct Vars<'a, F>(&'a F);
+
+impl<F: Fn(&str) -> Option<OsString>> Vars<'_, F> {
+    fn text(&self, name: &'static str) -> Result<Option<String>, InitError> {
+        match (self.0)(name) {
+            None => Ok(None),
+            Some(value) => value
+                .into_string()
+                .map(Some)
+                .map_err(|raw| InitError::Variable {
+                    name,
+                    value: quote(&raw.to_string_lossy()),
+                    reason: "not UTF-8".into(),
+                }),
+        }
+    }
+
+    fn parsed<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, InitError> {
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
+        parse(&text)
+            .map(Some)
+            .map_err(|reason| InitError::Variable {
+                name,
+                value: quote(&text),
+                reason,
+            })
+    }
+
+    /// Go's duration grammar; negative is refused.
+    fn duration(&self, name: &'static str) -> Result<Option<Duration>, InitError> {
+        self.parsed(name, parse_ttl)
+    }
+
+    /// Whole seconds, as the AWS extension's TTL variables are written (no 300 s cap).
+    fn seconds(&self, name: &'static str) -> Result<Option<Duration>, InitError> {
+        self.parsed(name, |text| {
+            text.parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| "give a whole number of seconds (0 or more)".to_owned())
+        })
+    }
+
+    fn boolean(&self, name: &'static str) -> Result<Option<bool>, InitError> {
+        self.parsed(name, |text| go::parse_bool(text).map_err(|e| e.to_string()))
+    }
+
+    fn count(&self, name: &'static str) -> Result<Option<usize>, InitError> {
+        self.parsed(name, |text| {
+            text.parse::<usize>()
+                .map_err(|_| "give a whole number (0 or more)".to_owned())
+        })
+    }
+
+    fn port(&self, name: &'static str, default: u16) -> Result<Option<u16>, InitError> {
+        Ok(self
+            .parsed(name, |text| match text {
+                "off" => Ok(None),
+                _ => match text.parse::<u16>() {
+                    Ok(port) if port > 0 => Ok(Some(port)),
+                    _ => Err("give a port from 1 to 65535, or off".to_owned()),
+                },
+            })?
+            .unwrap_or(Some(default)))
+    }
+}
+
+/// A TTL in Go's duration grammar, 0 or more.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let nanos = go::parse_duration(text).map_err(|e| e.to_string())?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| "a negative duration cannot be a max age".to_owned())
+}
+
+/// The configuration file: what to cache and preload. No file at the default path is the same
+/// as an empty one (reads on demand only).
+///
+/// ```
+/// use lambda_cache_extension::config::CacheFile;
+/// let file = CacheFile::parse(
+///     "dynamodb:\n  - table: Users\n    hashKey: pk\n    hashKeyType: S\n",
+///     "cache.yaml".as_ref(),
+/// )?;
+/// assert_eq!(file.dynamodb[0].table, "Users");
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct CacheFile {
+    /// Tables, with their keys (else read from the table's key schema) and projections.
+    pub dynamodb: Vec<TableConfig>,
+    /// SSM parameter names to preload.
+    pub parameters: Vec<String>,
+    /// Secret ids to preload.
+    pub secrets: Vec<String>,
+}
+
+/// One table of `cache.yaml`.
+///
+/// ```
+/// use lambda_cache_extension::config::CacheFile;
+/// let file = CacheFile::parse(
+///     "dynamodb:\n  - table: Orders\n    hashkey: id\n    hashkeytype: N\n    ttl: 30s\n",
+///     "cache.yaml".as_ref(),
+/// )?;
+/// let table = &file.dynamodb[0];
+/// assert_eq!(table.hash.as_ref().map(|k| k.name.as_str()), Some("id"));
+/// assert_eq!(table.ttl, Some(std::time::Duration::from_secs(30)));
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TableConfig {
+    /// The table name.
+    pub table: String,
+    /// The partition key, if given.
+    pub hash: Option<KeyAttribute>,
+    /// The sort key, if the table has one and it is given.
+    pub sort: Option<KeyAttribute>,
+    /// Attributes to return (and to scan when preloading); empty for all.
+    pub fields: Vec<String>,
+    /// This table's max age, if not `CACHE_EXTENSION_TTL`.
+    pub ttl: Option<Duration>,
+}
+
+/// A key attribute: its name and DynamoDB type.
+///
+/// ```
+/// use lambda_cache_extension::config::{KeyAttribute, KeyType};
+/// let key = KeyAttribute { name: "pk".into(), kind: KeyType::N };
+/// assert!(key.value("42").is_ok());
+/// assert!(key.value("forty-two").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyAttribute {
+    /// The attribute name.
+    pub name: String,
+    /// Its type.
+    pub kind: KeyType,
+}
+
+/// A key attribute's type.
+///
+/// ```
+/// assert_eq!(lambda_cache_extension::config::KeyType::default(), lambda_cache_extension::config::KeyType::S);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum KeyType {
+    /// A string (the default).
+    #[default]
+    S,
+    /// A number.
+    N,
+    /// Binary, written base64 in requests.
+    B,
+}
+
+impl KeyAttribute {
+    /// The key value of `text` for this attribute: a string as is, a number checked and put in
+    /// canonical form (so `1`, `1.0` and `01` are one item), binary decoded from base64.
+    ///
+    /// # Errors
+    /// A message naming the text and what is wrong with it.
+    ///
+    /// ```
+    /// use lambda_cache_extension::config::{KeyAttribute, KeyType};
+    /// let key = KeyAttribute { name: "blob".into(), kind: KeyType::B };
+    /// assert!(key.value("aGk=").is_ok());
+    /// assert!(key.value("not base64!").is_err());
+    /// ```
+    pub fn value(&self, text: &str) -> Result<KeyValue, String> {
+        match self.kind {
+            KeyType::S if text.is_empty() => Err(format!(
+                "the {} key value is empty (DynamoDB keys cannot be)",
+                self.name
+            )),
+            KeyType::S => Ok(KeyValue::S(text.to_owned())),
+            KeyType::N => KeyValue::n(text).map_err(|e| e.to_string()),
+            KeyType::B => {
+                use base64::Engine as _;
+                match base64::engine::general_purpose::STANDARD.decode(text) {
+                    Ok(bytes) if !bytes.is_empty() => Ok(KeyValue::B(bytes)),
+                    _ => Err(format!(
+                        "the {} key value {} is not non-empty base64 (the key is binary)",
+                        self.name,
+                        quote(text)
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// The file as written: the seed's camelCase spelling, aws-samples' lowercase one, and our
+/// additions. Unknown keys are an error.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    dynamodb: Vec<TableDoc>,
+    #[serde(default)]
+    parameters: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableDoc {
+    table: String,
+    #[serde(default, rename = "hashKey", alias = "hashkey")]
+    hash_key: Option<String>,
+    #[serde(default, rename = "hashKeyType", alias = "hashkeytype")]
+    hash_key_type: Option<KeyType>,
+    #[serde(default, rename = "sortKey", alias = "sortkey")]
+    sort_key: Option<String>,
+    #[serde(default, rename = "sortKeyType", alias = "sortkeytype")]
+    sort_key_type: Option<KeyType>,
+    #[serde(default)]
+    fields: Option<String>,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+impl CacheFile {
+    /// Reads the file at `path`; a missing file is an empty configuration unless `must_exist`.
+    ///
+    /// # Errors
+    /// [`InitError::ConfigFile`] naming the file, for a file that cannot be read or parsed.
+    ///
+    /// ```
+    /// use lambda_cache_extension::config::CacheFile;
+    /// let none = CacheFile::load("/nonexistent/cache.yaml".as_ref(), false)?;
+    /// assert!(none.dynamodb.is_empty());
+    /// assert!(CacheFile::load("/nonexistent/cache.yaml".as_ref(), true).is_err());
+    /// # Ok::<(), lambda_cache_extension::config::InitError>(())
+    /// ```
+    pub fn load(path: &Path, must_exist: bool) -> Result<Self, InitError> {
+        /// A configuration file is small; a larger one is a mistake, not something to parse.
+        const MAX_BYTES: u64 = 1 << 20;
+        let error = |message: String| InitError::ConfigFile {
+            path: path.to_owned(),
+            message,
+        };
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                return Ok(Self::default());
+            }
+            Err(e) => return Err(error(e.to_string())),
+        };
+        if metadata.len() > MAX_BYTES {
+            return Err(error(format!(
+                "{} bytes is more than the {MAX_BYTES} a configuration file may have",
+                metadata.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of the file at `path` (named in errors).
+    ///
+    /// # Errors
+    /// [`InitError::ConfigFile`] naming the file and the line, key or value at fault: YAML
+    /// syntax, an unknown key (a typo is never ignored), a wrong type, a bad TTL, a sort key
+    /// without a partition key, an invalid parameter name or secret id.
+    ///
+    /// ```
+    /// use lambda_cache_extension::config::CacheFile;
+    /// let err = CacheFile::parse("dynamodb:\n  - table: T\n    hashKye: pk\n", "cache.yaml".as_ref())
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("hashKye"));
+    /// ```
+    pub fn parse(text: &str, path: &Path) -> Result<Self, InitError> {
+        let error = |message: String| InitError::ConfigFile {
+            path: path.to_owned(),
+            message,
+        };
+        let doc: FileDoc = if text.lines().all(|line| {
+            let line = line.trim();
+            line.is_empty() || line.starts_with('#') || line == "---"
+        }) {
+            FileDoc::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| error(one_line(&e.to_string())))?
+        };
+        let mut dynamodb = Vec::with_capacity(doc.dynamodb.len());
+        for (i, table) in doc.dynamodb.into_iter().enumerate() {
+            let at = |what: &str| {
+                error(format!(
+                    "dynamodb[{i}] (table {}): {what}",
+                    quote(&table.table)
+                ))
+            };
+            if table.table.is_empty() {
+                return Err(at("the table name is empty"));
+            }
+            let hash = match (table.hash_key, table.hash_key_type) {
+                (Some(name), kind) => Some(KeyAttribute {
+                    name,
+                    kind: kind.unwrap_or_default(),
+                }),
+                (None, Some(_)) => return Err(at("hashKeyType without hashKey")),
+                (None, None) => None,
+            };
+            let sort = match (table.sort_key, table.sort_key_type) {
+                (Some(_), _) if hash.is_none() => {
+                    return Err(at(
+                        "sortKey without hashKey: give both, or neither to read the table's key schema",
+                    ));
+                }
+                (Some(name), kind) => Some(KeyAttribute {
+                    name,
+                    kind: kind.unwrap_or_default(),
+                }),
+                (None, Some(_)) => return Err(at("sortKeyType without sortKey")),
+                (None, None) => None,
+            };
+            let fields = table
+                .fields
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let ttl = match table.ttl.as_deref() {
+                None => None,
+                Some(text) => Some(
+                    parse_ttl(text)
+                        .map_err(|reason| at(&format!("ttl {}: {reason}", quote(text))))?,
+                ),
+            };
+            dynamodb.push(TableConfig {
+                table: table.table,
+                hash,
+                sort,
+                fields,
+                ttl,
+            });
+        }
+        for (i, name) in doc.parameters.iter().enumerate() {
+            lambda_cache::ssm::check_name(name)
+                .map_err(|e| error(format!("parameters[{i}]: {e}")))?;
+        }
+        for (i, id) in doc.secrets.iter().enumerate() {
+            lambda_cache::secrets::SecretId::new(id)
+                .check()
+                .map_err(|e| error(format!("secrets[{i}]: {e}")))?;
+        }
+        Ok(Self {
+            dynamodb,
+            parameters: doc.parameters,
+            secrets: doc.secrets,
+        })
+    }
+}
+
+/// A parser's message on one line (Lambda's init error is one line in the console).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, InitError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(move |name| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[("AWS_SESSION_TOKEN", "tok")]).unwrap();
+        assert_eq!(s.config_path, Path::new("/var/task/cache.yaml"));
+        assert!(!s.config_named);
+        assert_eq!(s.ttl, Duration::from_secs(300));
+        assert_eq!(s.ssm_ttl, s.ttl);
+        assert_eq!(s.max_stale, Duration::from_secs(600));
+        assert!(!s.init_startup);
+        assert_eq!((s.cache_port, s.aws_port), (Some(4000), Some(2773)));
+        assert_eq!(s.auth, Auth::Token);
+        assert_eq!(s.token.expose(), "tok");
+        assert_eq!(s.capacity, Some(1000));
+    }
+
+    #[test]
+    fn the_first_token_variable_set_wins() {
+        let s = settings(&[
+            ("AWS_SESSION_TOKEN", "session"),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container"),
+        ])
+        .unwrap();
+        assert_eq!(s.token.expose(), "session");
+        let s = settings(&[("AWS_TOKEN", "first"), ("AWS_SESSION_TOKEN", "session")]).unwrap();
+        assert_eq!(s.token.expose(), "first");
+        assert!(matches!(settings(&[]), Err(InitError::NoToken)));
+        assert!(matches!(
+            settings(&[("AWS_SESSION_TOKEN", "")]),
+            Err(InitError::NoToken)
+        ));
+    }
+
+    #[test]
+    fn each_variable_is_checked_and_named() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("CACHE_EXTENSION_TTL", "1d", "unknown unit"),
+            ("CACHE_EXTENSION_TTL", "-5s", "negative"),
+            ("CACHE_EXTENSION_TTL", "300", "missing unit"),
+            ("CACHE_EXTENSION_INIT_STARTUP", "yes", "invalid boolean"),
+            ("CACHE_EXTENSION_PORT", "0", "from 1 to 65535"),
+            ("CACHE_EXTENSION_PORT", "http", "from 1 to 65535"),
+            (
+                "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                "4000",
+                "same port",
+            ),
+            ("SSM_PARAMETER_STORE_TTL", "5m", "whole number of seconds"),
+            ("CACHE_EXTENSION_AUTH", "off", "token"),
+            (
+                "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+                "-1",
+                "whole number",
+            ),
+            ("CACHE_EXTENSION_MAX_IN_FLIGHT", "0", "at least 1"),
+            ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0", "positive"),
+        ];
+        for &(name, value, reason) in cases {
+            let err = settings(&[("AWS_SESSION_TOKEN", "tok"), (name, value)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, InitError::Variable { .. }),
+                "{name}={value}: {text}"
+            );
+            assert!(text.contains(name), "{text}");
+            assert!(text.contains(reason), "{name}={value}: {text}");
+            assert_eq!(err.error_type(), "Extension.InvalidVariable");
+        }
+    }
+
+    #[test]
+    fn the_aws_extension_variables_are_honoured_without_its_cap() {
+        let s = settings(&[
+            ("AWS_SESSION_TOKEN", "tok"),
+            ("SSM_PARAMETER_STORE_TTL", "3600"),
+            ("SECRETS_MANAGER_TTL", "0"),
+            ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "0"),
+            ("CACHE_EXTENSION_PORT", "off"),
+        ])
+        .unwrap();
+        assert_eq!(s.ssm_ttl, Duration::from_secs(3600));
+        assert_eq!(s.secrets_ttl, Duration::ZERO);
+        assert_eq!(s.capacity, None);
+        assert_eq!(s.cache_port, None);
+        assert!(
+            settings(&[
+                ("AWS_SESSION_TOKEN", "tok"),
+                ("CACHE_EXTENSION_PORT", "off"),
+                ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off"),
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_token_is_never_in_an_error() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let err = Settings::from_lookup(|name| {
+                (name == "AWS_SESSION_TOKEN").then(|| OsString::from_vec(b"secret\xff".to_vec()))
+            })
+            .unwrap_err();
+            assert!(!err.to_string().contains("secret"), "{err}");
+            assert!(err.to_string().contains("AWS_SESSION_TOKEN"), "{err}");
+        }
+        let s = settings(&[("AWS_SESSION_TOKEN", "hunter2")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_seed_file_and_the_samples_spelling() {
+        let seed = "dynamodb:\n  - table: Users\n    hashKey: pk\n    hashKeyType: S\n    sortKey: sk\n    sortKeyType: S\n    fields: name,email\n";
+        let samples = "dynamodb:\n  - table: Users\n    hashkey: pk\n    hashkeytype: S\n    sortkey: sk\n    sortkeytype: S\n    fields: name, email\n";
+        let a = CacheFile::parse(seed, Path::new("cache.yaml")).unwrap();
+        let b = CacheFile::parse(samples, Path::new("cache.yaml")).unwrap();
+        assert_eq!(a, b);
+        let table = &a.dynamodb[0];
+        assert_eq!(table.fields, ["name", "email"]);
+        assert_eq!(
+            table.sort,
+            Some(KeyAttribute {
+                name: "sk".into(),
+                kind: KeyType::S
+            })
+        );
+    }
+
+    #[test]
+    fn our_additions() {
+        let text = "dynamodb:\n  - table: Orders\n    hashKey: id\n    hashKeyType: N\n    ttl: 1.5m\n  - table: Schemaless\nparameters:\n  - /app/db/host\nsecrets:\n  - prod/db\n";
+        let file = CacheFile::parse(text, Path::new("cache.yaml")).unwrap();
+        assert_eq!(file.dynamodb[0].ttl, Some(Duration::from_secs(90)));
+        assert_eq!(file.dynamodb[1].hash, None);
+        assert_eq!(file.parameters, ["/app/db/host"]);
+        assert_eq!(file.secrets, ["prod/db"]);
+        assert_eq!(
+            CacheFile::parse("# nothing yet\n", Path::new("c.yaml")).unwrap(),
+            CacheFile::default()
+        );
+    }
+
+    #[test]
+    fn wrong_files_name_the_file_and_what_is_wrong() {
+        let cases: &[(&str, &str)] = &[
+            ("dynamodb:\n  - table: T\n    hashKye: pk\n", "hashKye"),
+            (
+                "dynamodb:\n  - table: T\n    hashKey: pk\n    hashKeyType: X\n",
+                "X",
+            ),
+            ("dynamodb:\n  - table: T\n    ttl: 1d\n", "unknown unit"),
+            (
+                "dynamodb:\n  - table: T\n    sortKey: sk\n",
+                "sortKey without hashKey",
+            ),
+            ("dynamodb:\n  - hashKey: pk\n", "table"),
+            ("dynamdb: []\n", "dynamdb"),
+            ("parameters:\n  - \"/bad name\"\n", "parameters[0]"),
+            ("secrets:\n  - \"\"\n", "secrets[0]"),
+            ("dynamodb: [\n", "c.yaml"),
+            ("dynamodb:\n  - table: T\n\tbad: tab\n", "c.yaml"),
+        ];
+        for &(text, needle) in cases {
+            let err = CacheFile::parse(text, Path::new("c.yaml")).expect_err(text);
+            let message = err.to_string();
+            assert!(message.contains("c.yaml"), "{message}");
+            assert!(message.contains(needle), "{text:?}: {message}");
+            assert_eq!(err.error_type(), "Extension.InvalidConfigFile");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let err = CacheFile::parse(
+            "dynamodb:\n  - table: T\n    hashKye: pk\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains('3'), "the line number: {err}");
+    }
+}
