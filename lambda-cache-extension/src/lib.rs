@@ -5,6 +5,181 @@
 //! `extensions/lambda-cache-extension`) only runs [`main`]. Its settings come from the
 //! environment ([`config::Settings`]) and from `cache.yaml` ([`config::CacheFile`]); the seed's
 //! variables keep their Go grammar ([`go`]).
+//!
+//! Routes (every one but `/ping` needs the header `X-Aws-Parameters-Secrets-Token`):
+//! `GET /dynamodb?name=<table>@@<hash>[@@<sort>]`, `GET /systemsmanager/parameters/get?name=…`,
+//! `GET /secretsmanager/get?secretId=…`, `GET /v1/stats`, `GET /ping`. Each answer with a value
+//! says where it came from in [`SOURCE_HEADER`] and how old it is in `age` and
+//! [`AGE_MS_HEADER`]; each failure is a real status with `{"__type": …, "message": …}`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub mod config;
 pub mod go;
+
+mod backend;
+mod lifecycle;
+mod server;
+
+pub use server::{AGE_MS_HEADER, SOURCE_HEADER, TOKEN_HEADER};
+
+use config::{Auth, CacheFile, InitError, Settings};
+use lifecycle::{Event, ExtensionsApi};
+
+/// Values a preload reads at most.
+const PRELOAD_MAX_ITEMS: usize = 10_000;
+/// Bytes a preload reads at most.
+const PRELOAD_MAX_BYTES: u64 = 32 << 20;
+/// Time a preload may take (Lambda gives the whole INIT phase 10 s).
+const PRELOAD_TIME: Duration = Duration::from_secs(6);
+
+/// One line on standard error (Lambda sends it to the function's log group). Never a value.
+pub(crate) fn log(message: &str) {
+    eprintln!("[lambda-cache-extension] {message}");
+}
+
+/// Runs the extension: binds its listeners, registers, reads its configuration (an error is
+/// posted to `init/error` and the process exits 1), preloads if asked, then serves until
+/// SHUTDOWN (exit 0).
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     lambda_cache_extension::main()
+/// }
+/// ```
+pub fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            log(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // Open connections and their tasks are dropped, not awaited: SHUTDOWN has a deadline.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn run() -> ExitCode {
+    let Some(address) = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .ok()
+        .filter(|a| !a.is_empty())
+    else {
+        log("AWS_LAMBDA_RUNTIME_API is not set: this binary runs as a Lambda extension");
+        return ExitCode::FAILURE;
+    };
+    // The environment first (it names the ports), then the listeners, bound before
+    // registering so that the function's first request finds them.
+    let settings = Settings::from_env();
+    let listeners = match &settings {
+        Ok(settings) => bind_all(settings).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "lambda-cache-extension".to_owned());
+    let api = match ExtensionsApi::register(&address, &name).await {
+        Ok(api) => api,
+        Err(e) => {
+            log(&InitError::RuntimeApi(e).to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let ready = settings.and_then(|settings| {
+        let listeners = listeners?;
+        let file = CacheFile::load(&settings.config_path, settings.config_named)?;
+        Ok((settings, listeners, file))
+    });
+    let (settings, listeners, file) = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            let message = e.to_string();
+            log(&format!("cannot start: {message}"));
+            if let Err(post) = api.init_error(e.error_type(), &message).await {
+                log(&format!("could not report the error: {post}"));
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if settings.auth == Auth::DynamodbOpen {
+        log(
+            "warning: CACHE_EXTENSION_AUTH=none: /dynamodb answers without a token (other routes still require it)",
+        );
+    }
+    let sdk = sdk_config(settings.backend_timeout).await;
+    let backend = Arc::new(backend::Backend::new(&settings, file, &sdk));
+    let server = Arc::new(server::Server::new(
+        Arc::clone(&backend),
+        settings.token.clone(),
+        settings.auth,
+        settings.max_in_flight,
+    ));
+    for listener in listeners {
+        server.spawn(listener);
+    }
+    if settings.init_startup {
+        let preload = backend.preload(PRELOAD_MAX_ITEMS, PRELOAD_MAX_BYTES);
+        match tokio::time::timeout(PRELOAD_TIME, preload).await {
+            Ok((loaded, problems)) => {
+                log(&format!("preloaded {loaded} values"));
+                for problem in problems {
+                    log(&format!("preload: {problem}"));
+                }
+            }
+            Err(_) => log(&format!(
+                "preload stopped after {PRELOAD_TIME:?}; what it read is cached"
+            )),
+        }
+    }
+    let config = backend.file();
+    log(&format!(
+        "ready: {} tables, {} parameters, {} secrets configured",
+        config.dynamodb.len(),
+        config.parameters.len(),
+        config.secrets.len()
+    ));
+    loop {
+        match api.next().await {
+            Ok(Event::Invoke) => {}
+            Ok(Event::Shutdown) => return ExitCode::SUCCESS,
+            Err(e) => {
+                log(&format!("Extensions API: {e}"));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+}
+
+/// The listeners the settings ask for, on 127.0.0.1 only.
+async fn bind_all(settings: &Settings) -> Result<Vec<tokio::net::TcpListener>, InitError> {
+    let mut listeners = Vec::new();
+    for (variable, port) in [
+        ("CACHE_EXTENSION_PORT", settings.cache_port),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", settings.aws_port),
+    ] {
+        if let Some(port) = port {
+            listeners.push(server::bind(variable, port).await?);
+        }
+    }
+    Ok(listeners)
+}
+
+/// The SDK's configuration from the environment, with every backend call bounded.
+async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(2)))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}

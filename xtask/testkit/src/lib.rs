@@ -7,6 +7,9 @@
 //!   for processes whose SDK clients a test cannot reach (a Lambda function under test).
 //! - [`RuntimeApi`]: a mock of the Lambda Runtime API that hands out events and collects the
 //!   function's responses.
+//! - [`ExtensionsApi`]: a mock of the Lambda Extensions API (register, events on demand,
+//!   `init/error` recorded), and [`http_get`] / [`http_raw`]: a plain HTTP/1.1 client for
+//!   talking to a process under test, well-formed or not.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -411,4 +414,319 @@ impl RuntimeApi {
             waited += step;
         }
     }
+}
+
+/// One call a process made to the [`ExtensionsApi`] mock.
+#[derive(Clone, Debug)]
+pub struct ApiCall {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The path, such as `/2020-01-01/extension/register`.
+    pub path: String,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl ApiCall {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A mock of the Lambda Extensions API on a loopback port: `register` answers with an
+/// identifier, `event/next` hands out the events queued by [`ExtensionsApi::invoke`] and
+/// [`ExtensionsApi::shutdown`] (holding the poll until one is queued), and every call is
+/// recorded, `init/error` and `exit/error` included.
+#[derive(Debug)]
+pub struct ExtensionsApi {
+    address: String,
+    calls: Arc<Mutex<Vec<ApiCall>>>,
+    events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The identifier the mock gives at `register`.
+pub const EXTENSION_ID: &str = "ext-4f1c";
+
+impl ExtensionsApi {
+    /// Listens on a free loopback port.
+    ///
+    /// # Panics
+    /// If no loopback port can be had.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("bound").to_string();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (events, queue) = tokio::sync::mpsc::unbounded_channel();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let seen = Arc::clone(&calls);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_api(stream, Arc::clone(&seen), Arc::clone(&queue)));
+            }
+        });
+        Self {
+            address,
+            calls,
+            events,
+            task,
+        }
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API`: `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Queues an INVOKE event.
+    pub fn invoke(&self) {
+        let _ = self.events.send(serde_json::json!({
+            "eventType": "INVOKE",
+            "deadlineMs": 4_102_444_800_000_u64,
+            "requestId": unique("req"),
+            "invokedFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:under-test",
+            "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-0-0"}
+        }));
+    }
+
+    /// Queues a SHUTDOWN event.
+    pub fn shutdown(&self) {
+        let _ = self.events.send(serde_json::json!({
+            "eventType": "SHUTDOWN",
+            "shutdownReason": "spindown",
+            "deadlineMs": 4_102_444_800_000_u64
+        }));
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.calls.lock().clone()
+    }
+
+    /// The calls whose path ends with `suffix` (`/register`, `/event/next`, `/init/error`).
+    pub fn calls_to(&self, suffix: &str) -> Vec<ApiCall> {
+        self.calls
+            .lock()
+            .iter()
+            .filter(|c| c.path.ends_with(suffix))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `count` calls to `suffix` have been made, checking every 10 ms for at most
+    /// `limit`. This waits for another process; it asserts nothing about how fast it is.
+    ///
+    /// # Panics
+    /// If they have not all been made within `limit`.
+    pub async fn wait_for(&self, suffix: &str, count: usize, limit: Duration) -> Vec<ApiCall> {
+        let step = Duration::from_millis(10);
+        let mut waited = Duration::ZERO;
+        loop {
+            let calls = self.calls_to(suffix);
+            if calls.len() >= count {
+                return calls;
+            }
+            assert!(
+                waited < limit,
+                "{} of {count} calls to {suffix} after {limit:?}; all calls: {:?}",
+                calls.len(),
+                self.calls()
+            );
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+    }
+}
+
+impl Drop for ExtensionsApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type EventQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>>;
+
+/// One connection to the mock: one request, one answer, then close.
+async fn serve_api(mut stream: TcpStream, calls: Arc<Mutex<Vec<ApiCall>>>, queue: EventQueue) {
+    let Some(call) = read_request(&mut stream).await else {
+        return;
+    };
+    calls.lock().push(call.clone());
+    let (status, headers, body) = match (call.method.as_str(), call.path.as_str()) {
+        ("POST", "/2020-01-01/extension/register") => (
+            200,
+            vec![("Lambda-Extension-Identifier", EXTENSION_ID.to_owned())],
+            r#"{"functionName":"under-test","functionVersion":"$LATEST","handler":"index.handler"}"#
+                .to_owned(),
+        ),
+        ("GET", "/2020-01-01/extension/event/next")
+            if call.header("lambda-extension-identifier") == Some(EXTENSION_ID) =>
+        {
+            let event = queue.lock().await.recv().await;
+            match event {
+                Some(event) => (
+                    200,
+                    vec![("Lambda-Extension-Event-Identifier", unique("event"))],
+                    event.to_string(),
+                ),
+                None => return,
+            }
+        }
+        ("POST", "/2020-01-01/extension/init/error" | "/2020-01-01/extension/exit/error")
+            if call.header("lambda-extension-identifier") == Some(EXTENSION_ID) =>
+        {
+            (202, Vec::new(), r#"{"status":"OK"}"#.to_owned())
+        }
+        _ => (
+            403,
+            Vec::new(),
+            r#"{"errorMessage":"unknown call or identifier","errorType":"Extension.Forbidden"}"#
+                .to_owned(),
+        ),
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Reads one HTTP/1.1 request with a `content-length` body.
+async fn read_request(stream: &mut TcpStream) -> Option<ApiCall> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 || buffer.len() > 64 * 1024 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?.to_owned();
+    let path = first.next()?.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(ApiCall {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// An HTTP answer as read off the wire.
+#[derive(Clone, Debug)]
+pub struct HttpAnswer {
+    /// The status code (0 if the connection closed before a status line).
+    pub status: u16,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body (the whole rest of the stream: the request asked to close).
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    ///
+    /// # Panics
+    /// If it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// `GET target` from `address` (`host:port`) with `headers`, on a new connection that closes
+/// after the answer.
+pub async fn http_get(address: &str, target: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    let mut request = format!("GET {target} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    http_raw(address, request.as_bytes()).await
+}
+
+/// Sends `request` as is (well-formed or not) to `address` and reads until the server closes.
+///
+/// # Panics
+/// If the connection cannot be made.
+pub async fn http_raw(address: &str, request: &[u8]) -> HttpAnswer {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+    let _ = stream.write_all(request).await;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A loopback port free when asked (the caller binds it soon after).
+///
+/// # Panics
+/// If no loopback port can be had.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }

@@ -1,0 +1,874 @@
+//! The one path every route takes: a key, a max age, and a fetch that renders the answer's
+//! body. The cache holds rendered bodies, so a hit is a reference count and a copy of headers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAttributeType};
+use aws_smithy_types::date_time::Format;
+use base64::Engine as _;
+use bytes::Bytes;
+use lambda_cache::dynamodb::KeyValue;
+use lambda_cache::ssm::AwsError;
+use lambda_cache::{Cache, CacheError, Fetched, Key, Policy, Validator};
+
+use crate::config::{CacheFile, KeyAttribute, KeyType, Settings, TableConfig};
+use crate::go::quote;
+
+/// Bytes the cache may hold in all: rendered bodies are small, a runaway one is refused.
+const MAX_BYTES: u64 = 64 << 20;
+/// How long a table's key schema (DescribeTable) is kept.
+const SCHEMA_TTL: Duration = Duration::from_secs(3600);
+
+/// A rendered answer, as cached.
+pub(crate) struct Body(pub(crate) Bytes);
+
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// From memory, within its max age.
+    Cache,
+    /// Fetched for this request (or by a fetch it joined).
+    Backend,
+    /// Past its max age, served because the backend failed.
+    Stale,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Backend => "backend",
+            Self::Stale => "stale",
+        }
+    }
+}
+
+/// An answer with a value.
+pub(crate) struct Served {
+    pub(crate) body: Bytes,
+    pub(crate) source: Source,
+    pub(crate) age: Duration,
+}
+
+/// Why a request got no value: each maps to one HTTP status and an error code.
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// 400: the request is malformed; names the query parameter.
+    BadRequest {
+        parameter: &'static str,
+        message: String,
+    },
+    /// 404: the item, parameter, secret or table does not exist.
+    NotFound { code: String, message: String },
+    /// 502: the backend failed.
+    Backend(AwsError),
+    /// 504: the backend did not answer in time.
+    Timeout(String),
+}
+
+impl Failure {
+    pub(crate) fn bad(parameter: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            parameter,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status and the `__type` of the error body.
+    pub(crate) fn status_and_code(&self) -> (u16, &str) {
+        match self {
+            Self::BadRequest { .. } => (400, "BadRequest"),
+            Self::NotFound { code, .. } => (404, code),
+            Self::Backend(e) if e.code.is_empty() => (502, "BackendUnavailable"),
+            Self::Backend(e) => (502, &e.code),
+            Self::Timeout(_) => (504, "BackendTimeout"),
+        }
+    }
+
+    /// An SDK failure: a timeout, a missing resource, or any other backend failure.
+    fn from_sdk<E>(
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let timed_out = match &err {
+            SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(failure) => failure.is_timeout(),
+            _ => false,
+        };
+        if timed_out {
+            return Self::Timeout(lambda_cache::error_chain(&err));
+        }
+        let err = AwsError::from_sdk(err);
+        match err.kind {
+            lambda_cache::ssm::Kind::NotFound => Self::NotFound {
+                code: err.code.clone(),
+                message: err.message,
+            },
+            _ => Self::Backend(err),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadRequest { parameter, message } => write!(f, "{parameter}: {message}"),
+            Self::NotFound { message, .. } => f.write_str(message),
+            Self::Backend(e) => write!(f, "the backend failed: {e}"),
+            Self::Timeout(message) => write!(f, "the backend did not answer in time: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl CacheError for Failure {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Backend(e) => e.kind.is_transient(),
+            Self::Timeout(_) => true,
+            Self::BadRequest { .. } | Self::NotFound { .. } => false,
+        }
+    }
+}
+
+/// A table's key attributes.
+#[derive(Clone, Debug)]
+struct Schema {
+    hash: KeyAttribute,
+    sort: Option<KeyAttribute>,
+}
+
+/// The clients, the cache and what the configuration says about each service.
+pub(crate) struct Backend {
+    cache: Cache,
+    ssm: aws_sdk_ssm::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    file: CacheFile,
+    ttl: Duration,
+    ssm_ttl: Duration,
+    secrets_ttl: Duration,
+    max_stale: Duration,
+    caching: bool,
+}
+
+const SSM: &str = "extension/ssm";
+const SECRETS: &str = "extension/secrets";
+const SECRETS_BY_ID: &str = "extension/secrets#version-id";
+const DYNAMODB: &str = "extension/dynamodb";
+const SCHEMA: &str = "extension/dynamodb#schema";
+
+impl Backend {
+    pub(crate) fn new(settings: &Settings, file: CacheFile, sdk: &aws_config::SdkConfig) -> Self {
+        let cache = Cache::builder()
+            .capacity(settings.capacity.unwrap_or(1000))
+            .max_bytes(MAX_BYTES)
+            .build()
+            .unwrap_or_else(|_| Cache::global().clone());
+        Self {
+            cache,
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            file,
+            ttl: settings.ttl,
+            ssm_ttl: settings.ssm_ttl,
+            secrets_ttl: settings.secrets_ttl,
+            max_stale: settings.max_stale,
+            caching: settings.capacity.is_some(),
+        }
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub(crate) fn file(&self) -> &CacheFile {
+        &self.file
+    }
+
+    fn policy(&self, ttl: Duration, refresh: bool) -> Policy {
+        let max_age = if refresh || !self.caching {
+            Duration::ZERO
+        } else {
+            ttl
+        };
+        let policy = Policy::new(max_age);
+        if self.max_stale.is_zero() {
+            policy.no_stale()
+        } else {
+            policy.stale_if_error(self.max_stale)
+        }
+    }
+
+    /// The generic path: from memory within `ttl` (unless `refresh`), else fetched once for
+    /// all concurrent askers; a failed fetch of something held serves it stale, within bounds.
+    async fn serve<F, Fut>(
+        &self,
+        key: Key<'_>,
+        ttl: Duration,
+        refresh: bool,
+        fetch: F,
+    ) -> Result<Served, Failure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Fetched<Body>, Failure>>,
+    {
+        let clock = self.cache.clock();
+        let asked = clock.now();
+        let policy = self.policy(ttl, refresh);
+        let entry = self
+            .cache
+            .get_or_fetch(key, policy, |_previous| fetch())
+            .await?;
+        let age = clock.now().saturating_duration_since(entry.fetched_at());
+        let source = if entry.fetched_at() >= asked {
+            Source::Backend
+        } else if age > policy.max_age() {
+            Source::Stale
+        } else {
+            Source::Cache
+        };
+        Ok(Served {
+            body: entry.value().0.clone(),
+            source,
+            age,
+        })
+    }
+
+    /// `GetParameter`, answered as SSM answers it.
+    pub(crate) async fn parameter(
+        &self,
+        name: &str,
+        decrypt: bool,
+        refresh: bool,
+    ) -> Result<Served, Failure> {
+        lambda_cache::ssm::check_name(name).map_err(|e| Failure::bad("name", e.to_string()))?;
+        let key = Key::new(SSM, name).variant(if decrypt { "decrypted" } else { "" });
+        self.serve(key, self.ssm_ttl, refresh, || async move {
+            let out = self
+                .ssm
+                .get_parameter()
+                .name(name)
+                .with_decryption(decrypt)
+                .send()
+                .await
+                .map_err(Failure::from_sdk)?;
+            let parameter = out.parameter.ok_or_else(|| Failure::NotFound {
+                code: "ParameterNotFound".into(),
+                message: format!("parameter {} not found", quote(name)),
+            })?;
+            let mut fields = serde_json::Map::new();
+            let mut put = |field: &str, value: Option<serde_json::Value>| {
+                if let Some(value) = value {
+                    fields.insert(field.to_owned(), value);
+                }
+            };
+            put("ARN", parameter.arn.map(Into::into));
+            put("DataType", parameter.data_type.map(Into::into));
+            put(
+                "LastModifiedDate",
+                parameter
+                    .last_modified_date
+                    .and_then(|d| d.fmt(Format::DateTime).ok())
+                    .map(Into::into),
+            );
+            put("Name", parameter.name.map(Into::into));
+            put("Selector", parameter.selector.map(Into::into));
+            put("SourceResult", parameter.source_result.map(Into::into));
+            put(
+                "Type",
+                parameter.r#type.map(|t| t.as_str().to_owned().into()),
+            );
+            put("Value", parameter.value.map(Into::into));
+            put("Version", Some(parameter.version.into()));
+            let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
+            Ok(rendered(&body, parameter.version.to_string()))
+        })
+        .await
+    }
+
+    /// `GetSecretValue`, answered as Secrets Manager answers it.
+    pub(crate) async fn secret(
+        &self,
+        id: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+        refresh: bool,
+    ) -> Result<Served, Failure> {
+        let secret = match (version_id, stage) {
+            (Some(v), _) => lambda_cache::secrets::SecretId::new(id).version_id(v),
+            (None, Some(s)) => lambda_cache::secrets::SecretId::new(id).stage(s),
+            (None, None) => lambda_cache::secrets::SecretId::new(id),
+        };
+        secret.check().map_err(|e| {
+            let parameter = match (version_id, stage) {
+                (Some(_), _) if !id.is_empty() => "versionId",
+                (None, Some(_)) if !id.is_empty() => "versionStage",
+                _ => "secretId",
+            };
+            Failure::bad(parameter, e.to_string())
+        })?;
+        let key = match (version_id, stage) {
+            (Some(v), _) => Key::new(SECRETS_BY_ID, id).variant(v),
+            (None, s) => Key::new(SECRETS, id).variant(s.unwrap_or(lambda_cache::secrets::CURRENT)),
+        };
+        self.serve(key, self.secrets_ttl, refresh, || async move {
+            let out = self
+                .secrets
+                .get_secret_value()
+                .secret_id(id)
+                .set_version_id(version_id.map(str::to_owned))
+                .set_version_stage(stage.map(str::to_owned))
+                .send()
+                .await
+                .map_err(Failure::from_sdk)?;
+            let mut fields = serde_json::Map::new();
+            let mut put = |field: &str, value: Option<serde_json::Value>| {
+                if let Some(value) = value {
+                    fields.insert(field.to_owned(), value);
+                }
+            };
+            let version = out.version_id.clone().unwrap_or_default();
+            put("ARN", out.arn.map(Into::into));
+            put("Name", out.name.map(Into::into));
+            put("VersionId", out.version_id.map(Into::into));
+            put("SecretString", out.secret_string.map(Into::into));
+            put(
+                "SecretBinary",
+                out.secret_binary.map(|b| {
+                    base64::engine::general_purpose::STANDARD
+                        .encode(b.as_ref())
+                        .into()
+                }),
+            );
+            put("VersionStages", out.version_stages.map(Into::into));
+            // As on the wire: seconds since the epoch.
+            put(
+                "CreatedDate",
+                out.created_date
+                    .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
+                    .map(serde_json::Value::Number),
+            );
+            Ok(rendered(&serde_json::Value::Object(fields), version))
+        })
+        .await
+    }
+
+    /// One item, as plain JSON, named the seed's way: `table@@hash[@@sort]`.
+    pub(crate) async fn item(&self, name: &str, refresh: bool) -> Result<Served, Failure> {
+        let mut parts = name.split("@@");
+        let table = parts.next().unwrap_or_default();
+        let hash = parts.next();
+        let sort = parts.next();
+        let (Some(hash), None) = (hash, parts.next()) else {
+            return Err(Failure::bad(
+                "name",
+                format!("{} is not <table>@@<hash key>[@@<sort key>]", quote(name)),
+            ));
+        };
+        if table.is_empty() {
+            return Err(Failure::bad(
+                "name",
+                format!("{}: the table name is empty", quote(name)),
+            ));
+        }
+        let config = self.file.dynamodb.iter().find(|t| t.table == table);
+        let schema = self.schema(table, config).await?;
+        let key_error =
+            |message: String| Failure::bad("name", format!("{}: {message}", quote(name)));
+        let hash_value = schema.hash.value(hash).map_err(key_error)?;
+        let sort_value = match (&schema.sort, sort) {
+            (Some(attribute), Some(text)) => {
+                Some((attribute, attribute.value(text).map_err(key_error)?))
+            }
+            (Some(attribute), None) => {
+                return Err(key_error(format!(
+                    "table {table} has a sort key ({}): give <table>@@<hash>@@<sort>",
+                    attribute.name
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(key_error(format!(
+                    "table {table} has no sort key: give <table>@@<hash>"
+                )));
+            }
+            (None, None) => None,
+        };
+        let encoded = encode_key(&hash_value, sort_value.as_ref().map(|(_, v)| v));
+        let ttl = config.and_then(|c| c.ttl).unwrap_or(self.ttl);
+        let fields = config.map(|c| c.fields.as_slice()).unwrap_or_default();
+        let key = Key::new(DYNAMODB, table).variant(&encoded);
+        self.serve(key, ttl, refresh, || async {
+            let mut request = self
+                .dynamodb
+                .get_item()
+                .table_name(table)
+                .key(&schema.hash.name, attribute(&hash_value));
+            if let Some((attribute_name, value)) = &sort_value {
+                request = request.key(&attribute_name.name, attribute(value));
+            }
+            if let Some((expression, names)) = projection(fields, &schema) {
+                request = request
+                    .projection_expression(expression)
+                    .set_expression_attribute_names(Some(names));
+            }
+            let out = request.send().await.map_err(Failure::from_sdk)?;
+            let item = out.item.ok_or_else(|| Failure::NotFound {
+                code: "ItemNotFound".into(),
+                message: format!("no item {} in table {table}", quote(name)),
+            })?;
+            Ok(rendered_item(&item))
+        })
+        .await
+    }
+
+    /// The key attributes of `table`: from `cache.yaml`, else from DescribeTable (kept an hour).
+    async fn schema(&self, table: &str, config: Option<&TableConfig>) -> Result<Schema, Failure> {
+        if let Some(TableConfig {
+            hash: Some(hash),
+            sort,
+            ..
+        }) = config
+        {
+            return Ok(Schema {
+                hash: hash.clone(),
+                sort: sort.clone(),
+            });
+        }
+        let policy = Policy::new(SCHEMA_TTL);
+        let entry = self
+            .cache
+            .get_or_fetch(Key::new(SCHEMA, table), policy, |_previous| async {
+                let out = self
+                    .dynamodb
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(Failure::from_sdk)?;
+                let description = out.table.unwrap_or_else(|| {
+                    aws_sdk_dynamodb::types::TableDescription::builder().build()
+                });
+                let kind_of = |name: &str| {
+                    let declared = description
+                        .attribute_definitions()
+                        .iter()
+                        .find(|d| d.attribute_name() == name)
+                        .map(|d| d.attribute_type().clone());
+                    match declared {
+                        Some(ScalarAttributeType::N) => KeyType::N,
+                        Some(ScalarAttributeType::B) => KeyType::B,
+                        _ => KeyType::S,
+                    }
+                };
+                let mut hash = None;
+                let mut sort = None;
+                for element in description.key_schema() {
+                    let attribute = KeyAttribute {
+                        name: element.attribute_name().to_owned(),
+                        kind: kind_of(element.attribute_name()),
+                    };
+                    match element.key_type() {
+                        SchemaKeyType::Hash => hash = Some(attribute),
+                        _ => sort = Some(attribute),
+                    }
+                }
+                let hash = hash.ok_or_else(|| {
+                    Failure::Backend(AwsError::from_code(
+                        "InvalidKeySchema",
+                        &format!("table {table} describes no partition key"),
+                        None,
+                    ))
+                })?;
+                Ok(Fetched::new(Schema { hash, sort }))
+            })
+            .await?;
+        Ok(entry.value().clone())
+    }
+
+    /// Reads what `cache.yaml` lists into the cache: each table scanned (its projection and
+    /// keys), each parameter and secret read; stops at `max_items` or `max_bytes` rendered.
+    /// Returns the values loaded; a failure stops that table or skips that name, and is
+    /// returned as text for the log (never a value).
+    pub(crate) async fn preload(&self, max_items: usize, max_bytes: u64) -> (usize, Vec<String>) {
+        let mut loaded = 0_usize;
+        let mut bytes = 0_u64;
+        let mut problems = Vec::new();
+        for name in &self.file.parameters {
+            match self.parameter(name, true, false).await {
+                Ok(served) => {
+                    loaded += 1;
+                    bytes += served.body.len() as u64;
+                    // Decryption changes nothing but a SecureString: the same answer then
+                    // serves requests without withDecryption too.
+                    let parsed: serde_json::Value =
+                        serde_json::from_slice(&served.body).unwrap_or_default();
+                    if parsed["Parameter"]["Type"] != "SecureString" {
+                        let weight = served.body.len() as u64;
+                        self.cache.insert(
+                            Key::new(SSM, name),
+                            Body(served.body),
+                            Validator::default(),
+                            weight,
+                        );
+                    }
+                }
+                Err(e) => problems.push(format!("parameter {}: {e}", quote(name))),
+            }
+        }
+        for id in &self.file.secrets {
+            match self.secret(id, None, None, false).await {
+                Ok(served) => {
+                    loaded += 1;
+                    bytes += served.body.len() as u64;
+                }
+                Err(e) => problems.push(format!("secret {}: {e}", quote(id))),
+            }
+        }
+        'tables: for config in &self.file.dynamodb {
+            let table = config.table.as_str();
+            let schema = match self.schema(table, Some(config)).await {
+                Ok(schema) => schema,
+                Err(e) => {
+                    problems.push(format!("table {table}: {e}"));
+                    continue;
+                }
+            };
+            let mut start = None;
+            loop {
+                if loaded >= max_items || bytes >= max_bytes {
+                    problems.push(format!(
+                        "stopped at {loaded} values and {bytes} bytes (the preload's bounds)"
+                    ));
+                    break 'tables;
+                }
+                let mut request = self
+                    .dynamodb
+                    .scan()
+                    .table_name(table)
+                    .limit(
+                        i32::try_from(max_items - loaded)
+                            .unwrap_or(i32::MAX)
+                            .min(1000),
+                    )
+                    .set_exclusive_start_key(start.take());
+                if let Some((expression, names)) = projection(&config.fields, &schema) {
+                    request = request
+                        .projection_expression(expression)
+                        .set_expression_attribute_names(Some(names));
+                }
+                let page = match request.send().await.map_err(Failure::from_sdk) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        problems.push(format!("table {table}: {e}"));
+                        continue 'tables;
+                    }
+                };
+                for item in page.items() {
+                    let Some(hash) = item.get(&schema.hash.name).and_then(key_value) else {
+                        continue;
+                    };
+                    let sort = match &schema.sort {
+                        Some(attribute) => match item.get(&attribute.name).and_then(key_value) {
+                            Some(value) => Some(value),
+                            None => continue,
+                        },
+                        None => None,
+                    };
+                    let encoded = encode_key(&hash, sort.as_ref());
+                    let body = rendered_item(item);
+                    let Fetched::New { value, weight, .. } = body else {
+                        continue;
+                    };
+                    bytes += weight;
+                    self.cache.insert(
+                        Key::new(DYNAMODB, table).variant(&encoded),
+                        value,
+                        Validator::default(),
+                        weight,
+                    );
+                    loaded += 1;
+                }
+                match page.last_evaluated_key {
+                    Some(next) if !next.is_empty() => start = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        (loaded, problems)
+    }
+}
+
+/// A body as a cache value, weighed by its length.
+fn rendered(body: &serde_json::Value, validator: String) -> Fetched<Body> {
+    let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+    let weight = bytes.len() as u64;
+    Fetched::new(Body(bytes))
+        .with_validator(Validator::new(validator))
+        .with_weight(weight)
+}
+
+fn rendered_item(item: &HashMap<String, AttributeValue>) -> Fetched<Body> {
+    let text = item_json(item);
+    let weight = text.len() as u64;
+    Fetched::new(Body(Bytes::from(text))).with_weight(weight)
+}
+
+/// An item as plain JSON: strings, numbers exactly as DynamoDB holds them, binary as base64,
+/// sets and lists as arrays, maps as objects; attributes in name order.
+fn item_json(item: &HashMap<String, AttributeValue>) -> String {
+    let mut text = String::with_capacity(64);
+    write_map(&mut text, item.iter());
+    text
+}
+
+fn write_map<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a String, &'a AttributeValue)>,
+) {
+    let sorted: BTreeMap<&String, &AttributeValue> = entries.collect();
+    out.push('{');
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, name);
+        out.push(':');
+        write_value(out, value);
+    }
+    out.push('}');
+}
+
+fn write_array<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
+fn write_value(out: &mut String, value: &AttributeValue) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    match value {
+        AttributeValue::S(text) => write_string(out, text),
+        AttributeValue::N(number) => write_number(out, number),
+        AttributeValue::B(blob) => write_string(out, &b64(blob.as_ref())),
+        AttributeValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        AttributeValue::Ss(items) => write_array(out, items, |o, s| write_string(o, s)),
+        AttributeValue::Ns(items) => write_array(out, items, |o, n| write_number(o, n)),
+        AttributeValue::Bs(items) => {
+            write_array(out, items, |o, b| write_string(o, &b64(b.as_ref())));
+        }
+        AttributeValue::L(items) => write_array(out, items, write_value),
+        AttributeValue::M(map) => write_map(out, map.iter()),
+        _ => out.push_str("null"),
+    }
+}
+
+fn write_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// A number as DynamoDB holds it, digit for digit; one that is not a JSON number (DynamoDB
+/// never sends one) as a string rather than invalid JSON.
+fn write_number(out: &mut String, number: &str) {
+    if is_json_number(number) {
+        out.push_str(number);
+    } else {
+        write_string(out, number);
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+fn is_json_number(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.first() == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(c) if c.is_ascii_digit() => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// The cache variant for a key: each part typed and length-prefixed, so no two keys share one
+/// (`1` the number and `1` the string, `a@@b` split two ways) and numbers compare canonically.
+fn encode_key(hash: &KeyValue, sort: Option<&KeyValue>) -> String {
+    let mut out = String::new();
+    for value in std::iter::once(hash).chain(sort) {
+        let (tag, text) = match value {
+            KeyValue::S(s) => ('S', s.clone()),
+            KeyValue::N { canonical, .. } => ('N', canonical.clone()),
+            KeyValue::B(bytes) => ('B', base64::engine::general_purpose::STANDARD.encode(bytes)),
+        };
+        out.push(tag);
+        out.push_str(&text.len().to_string());
+        out.push(':');
+        out.push_str(&text);
+    }
+    out
+}
+
+fn attribute(value: &KeyValue) -> AttributeValue {
+    match value {
+        KeyValue::S(s) => AttributeValue::S(s.clone()),
+        KeyValue::N { text, .. } => AttributeValue::N(text.clone()),
+        KeyValue::B(bytes) => AttributeValue::B(aws_smithy_types::Blob::new(bytes.clone())),
+    }
+}
+
+/// A scanned item's key attribute as a key value.
+fn key_value(value: &AttributeValue) -> Option<KeyValue> {
+    match value {
+        AttributeValue::S(s) => Some(KeyValue::S(s.clone())),
+        AttributeValue::N(n) => KeyValue::n(n).ok(),
+        AttributeValue::B(b) => Some(KeyValue::B(b.as_ref().to_vec())),
+        _ => None,
+    }
+}
+
+/// The projection for `fields` plus the key attributes, with every name a placeholder
+/// (`name`, `date`, ... are reserved words in DynamoDB's expressions).
+fn projection(fields: &[String], schema: &Schema) -> Option<(String, HashMap<String, String>)> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mut wanted: Vec<&str> = fields.iter().map(String::as_str).collect();
+    for key in std::iter::once(&schema.hash).chain(schema.sort.as_ref()) {
+        if !wanted.contains(&key.name.as_str()) {
+            wanted.push(&key.name);
+        }
+    }
+    let mut names = HashMap::new();
+    let mut expression = String::new();
+    for (i, field) in wanted.iter().enumerate() {
+        if i > 0 {
+            expression.push(',');
+        }
+        let placeholder = format!("#p{i}");
+        expression.push_str(&placeholder);
+        names.insert(placeholder, (*field).to_owned());
+    }
+    Some((expression, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_render_as_plain_json_with_exact_numbers() {
+        let mut inner = HashMap::new();
+        inner.insert("deep".to_owned(), AttributeValue::Bool(true));
+        let mut item = HashMap::new();
+        item.insert("pk".to_owned(), AttributeValue::S("u\"1".into()));
+        item.insert(
+            "big".to_owned(),
+            AttributeValue::N("12345678901234567890.123456789".into()),
+        );
+        item.insert("exp".to_owned(), AttributeValue::N("1E+2".into()));
+        item.insert(
+            "blob".to_owned(),
+            AttributeValue::B(aws_smithy_types::Blob::new(b"hi".to_vec())),
+        );
+        item.insert("none".to_owned(), AttributeValue::Null(true));
+        item.insert(
+            "ns".to_owned(),
+            AttributeValue::Ns(vec!["1".into(), "-0.5".into()]),
+        );
+        item.insert(
+            "list".to_owned(),
+            AttributeValue::L(vec![
+                AttributeValue::S("a".into()),
+                AttributeValue::M(inner),
+            ]),
+        );
+        let text = item_json(&item);
+        assert_eq!(
+            text,
+            r#"{"big":12345678901234567890.123456789,"blob":"aGk=","exp":1E+2,"list":["a",{"deep":true}],"none":null,"ns":[1,-0.5],"pk":"u\"1"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["pk"], "u\"1");
+    }
+
+    #[test]
+    fn json_numbers() {
+        for good in ["0", "-0", "1", "1.5", "-12.25e-3", "1E+2", "100"] {
+            assert!(is_json_number(good), "{good}");
+        }
+        for bad in ["", "-", "01", "1.", ".5", "1e", "+1", "NaN", "1 "] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
+        let mut out = String::new();
+        write_number(&mut out, "01");
+        assert_eq!(out, "\"01\"");
+    }
+
+    #[test]
+    fn keys_never_collide() {
+        let n = |t: &str| KeyValue::n(t).unwrap();
+        let s = |t: &str| KeyValue::S(t.to_owned());
+        assert_eq!(encode_key(&n("1"), None), encode_key(&n("1.0"), None));
+        assert_ne!(encode_key(&n("1"), None), encode_key(&s("1"), None));
+        assert_ne!(encode_key(&s("1"), None), encode_key(&s("1"), Some(&s(""))));
+        assert_ne!(
+            encode_key(&s("a"), Some(&s("bS1:c"))),
+            encode_key(&s("aS1:b"), Some(&s("c")))
+        );
+    }
+
+    #[test]
+    fn failures_map_to_statuses() {
+        let throttled = AwsError::from_code("ThrottlingException", "slow down", Some(400));
+        assert_eq!(
+            Failure::Backend(throttled.clone()).status_and_code(),
+            (502, "ThrottlingException")
+        );
+        assert!(Failure::Backend(throttled).is_transient());
+        assert_eq!(Failure::bad("name", "x").status_and_code().0, 400);
+        assert_eq!(Failure::Timeout("t".into()).status_and_code().0, 504);
+        assert!(!Failure::bad("name", "x").is_transient());
+    }
+}

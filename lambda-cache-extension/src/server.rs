@@ -1,0 +1,471 @@
+//! The loopback HTTP listeners: routing, the token, the limits, and real statuses.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use lambda_cache::Sensitive;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::backend::{Backend, Failure, Served};
+use crate::config::{Auth, InitError};
+use crate::go::{parse_bool, quote};
+
+/// The token header, as the AWS Parameters and Secrets extension names it.
+pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
+/// Where an answer's value came from: `cache`, `backend` or `stale`.
+pub const SOURCE_HEADER: &str = "x-lambda-cache-source";
+/// The age of an answer's value in milliseconds (`age` has it in whole seconds).
+pub const AGE_MS_HEADER: &str = "x-lambda-cache-age-ms";
+
+/// Bytes of request line and headers a request may have (hyper's read buffer; past it, 431).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Longest query string read (names are at most 2 KiB; ARNs and selectors fit).
+const MAX_QUERY_BYTES: usize = 4096;
+/// Time a connection has to send a request's headers, and that an idle one is kept.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once; more wait in the kernel's queue.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Binds `127.0.0.1:port`: loopback only, never another interface.
+pub(crate) async fn bind(variable: &'static str, port: u16) -> Result<TcpListener, InitError> {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .map_err(|e| InitError::Bind {
+            variable,
+            port,
+            reason: e.to_string(),
+        })
+}
+
+/// What every connection shares.
+pub(crate) struct Server {
+    backend: Arc<Backend>,
+    token: Sensitive<String>,
+    auth: Auth,
+    in_flight: Arc<Semaphore>,
+    connections: Arc<Semaphore>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    refused_busy: AtomicU64,
+    refused_token: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Server {
+    pub(crate) fn new(
+        backend: Arc<Backend>,
+        token: Sensitive<String>,
+        auth: Auth,
+        max_in_flight: usize,
+    ) -> Self {
+        Self {
+            backend,
+            token,
+            auth,
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Accepts connections on `listener` until the process ends.
+    pub(crate) fn spawn(self: &Arc<Self>, listener: TcpListener) {
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = Arc::clone(&server.connections).acquire_owned().await else {
+                    return;
+                };
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        crate::log(&format!("accept failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let server = Arc::clone(&server);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let server = Arc::clone(&server);
+                        async move { Ok::<_, Infallible>(server.handle(request).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
+                        .max_buf_size(MAX_HEAD_BYTES)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(permit);
+                });
+            }
+        });
+    }
+
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.route(&request).await;
+        if !response.status().is_success() {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        response
+    }
+
+    async fn route(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let headers = request.headers();
+        if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+            return error(
+                StatusCode::FORBIDDEN,
+                "ForwardedRequestRefused",
+                "a request relayed by a proxy (X-Forwarded-For) is refused: this extension serves only its own function",
+            );
+        }
+        if request.method() != Method::GET {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                &format!(
+                    "{} is not allowed: every route answers GET only",
+                    request.method()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return response;
+        }
+        let path = request.uri().path();
+        let route = match path {
+            "/ping" => return text(StatusCode::OK, "healthy"),
+            "/dynamodb" => Route::Item,
+            "/systemsmanager/parameters/get" => Route::Parameter,
+            "/secretsmanager/get" => Route::Secret,
+            "/v1/stats" => Route::Stats,
+            _ => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "UnknownRoute",
+                    &format!(
+                        "no route {}: try /dynamodb, /systemsmanager/parameters/get, /secretsmanager/get, /v1/stats or /ping",
+                        quote(path)
+                    ),
+                );
+            }
+        };
+        if !(route == Route::Item && self.auth == Auth::DynamodbOpen) {
+            match headers.get(TOKEN_HEADER) {
+                None => {
+                    self.counters.refused_token.fetch_add(1, Ordering::Relaxed);
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "MissingToken",
+                        "send the header X-Aws-Parameters-Secrets-Token with the value of AWS_SESSION_TOKEN",
+                    );
+                }
+                Some(given)
+                    if !bool::from(given.as_bytes().ct_eq(self.token.expose().as_bytes())) =>
+                {
+                    self.counters.refused_token.fetch_add(1, Ordering::Relaxed);
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        "InvalidToken",
+                        "X-Aws-Parameters-Secrets-Token is not this environment's token",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            self.counters.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "too many requests in flight: retry shortly",
+            );
+        };
+        let query = request.uri().query().unwrap_or_default();
+        let answer = match Query::parse(query, route.parameters()) {
+            Err(failure) => Err(failure),
+            Ok(q) => match route {
+                Route::Stats => return self.stats(),
+                Route::Item => match q.required("name") {
+                    Ok(name) => self.backend.item(name, q.refresh).await,
+                    Err(e) => Err(e),
+                },
+                Route::Parameter => self.parameter(&q).await,
+                Route::Secret => self.secret(&q).await,
+            },
+        };
+        match answer {
+            Ok(served) => value(served),
+            Err(failure) => {
+                let (status, code) = failure.status_and_code();
+                error(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    code,
+                    &failure.to_string(),
+                )
+            }
+        }
+    }
+
+    async fn parameter(&self, q: &Query) -> Result<Served, Failure> {
+        let name = q.required("name")?;
+        let full;
+        let name = match (q.get("version"), q.get("label")) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::bad("version", "give version or label, not both"));
+            }
+            (Some(version), None) => {
+                if version.parse::<u64>().is_err() {
+                    return Err(Failure::bad(
+                        "version",
+                        format!("{} is not a version number", quote(version)),
+                    ));
+                }
+                full = format!("{name}:{version}");
+                full.as_str()
+            }
+            (None, Some(label)) => {
+                full = format!("{name}:{label}");
+                full.as_str()
+            }
+            (None, None) => name,
+        };
+        let decrypt = q.flag("withDecryption")?;
+        self.backend.parameter(name, decrypt, q.refresh).await
+    }
+
+    async fn secret(&self, q: &Query) -> Result<Served, Failure> {
+        let id = q.required("secretId")?;
+        let (version_id, stage) = (q.get("versionId"), q.get("versionStage"));
+        if version_id.is_some() && stage.is_some() {
+            return Err(Failure::bad(
+                "versionId",
+                "give versionId or versionStage, not both",
+            ));
+        }
+        self.backend.secret(id, version_id, stage, q.refresh).await
+    }
+
+    fn stats(&self) -> Response<Full<Bytes>> {
+        let cache = self.backend.cache();
+        let stats = cache.stats();
+        let c = &self.counters;
+        let body = serde_json::json!({
+            "cache": {
+                "entries": cache.len(),
+                "bytes": cache.weight(),
+                "hits": stats.hits,
+                "misses": stats.misses,
+                "fetches": stats.fetches,
+                "errors": stats.errors,
+                "staleServed": stats.stale_served,
+                "evictions": stats.evictions,
+            },
+            "requests": {
+                "total": c.requests.load(Ordering::Relaxed),
+                "notOk": c.errors.load(Ordering::Relaxed),
+                "refusedBusy": c.refused_busy.load(Ordering::Relaxed),
+                "refusedToken": c.refused_token.load(Ordering::Relaxed),
+            },
+        });
+        json(StatusCode::OK, body.to_string().into())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Item,
+    Parameter,
+    Secret,
+    Stats,
+}
+
+impl Route {
+    fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Self::Item => &["name", "refreshNow"],
+            Self::Parameter => &["name", "version", "label", "withDecryption", "refreshNow"],
+            Self::Secret => &["secretId", "versionId", "versionStage", "refreshNow"],
+            Self::Stats => &[],
+        }
+    }
+}
+
+/// A query string, decoded: names may come percent-encoded or not (`/app/db`, ARNs with `:`);
+/// `+` stays `+` (valid in secret names). Unknown and repeated parameters are refused.
+struct Query {
+    pairs: Vec<(&'static str, String)>,
+    refresh: bool,
+}
+
+impl Query {
+    fn parse(raw: &str, allowed: &'static [&'static str]) -> Result<Self, Failure> {
+        if raw.len() > MAX_QUERY_BYTES {
+            return Err(Failure::bad(
+                "query",
+                format!(
+                    "{} bytes is longer than the {MAX_QUERY_BYTES} a query may have",
+                    raw.len()
+                ),
+            ));
+        }
+        let mut pairs: Vec<(&'static str, String)> = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode("query", name)?;
+            let Some(&known) = allowed.iter().find(|a| **a == name) else {
+                return Err(Failure::bad(
+                    "query",
+                    format!(
+                        "unknown parameter {}: this route takes {}",
+                        quote(&name),
+                        if allowed.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                ));
+            };
+            if pairs.iter().any(|(n, _)| *n == known) {
+                return Err(Failure::bad(known, "given more than once"));
+            }
+            pairs.push((known, decode(known, value)?));
+        }
+        let mut query = Self {
+            pairs,
+            refresh: false,
+        };
+        query.refresh = query.flag("refreshNow")?;
+        Ok(query)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, Failure> {
+        match self.get(name) {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(Failure::bad(name, "missing: this route needs it")),
+        }
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, Failure> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(text) => parse_bool(text).map_err(|e| Failure::bad(name, e.to_string())),
+        }
+    }
+}
+
+fn decode(parameter: &'static str, text: &str) -> Result<String, Failure> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Failure::bad(parameter, "not UTF-8 once percent-decoded"))
+}
+
+fn value(served: Served) -> Response<Full<Bytes>> {
+    let mut response = json(StatusCode::OK, served.body);
+    let headers = response.headers_mut();
+    headers.insert(
+        SOURCE_HEADER,
+        HeaderValue::from_static(served.source.as_str()),
+    );
+    headers.insert("age", HeaderValue::from(served.age.as_secs()));
+    headers.insert(
+        AGE_MS_HEADER,
+        HeaderValue::from(u64::try_from(served.age.as_millis()).unwrap_or(u64::MAX)),
+    );
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "__type": code, "message": message });
+    json(status, body.to_string().into())
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_decode_both_ways_and_refuse_what_they_do_not_know() {
+        let allowed = Route::Parameter.parameters();
+        let plain = Query::parse("name=/app/db/host&withDecryption=true", allowed).unwrap();
+        let encoded = Query::parse("name=%2Fapp%2Fdb%2Fhost&withDecryption=true", allowed).unwrap();
+        assert_eq!(plain.get("name"), Some("/app/db/host"));
+        assert_eq!(encoded.get("name"), plain.get("name"));
+        let arn = Query::parse(
+            "name=arn:aws:ssm:us-east-1:123456789012:parameter/a",
+            allowed,
+        )
+        .unwrap();
+        assert_eq!(
+            arn.get("name"),
+            Some("arn:aws:ssm:us-east-1:123456789012:parameter/a")
+        );
+        let secret = Query::parse("secretId=a+b=c", Route::Secret.parameters()).unwrap();
+        assert_eq!(secret.get("secretId"), Some("a+b=c"));
+        assert!(
+            Query::parse("name=a&refreshNow=true", allowed)
+                .unwrap()
+                .refresh
+        );
+        for (raw, parameter) in [
+            ("nam=a", "query"),
+            ("name=a&name=b", "name"),
+            ("name=a&refreshNow=yes", "refreshNow"),
+            ("name=%FF", "name"),
+        ] {
+            match Query::parse(raw, allowed) {
+                Err(Failure::BadRequest { parameter: p, .. }) => assert_eq!(p, parameter, "{raw}"),
+                other => panic!("{raw}: {:?}", other.map(|q| q.pairs)),
+            }
+        }
+        let long = format!("name={}", "a".repeat(MAX_QUERY_BYTES));
+        assert!(Query::parse(&long, allowed).is_err());
+    }
+}

@@ -1,0 +1,770 @@
+//! The built binary, end to end: a mock Extensions API on loopback, the moto server behind a
+//! counting proxy (or wiremock for what moto cannot do), requests over real TCP.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+use aws_sdk_ssm::types::ParameterType;
+use lambda_cache_testkit::{
+    CountingProxy, ExtensionsApi, HttpAnswer, aws_json, create_table, free_port, http_get,
+    http_raw, moto_endpoint, put_parameter, sdk_config, unique,
+};
+use wiremock::matchers::{header, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "test-session-token-0123";
+const READY: Duration = Duration::from_secs(20);
+
+/// The extension under test, with its own Extensions API and ports.
+struct Extension {
+    child: Child,
+    api: ExtensionsApi,
+    cache_port: u16,
+    aws_port: u16,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Extension {
+    /// Starts the binary against `endpoint` with `cache.yaml` (if any) and extra variables,
+    /// without waiting for it to be ready.
+    async fn spawn(endpoint: &str, config: Option<&str>, vars: &[(&str, &str)]) -> Self {
+        let api = ExtensionsApi::start().await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("cache.yaml"), config).expect("cache.yaml");
+        }
+        let stderr = dir.path().join("stderr.log");
+        let (cache_port, aws_port) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-cache-extension"));
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("LAMBDA_TASK_ROOT", dir.path())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("CACHE_EXTENSION_PORT", cache_port.to_string())
+            .env(
+                "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                aws_port.to_string(),
+            )
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        let child = cmd.spawn().expect("the extension binary starts");
+        Self {
+            child,
+            api,
+            cache_port,
+            aws_port,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// Starts it and waits until it polls for its first event (listening and registered).
+    async fn start(endpoint: &str, config: Option<&str>, vars: &[(&str, &str)]) -> Self {
+        let extension = Self::spawn(endpoint, config, vars).await;
+        extension.api.wait_for("/event/next", 1, READY).await;
+        extension
+    }
+
+    fn cache(&self) -> String {
+        format!("127.0.0.1:{}", self.cache_port)
+    }
+
+    fn aws(&self) -> String {
+        format!("127.0.0.1:{}", self.aws_port)
+    }
+
+    /// `GET target` on the seed's port with the token.
+    async fn get(&self, target: &str) -> HttpAnswer {
+        http_get(
+            &self.cache(),
+            target,
+            &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+        )
+        .await
+    }
+
+    /// Waits for the process to end (at most `limit`), and returns how.
+    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let step = Duration::from_millis(5);
+        let mut waited = Duration::ZERO;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(waited < limit, "the extension still runs after {limit:?}");
+            std::thread::sleep(step);
+            waited += step;
+        }
+    }
+
+    fn stderr(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.stderr) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Extension {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(&moto_endpoint()).await)
+}
+
+async fn put_item(client: &aws_sdk_dynamodb::Client, table: &str, item: &[(&str, AttributeValue)]) {
+    let mut request = client.put_item().table_name(table);
+    for (name, value) in item {
+        request = request.item(*name, value.clone());
+    }
+    request.send().await.expect("put_item");
+}
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue::S(text.to_owned())
+}
+
+fn n(text: &str) -> AttributeValue {
+    AttributeValue::N(text.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_fetched_once_per_ttl_and_answered_as_plain_json() {
+    let client = dynamodb().await;
+    let orders = unique("Orders");
+    let users = unique("Users");
+    let plain = unique("Plain");
+    create_table(&client, &orders, ("id", ScalarAttributeType::N), None).await;
+    create_table(
+        &client,
+        &users,
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::S)),
+    )
+    .await;
+    create_table(&client, &plain, ("p", ScalarAttributeType::S), None).await;
+    put_item(
+        &client,
+        &orders,
+        &[
+            ("id", n("42")),
+            ("total", n("12345678901234567890.123456789")),
+            ("item", s("book")),
+        ],
+    )
+    .await;
+    put_item(
+        &client,
+        &users,
+        &[
+            ("pk", s("u1")),
+            ("sk", s("profile")),
+            ("name", s("Ada")),
+            ("email", s("ada@example.com")),
+            ("secretNote", s("not projected")),
+        ],
+    )
+    .await;
+    put_item(
+        &client,
+        &plain,
+        &[("p", s("p1")), ("flag", AttributeValue::Bool(true))],
+    )
+    .await;
+    let config = format!(
+        "dynamodb:\n  - table: {orders}\n    hashKey: id\n    hashKeyType: N\n    ttl: 2s\n  - table: {users}\n    hashkey: pk\n    hashkeytype: S\n    sortkey: sk\n    sortkeytype: S\n    fields: name,email\n"
+    );
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), Some(&config), &[]).await;
+
+    // 100 sequential and 50 concurrent requests within the TTL: one GetItem.
+    let target = format!("/dynamodb?name={orders}@@42");
+    let first = ext.get(&target).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.header("x-lambda-cache-source"), Some("backend"));
+    assert_eq!(
+        first.body, r#"{"id":42,"item":"book","total":12345678901234567890.123456789}"#,
+        "numbers exactly as DynamoDB holds them"
+    );
+    for _ in 0..99 {
+        let answer = ext.get(&target).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-lambda-cache-source"), Some("cache"));
+        assert_eq!(answer.body, first.body);
+    }
+    let concurrent: Vec<_> = (0..50)
+        .map(|_| {
+            let (address, target) = (ext.cache(), target.clone());
+            tokio::spawn(async move {
+                http_get(
+                    &address,
+                    &target,
+                    &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+                )
+                .await
+            })
+        })
+        .collect();
+    for task in concurrent {
+        let answer = task.await.expect("request task");
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, first.body.as_str())
+        );
+    }
+    assert_eq!(proxy.count_of(".GetItem"), 1, "{:?}", proxy.all());
+
+    // The same number written another way is the same item, not a second fetch.
+    let same = ext.get(&format!("/dynamodb?name={orders}@@42.0")).await;
+    assert_eq!(
+        (same.status, same.body.as_str()),
+        (200, first.body.as_str())
+    );
+    assert_eq!(proxy.count_of(".GetItem"), 1);
+
+    // After the TTL: one more. refreshNow: one more.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let after = ext.get(&target).await;
+    assert_eq!(after.header("x-lambda-cache-source"), Some("backend"));
+    assert_eq!(proxy.count_of(".GetItem"), 2);
+    let refreshed = ext.get(&format!("{target}&refreshNow=true")).await;
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(refreshed.header("x-lambda-cache-source"), Some("backend"));
+    assert_eq!(proxy.count_of(".GetItem"), 3);
+
+    // Hash and sort, projected to the configured fields and the keys.
+    let user = ext
+        .get(&format!("/dynamodb?name={users}@@u1@@profile"))
+        .await;
+    assert_eq!(user.status, 200, "{user:?}");
+    assert_eq!(
+        user.json(),
+        serde_json::json!({"pk": "u1", "sk": "profile", "name": "Ada", "email": "ada@example.com"})
+    );
+
+    // A table not in cache.yaml: its key schema read once, then the item.
+    let item = ext.get(&format!("/dynamodb?name={plain}@@p1")).await;
+    assert_eq!(
+        (item.status, item.body.as_str()),
+        (200, r#"{"flag":true,"p":"p1"}"#)
+    );
+    let again = ext.get(&format!("/dynamodb?name={plain}@@p1")).await;
+    assert_eq!(again.header("x-lambda-cache-source"), Some("cache"));
+    assert_eq!(proxy.count_of(".DescribeTable"), 1);
+
+    // Not found is 404, never a 200.
+    let missing = ext.get(&format!("/dynamodb?name={orders}@@7")).await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert_eq!(missing.json()["__type"], "ItemNotFound");
+    let no_table = ext.get("/dynamodb?name=NoSuchTable@@1").await;
+    assert_eq!(no_table.status, 404, "{no_table:?}");
+    assert_eq!(no_table.json()["__type"], "ResourceNotFoundException");
+
+    // Malformed names are 400 naming the parameter, before any backend call.
+    let calls = proxy.all().len();
+    for bad in [
+        format!("/dynamodb?name={orders}"),
+        format!("/dynamodb?name={orders}@@1@@"),
+        format!("/dynamodb?name={orders}@@abc"),
+        format!("/dynamodb?name={users}@@u1"),
+        "/dynamodb".to_owned(),
+        format!("/dynamodb?name={orders}@@1&nme=x"),
+    ] {
+        let answer = ext.get(&bad).await;
+        assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+        let body = answer.json();
+        assert_eq!(body["__type"], "BadRequest");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("name:") || message.starts_with("query:"),
+            "{message}"
+        );
+    }
+    assert_eq!(proxy.all().len(), calls, "a bad request reaches no backend");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_methods_proxies_and_routes() {
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[]).await;
+    let cache = ext.cache();
+    let target = "/systemsmanager/parameters/get?name=/any";
+
+    let ping = http_get(&cache, "/ping", &[]).await;
+    assert_eq!((ping.status, ping.body.as_str()), (200, "healthy"));
+
+    let none = http_get(&cache, target, &[]).await;
+    assert_eq!(none.status, 401, "{none:?}");
+    assert_eq!(none.json()["__type"], "MissingToken");
+    let wrong = http_get(
+        &cache,
+        target,
+        &[("X-Aws-Parameters-Secrets-Token", "nope")],
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(wrong.json()["__type"], "InvalidToken");
+    let dynamodb = http_get(&cache, "/dynamodb?name=T@@1", &[]).await;
+    assert_eq!(dynamodb.status, 401, "/dynamodb needs the token by default");
+    let forwarded = http_get(
+        &cache,
+        target,
+        &[
+            ("X-Aws-Parameters-Secrets-Token", TOKEN),
+            ("X-Forwarded-For", "10.0.0.1"),
+        ],
+    )
+    .await;
+    assert_eq!(forwarded.status, 403);
+    assert_eq!(forwarded.json()["__type"], "ForwardedRequestRefused");
+    let post = http_raw(
+        &cache,
+        format!("POST {target} HTTP/1.1\r\nhost: x\r\nx-aws-parameters-secrets-token: {TOKEN}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET"));
+    let unknown = ext.get("/nothing/here").await;
+    assert_eq!(unknown.status, 404);
+    let stats = ext.get("/v1/stats").await;
+    assert_eq!(stats.status, 200);
+    assert!(
+        stats.json()["requests"]["refusedToken"].as_u64() >= Some(3),
+        "{}",
+        stats.body
+    );
+    // Both listeners serve every route.
+    let aws = http_get(
+        &ext.aws(),
+        "/v1/stats",
+        &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!(aws.status, 200);
+    // A request head past the limit is refused by the server, not read without bound.
+    let huge = http_get(&cache, &format!("/ping?{}", "a".repeat(64 * 1024)), &[]).await;
+    assert!(
+        huge.status == 431 || huge.status == 414 || huge.status == 400 || huge.status == 0,
+        "{}",
+        huge.status
+    );
+    assert_eq!(proxy.all().len(), 0, "nothing refused reached a backend");
+
+    // Nothing listens on another address than 127.0.0.1.
+    for port in [ext.cache_port, ext.aws_port] {
+        let listening = listeners_on(port);
+        assert!(!listening.is_empty(), "port {port} is listened on");
+        assert!(
+            listening.iter().all(|a| a == "0100007F"),
+            "port {port} listened on {listening:?}"
+        );
+    }
+}
+
+/// The local addresses (hex, as in /proc/net/tcp) listening on `port`, IPv4 and IPv6.
+fn listeners_on(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            let Some((address, hex_port)) = local.split_once(':') else {
+                continue;
+            };
+            if *state == "0A" && u16::from_str_radix(hex_port, 16) == Ok(port) {
+                found.push(address.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_none_opens_dynamodb_only() {
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[("CACHE_EXTENSION_AUTH", "none")]).await;
+    let item = http_get(&ext.cache(), "/dynamodb?name=NoSuchTable@@1", &[]).await;
+    assert_eq!(item.status, 404, "answered without a token: {item:?}");
+    let parameter = http_get(&ext.cache(), "/systemsmanager/parameters/get?name=/a", &[]).await;
+    assert_eq!(parameter.status, 401);
+    let secret = http_get(&ext.cache(), "/secretsmanager/get?secretId=a", &[]).await;
+    assert_eq!(secret.status, 401);
+    assert!(
+        ext.stderr().contains("CACHE_EXTENSION_AUTH=none"),
+        "{}",
+        ext.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_extension_routes_answer_its_shapes() {
+    let config = sdk_config(&moto_endpoint()).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let plain = format!("/{}/db/host", unique("app"));
+    let secure = format!("/{}/db/password", unique("app"));
+    put_parameter(&ssm, &plain, ParameterType::String, "db-1.internal").await;
+    put_parameter(&ssm, &plain, ParameterType::String, "db-2.internal").await;
+    put_parameter(&ssm, &secure, ParameterType::SecureString, "pa55-word-xyz").await;
+    let secret_name = unique("prod/db");
+    secrets
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(r#"{"user":"app","password":"s3cr3t-v4lue"}"#)
+        .send()
+        .await
+        .expect("create_secret");
+    let binary_name = unique("prod/key");
+    secrets
+        .create_secret()
+        .name(&binary_name)
+        .secret_binary(aws_smithy_types::Blob::new(vec![0_u8, 1, 2, 255]))
+        .send()
+        .await
+        .expect("create_secret binary");
+
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[]).await;
+    let aws = ext.aws();
+    let get = |target: String| {
+        let aws = aws.clone();
+        async move { http_get(&aws, &target, &[("X-Aws-Parameters-Secrets-Token", TOKEN)]).await }
+    };
+
+    // GetParameter's shape, unencoded or percent-encoded names alike, fetched once.
+    let answer = get(format!("/systemsmanager/parameters/get?name={plain}")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let body = answer.json();
+    let parameter = &body["Parameter"];
+    assert_eq!(parameter["Name"], plain.as_str());
+    assert_eq!(parameter["Value"], "db-2.internal");
+    assert_eq!(parameter["Type"], "String");
+    assert_eq!(parameter["Version"], 2);
+    assert_eq!(parameter["DataType"], "text");
+    assert!(
+        parameter["ARN"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:ssm:"))
+    );
+    let modified = parameter["LastModifiedDate"].as_str().unwrap_or_default();
+    assert!(
+        modified.len() >= 20 && modified.contains('T') && modified.ends_with('Z'),
+        "{modified}"
+    );
+    assert_eq!(body["ResultMetadata"], serde_json::json!({}));
+    let encoded = plain.replace('/', "%2F");
+    let again = get(format!("/systemsmanager/parameters/get?name={encoded}")).await;
+    assert_eq!(again.header("x-lambda-cache-source"), Some("cache"));
+    assert_eq!(again.body, answer.body);
+    assert_eq!(proxy.count_of(".GetParameter"), 1);
+
+    // A version is its own entry.
+    let v1 = get(format!(
+        "/systemsmanager/parameters/get?name={plain}&version=1"
+    ))
+    .await;
+    assert_eq!(v1.json()["Parameter"]["Value"], "db-1.internal");
+    assert_eq!(proxy.count_of(".GetParameter"), 2);
+
+    // SecureString decrypted on request.
+    let password = get(format!(
+        "/systemsmanager/parameters/get?name={secure}&withDecryption=true"
+    ))
+    .await;
+    assert_eq!(password.json()["Parameter"]["Type"], "SecureString");
+    assert_eq!(password.json()["Parameter"]["Value"], "pa55-word-xyz");
+
+    let missing = get("/systemsmanager/parameters/get?name=/no/such/parameter".to_owned()).await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert_eq!(missing.json()["__type"], "ParameterNotFound");
+    let both = get(format!(
+        "/systemsmanager/parameters/get?name={plain}&version=1&label=x"
+    ))
+    .await;
+    assert_eq!(both.status, 400);
+
+    // GetSecretValue's shape.
+    let secret = get(format!("/secretsmanager/get?secretId={secret_name}")).await;
+    assert_eq!(secret.status, 200, "{secret:?}");
+    let body = secret.json();
+    assert_eq!(body["Name"], secret_name.as_str());
+    assert_eq!(
+        body["SecretString"],
+        r#"{"user":"app","password":"s3cr3t-v4lue"}"#
+    );
+    assert!(
+        body["ARN"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:secretsmanager:"))
+    );
+    assert!(body["VersionId"].as_str().is_some_and(|v| !v.is_empty()));
+    assert_eq!(body["VersionStages"], serde_json::json!(["AWSCURRENT"]));
+    assert!(body["CreatedDate"].is_number(), "{body}");
+    let version = body["VersionId"].as_str().unwrap_or_default().to_owned();
+    let by_id = get(format!(
+        "/secretsmanager/get?secretId={secret_name}&versionId={version}"
+    ))
+    .await;
+    assert_eq!(by_id.json()["SecretString"], body["SecretString"]);
+    let cached = get(format!(
+        "/secretsmanager/get?secretId={secret_name}&versionStage=AWSCURRENT"
+    ))
+    .await;
+    assert_eq!(cached.header("x-lambda-cache-source"), Some("cache"));
+    assert_eq!(proxy.count_of(".GetSecretValue"), 2);
+    let binary = get(format!("/secretsmanager/get?secretId={binary_name}")).await;
+    assert_eq!(binary.json()["SecretBinary"], "AAEC/w==");
+    let missing = get("/secretsmanager/get?secretId=no-such-secret".to_owned()).await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+
+    // No value ever reaches the log.
+    let log = ext.stderr();
+    for value in ["pa55-word-xyz", "s3cr3t-v4lue", "db-2.internal", TOKEN] {
+        assert!(!log.contains(value), "{value} in the log: {log}");
+    }
+}
+
+/// A DynamoDB stand-in that answers one GetItem, then throttles (or stalls).
+async fn throttling_dynamodb(then: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "DynamoDB_20120810.GetItem"))
+        .respond_with(aws_json(
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "k"}, "v": {"N": "1"}}}),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(then)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
+    let throttle = aws_json(
+        400,
+        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
+    );
+    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    let vars = [("CACHE_EXTENSION_TTL", "100ms")];
+
+    // A recent value: served, marked stale.
+    let server = throttling_dynamodb(throttle.clone()).await;
+    let ext = Extension::start(&server.uri(), Some(config), &vars).await;
+    let fresh = ext.get("/dynamodb?name=T@@k").await;
+    assert_eq!(
+        (fresh.status, fresh.body.as_str()),
+        (200, r#"{"pk":"k","v":1}"#)
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stale = ext.get("/dynamodb?name=T@@k").await;
+    assert_eq!(
+        (stale.status, stale.body.as_str()),
+        (200, fresh.body.as_str()),
+        "{stale:?}"
+    );
+    assert_eq!(stale.header("x-lambda-cache-source"), Some("stale"));
+    assert!(
+        stale
+            .header("x-lambda-cache-age-ms")
+            .and_then(|a| a.parse::<u64>().ok())
+            >= Some(100)
+    );
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
+    let stats = ext.get("/v1/stats").await.json();
+    assert_eq!(stats["cache"]["staleServed"], 1);
+    drop(ext);
+
+    // Stale answers off: the failure, as 502 with the backend's code.
+    let server = throttling_dynamodb(throttle).await;
+    let ext = Extension::start(
+        &server.uri(),
+        Some(config),
+        &[
+            ("CACHE_EXTENSION_TTL", "100ms"),
+            ("CACHE_EXTENSION_MAX_STALE", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(ext.get("/dynamodb?name=T@@k").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let failed = ext.get("/dynamodb?name=T@@k").await;
+    assert_eq!(failed.status, 502, "{failed:?}");
+    assert_eq!(failed.json()["__type"], "ThrottlingException");
+    drop(ext);
+
+    // A backend that does not answer in time, with nothing held: 504.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let ext = Extension::start(
+        &server.uri(),
+        Some(config),
+        &[("CACHE_EXTENSION_BACKEND_TIMEOUT", "300ms")],
+    )
+    .await;
+    let timed_out = ext.get("/dynamodb?name=T@@k").await;
+    assert_eq!(timed_out.status, 504, "{timed_out:?}");
+    assert_eq!(timed_out.json()["__type"], "BackendTimeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_exits_zero_promptly() {
+    let mut ext = Extension::start(&moto_endpoint(), None, &[]).await;
+    let register = ext.api.calls_to("/register");
+    assert_eq!(register.len(), 1);
+    assert_eq!(
+        register[0].header("lambda-extension-name"),
+        Some("lambda-cache-extension")
+    );
+    assert_eq!(register[0].body, r#"{"events":["INVOKE","SHUTDOWN"]}"#);
+    ext.api.invoke();
+    ext.api.wait_for("/event/next", 2, READY).await;
+    ext.api.shutdown();
+    // Lambda allows 2 s; the bound here only stops a hung process from hanging the test.
+    let status = ext.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}: {}", ext.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_an_init_error_not_a_panic() {
+    // (cache.yaml, variables, the error type posted, what its message names)
+    type Case<'a> = (Option<&'a str>, Vec<(&'a str, String)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            Some("dynamodb:\n  - table: T\n    hashKye: pk\n"),
+            vec![],
+            "Extension.InvalidConfigFile",
+            "hashKye",
+        ),
+        (
+            Some("dynamodb: [\n"),
+            vec![],
+            "Extension.InvalidConfigFile",
+            "cache.yaml",
+        ),
+        (
+            None,
+            vec![("CACHE_EXTENSION_TTL", "5 minutes".to_owned())],
+            "Extension.InvalidVariable",
+            "CACHE_EXTENSION_TTL",
+        ),
+        (
+            None,
+            vec![("CACHE_EXTENSION_INIT_STARTUP", "yes".to_owned())],
+            "Extension.InvalidVariable",
+            "CACHE_EXTENSION_INIT_STARTUP",
+        ),
+    ];
+    for (config, vars, error_type, named) in cases {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut ext = Extension::spawn(&moto_endpoint(), config, &vars).await;
+        let status = ext.wait_exit(Duration::from_secs(20));
+        assert!(!status.success(), "{named}: {status:?}");
+        let posted = ext.api.calls_to("/init/error");
+        assert_eq!(posted.len(), 1, "{named}: {:?}", ext.api.calls());
+        assert_eq!(
+            posted[0].header("lambda-extension-function-error-type"),
+            Some(error_type)
+        );
+        assert!(posted[0].body.contains(named), "{}", posted[0].body);
+        assert!(ext.api.calls_to("/event/next").is_empty());
+        let log = ext.stderr();
+        assert!(!log.contains("panicked"), "{log}");
+    }
+
+    // A port already taken: an init error naming it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("bound").port().to_string();
+    let mut ext =
+        Extension::spawn(&moto_endpoint(), None, &[("CACHE_EXTENSION_PORT", &port)]).await;
+    assert!(!ext.wait_exit(Duration::from_secs(20)).success());
+    let posted = ext.api.calls_to("/init/error");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0].header("lambda-extension-function-error-type"),
+        Some("Extension.PortUnavailable")
+    );
+    assert!(posted[0].body.contains(&port), "{}", posted[0].body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_startup_preloads_what_cache_yaml_lists() {
+    let client = dynamodb().await;
+    let table = unique("Catalog");
+    create_table(&client, &table, ("sku", ScalarAttributeType::S), None).await;
+    for i in 0..5 {
+        put_item(
+            &client,
+            &table,
+            &[
+                ("sku", s(&format!("k{i}"))),
+                ("price", n(&format!("{i}.5"))),
+            ],
+        )
+        .await;
+    }
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await);
+    let name = format!("/{}/flag", unique("app"));
+    put_parameter(&ssm, &name, ParameterType::String, "on").await;
+    let config = format!(
+        "dynamodb:\n  - table: {table}\n    hashKey: sku\n    fields: price\nparameters:\n  - {name}\n"
+    );
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(
+        proxy.endpoint(),
+        Some(&config),
+        &[("CACHE_EXTENSION_INIT_STARTUP", "true")],
+    )
+    .await;
+    assert_eq!(proxy.count_of(".Scan"), 1, "{:?}", proxy.all());
+    assert_eq!(proxy.count_of(".GetParameter"), 1);
+    for i in 0..5 {
+        let answer = ext.get(&format!("/dynamodb?name={table}@@k{i}")).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-lambda-cache-source"), Some("cache"));
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"sku": format!("k{i}"), "price": i as f64 + 0.5})
+        );
+    }
+    let flag = ext
+        .get(&format!("/systemsmanager/parameters/get?name={name}"))
+        .await;
+    assert_eq!(flag.header("x-lambda-cache-source"), Some("cache"));
+    assert_eq!(proxy.count_of(".GetItem"), 0);
+    assert!(
+        ext.stderr().contains("preloaded 6 values"),
+        "{}",
+        ext.stderr()
+    );
+}
