@@ -108,6 +108,17 @@ impl fmt::Display for InitError {
 impl std::error::Error for InitError {}
 
 /// Who may read `/dynamodb` without the token header (`CACHE_EXTENSION_AUTH`).
+///
+/// ```
+/// use lambda_cache_extension::config::{Auth, Settings};
+/// let settings = Settings::from_lookup(|name| match name {
+///     "AWS_SESSION_TOKEN" => Some("t".into()),
+///     "CACHE_EXTENSION_AUTH" => Some("none".into()),
+///     _ => None,
+/// })?;
+/// assert_eq!(settings.auth, Auth::DynamodbOpen);
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
@@ -878,6 +889,16 @@ mod tests {
             assert!(message.contains(needle), "{text:?}: {message}");
             assert_eq!(err.error_type(), "Extension.InvalidConfigFile");
         }
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../examples/cache.yaml");
+        let file = CacheFile::parse(text, Path::new("examples/cache.yaml")).unwrap();
+        assert_eq!(file.dynamodb.len(), 2);
+        assert_eq!(file.dynamodb[0].ttl, Some(Duration::from_secs(30)));
+        assert_eq!(file.dynamodb[1].hash, None);
+        assert_eq!(file.parameters, ["/prod/app/db/host"]);
     }
 
     #[test]

@@ -24,10 +24,22 @@ use crate::config::{Auth, InitError};
 use crate::go::{parse_bool, quote};
 
 /// The token header, as the AWS Parameters and Secrets extension names it.
+///
+/// ```
+/// assert_eq!(lambda_cache_extension::TOKEN_HEADER, "x-aws-parameters-secrets-token");
+/// ```
 pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
 /// Where an answer's value came from: `cache`, `backend` or `stale`.
+///
+/// ```
+/// assert_eq!(lambda_cache_extension::SOURCE_HEADER, "x-lambda-cache-source");
+/// ```
 pub const SOURCE_HEADER: &str = "x-lambda-cache-source";
 /// The age of an answer's value in milliseconds (`age` has it in whole seconds).
+///
+/// ```
+/// assert_eq!(lambda_cache_extension::AGE_MS_HEADER, "x-lambda-cache-age-ms");
+/// ```
 pub const AGE_MS_HEADER: &str = "x-lambda-cache-age-ms";
 
 /// Bytes of request line and headers a request may have (hyper's read buffer; past it, 431).

@@ -638,6 +638,39 @@ async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_limit_are_answered_429() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            aws_json(200, serde_json::json!({"Item": {"pk": {"S": "k"}}}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&server)
+        .await;
+    let ext = Extension::start(
+        &server.uri(),
+        Some("dynamodb:\n  - table: T\n    hashKey: pk\n"),
+        &[("CACHE_EXTENSION_MAX_IN_FLIGHT", "1")],
+    )
+    .await;
+    let (address, slow) = (ext.cache(), "/dynamodb?name=T@@k");
+    let first = tokio::spawn(async move {
+        http_get(&address, slow, &[("X-Aws-Parameters-Secrets-Token", TOKEN)]).await
+    });
+    // Once the first request holds the one slot (its backend call has arrived), the next is
+    // refused at once instead of queued.
+    while server.received_requests().await.map_or(0, |r| r.len()) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused = ext.get("/dynamodb?name=T@@other").await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused.json()["__type"], "TooManyRequests");
+    assert_eq!(first.await.expect("first request").status, 200);
+    assert_eq!(ext.get(slow).await.status, 200, "the slot is free again");
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_exits_zero_promptly() {
     let mut ext = Extension::start(&moto_endpoint(), None, &[]).await;
     let register = ext.api.calls_to("/register");

@@ -2,7 +2,8 @@
 //!
 //! - `test`: install the moto server if missing, start it on a free loopback port, run every
 //!   test of the workspace against it, stop it.
-//! - `demo`: the same emulator, then the demo example (the project's main job).
+//! - `demo`: the same emulator, then the demo example (the project's main job), then the
+//!   extension's demo (the built binary read by a Python function).
 //! - `emulator`: start the emulator and print the environment to export; stops on Enter or
 //!   end of input.
 //! - `features`: build the facade with each feature alone, and check that each service feature
@@ -12,6 +13,8 @@
 //! - `bench-against REV [RUNS]`: the hit benchmark of an older commit and of the working tree,
 //!   run alternately in one sitting; prints each side's ratio to its own raw baseline.
 //! - `size`: the binary sizes alone.
+//! - `layer`: the extension's release binary for this machine's target, stripped, and the
+//!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
 
 use std::env;
 use std::io::{BufRead, BufReader};
@@ -31,8 +34,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(),
         Some("bench-against") => bench::against(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
+        Some("layer") => layer(),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer>\n  got: {args:?}"
         )),
     };
     match result {
@@ -177,7 +181,92 @@ fn demo() -> Result<(), String> {
         "demo",
     ]);
     moto.export_to(&mut cmd);
+    run(cmd)?;
+
+    // The extension: the built binary under a mock Extensions API, read by a Python function.
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "\n== lambda-cache-extension, read by a Python function (standard library only)\n"
+        );
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--quiet",
+        "--package",
+        "lambda-cache-extension",
+        "--bin",
+        "lambda-cache-extension",
+        "--example",
+        "demo",
+    ]);
+    run(build)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "lambda-cache-extension",
+        "--example",
+        "demo",
+    ])
+    .env(
+        "LAMBDA_CACHE_EXTENSION_BIN",
+        root().join("target/debug/lambda-cache-extension"),
+    );
+    moto.export_to(&mut cmd);
     run(cmd)
+}
+
+/// The layer: `target/layer/lambda-cache-extension.zip` holding
+/// `extensions/lambda-cache-extension`, built in release for this machine's target and stripped.
+fn layer() -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "rustc",
+        "--quiet",
+        "--release",
+        "--package",
+        "lambda-cache-extension",
+        "--bin",
+        "lambda-cache-extension",
+        "--",
+        "-C",
+        "strip=symbols",
+    ]);
+    eprintln!("xtask: building the extension (release, stripped)");
+    run(cmd)?;
+    let binary = root().join("target/release/lambda-cache-extension");
+    let dir = root().join("target/layer");
+    let zip = dir.join("lambda-cache-extension.zip");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Python's zipfile (CI has Python 3), keeping the executable bit Lambda needs.
+    let script = "import sys, zipfile\n\
+        info = zipfile.ZipInfo('extensions/lambda-cache-extension', (2020, 1, 1, 0, 0, 0))\n\
+        info.external_attr = 0o100755 << 16\n\
+        info.compress_type = zipfile.ZIP_DEFLATED\n\
+        with zipfile.ZipFile(sys.argv[2], 'w') as z, open(sys.argv[1], 'rb') as f:\n\
+        \x20   z.writestr(info, f.read(), compresslevel=9)\n";
+    let mut python = Command::new("python3");
+    python.args(["-c", script]).arg(&binary).arg(&zip);
+    run(python)?;
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    #[allow(clippy::print_stdout)] // the command's result
+    {
+        println!(
+            "binary {}: {} bytes\nlayer  {}: {} bytes (extensions/lambda-cache-extension)",
+            binary.display(),
+            size(&binary)?,
+            zip.display(),
+            size(&zip)?
+        );
+    }
+    Ok(())
 }
 
 fn emulator_only() -> Result<(), String> {

@@ -1,0 +1,136 @@
+//! The extension's demo: the built binary under a mock Extensions API, against the moto
+//! server, read by a Python function (`examples/function.py`, standard library only).
+//!
+//! Run by `cargo xtask demo`, which starts moto and builds the binary first.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+use aws_sdk_ssm::types::ParameterType;
+use lambda_cache_testkit::{
+    CountingProxy, ExtensionsApi, create_table, free_port, moto_endpoint, put_parameter,
+    sdk_config, unique,
+};
+
+const TOKEN: &str = "demo-session-token";
+
+/// Resident memory of `pid` in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+#[allow(clippy::print_stdout)] // a demo prints
+#[allow(clippy::disallowed_methods)] // wall-clock figures for the reader, not for the cache
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let binary = std::env::var("LAMBDA_CACHE_EXTENSION_BIN")
+        .map_err(|_| "LAMBDA_CACHE_EXTENSION_BIN is not set: run `cargo xtask demo`")?;
+    let moto = moto_endpoint();
+    let config = sdk_config(&moto).await;
+
+    // What the function reads.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("demo-users");
+    create_table(&dynamodb, &table, ("pk", ScalarAttributeType::S), None).await;
+    for (pk, name, visits) in [("u1", "Ada", "12"), ("u2", "Grace", "7")] {
+        dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("name", AttributeValue::S(name.into()))
+            .item("visits", AttributeValue::N(visits.into()))
+            .send()
+            .await?;
+    }
+    let parameter = format!("/{}/feature/color", unique("demo"));
+    put_parameter(
+        &aws_sdk_ssm::Client::new(&config),
+        &parameter,
+        ParameterType::String,
+        "blue",
+    )
+    .await;
+    let secret = unique("demo/db");
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(&secret)
+        .secret_string(r#"{"user":"app","password":"never-printed"}"#)
+        .send()
+        .await?;
+
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("cache.yaml"),
+        format!(
+            "dynamodb:\n  - table: {table}\n    hashKey: pk\n    hashKeyType: S\n    fields: name,visits\n"
+        ),
+    )?;
+    let proxy = CountingProxy::start(&moto).await;
+    let api = ExtensionsApi::start().await;
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(&binary)
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("LAMBDA_TASK_ROOT", dir.path())
+        .env("AWS_ENDPOINT_URL", proxy.endpoint())
+        .env("AWS_SESSION_TOKEN", TOKEN)
+        .env("CACHE_EXTENSION_PORT", port.to_string())
+        .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off")
+        .env("CACHE_EXTENSION_TTL", "5m")
+        .spawn()?;
+    api.wait_for("/event/next", 1, Duration::from_secs(20))
+        .await;
+    let ready = started.elapsed();
+    println!(
+        "lambda-cache-extension: ready {:.1} ms after exec (listening on 127.0.0.1:{port}, registered, configured); RSS {} KiB idle\n",
+        ready.as_secs_f64() * 1e3,
+        rss_kib(child.id()).unwrap_or(0)
+    );
+
+    // Lambda sends INVOKE to the extension and runs the function; here, the function is Python.
+    api.invoke();
+    let status = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/function.py"))
+        .env("CACHE_EXTENSION_PORT", port.to_string())
+        .env("AWS_SESSION_TOKEN", TOKEN)
+        .env("DEMO_TABLE", &table)
+        .env("DEMO_PARAMETER", &parameter)
+        .env("DEMO_SECRET", &secret)
+        .env("DEMO_INVOCATIONS", "3")
+        .stdout(Stdio::inherit())
+        .status()?;
+    if !status.success() {
+        return Err(format!("the Python function failed: {status}").into());
+    }
+    println!(
+        "\nbackend calls through the extension: GetItem {}, GetParameter {}, GetSecretValue {}; RSS {} KiB",
+        proxy.count_of(".GetItem"),
+        proxy.count_of(".GetParameter"),
+        proxy.count_of(".GetSecretValue"),
+        rss_kib(child.id()).unwrap_or(0)
+    );
+
+    api.shutdown();
+    let asked = std::time::Instant::now();
+    let exit = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(10) {
+            child.kill()?;
+            return Err("the extension did not exit after SHUTDOWN".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    println!(
+        "SHUTDOWN: the extension exited with {exit} after {:.1} ms",
+        asked.elapsed().as_secs_f64() * 1e3
+    );
+    if !exit.success() {
+        return Err(format!("the extension exited with {exit}").into());
+    }
+    Ok(())
+}
