@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use lambda_cache_core::{Cache, CacheError, ManualClock};
-use lambda_cache_dynamodb::{DynamoCache, Error, Item, ItemKey, KeyValue};
+use lambda_cache_dynamodb::{DynamoCache, Error, ItemKey, KeyValue};
 use lambda_cache_testkit::{Requests, create_table, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -47,17 +47,7 @@ impl Fixture {
     }
 
     async fn put(&self, table: &str, item: &[(&str, AttributeValue)]) {
-        let item: Item = item
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), value.clone()))
-            .collect();
-        self.admin
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
+        lambda_cache_testkit::put_item(&self.admin, table, item).await;
     }
 
     /// Requests of `operation` (`GetItem` does not count `BatchGetItem`).

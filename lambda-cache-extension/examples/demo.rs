@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, create_table, free_port, moto_endpoint, put_parameter,
-    sdk_config, unique,
+    CountingProxy, ExtensionsApi, create_secret, create_table, free_port, moto_endpoint, put_item,
+    put_parameter, sdk_config, unique,
 };
 
 const TOKEN: &str = "demo-session-token";
@@ -36,14 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let table = unique("demo-users");
     create_table(&dynamodb, &table, ("pk", ScalarAttributeType::S), None).await;
     for (pk, name, visits) in [("u1", "Ada", "12"), ("u2", "Grace", "7")] {
-        dynamodb
-            .put_item()
-            .table_name(&table)
-            .item("pk", AttributeValue::S(pk.into()))
-            .item("name", AttributeValue::S(name.into()))
-            .item("visits", AttributeValue::N(visits.into()))
-            .send()
-            .await?;
+        let item = [
+            ("pk", AttributeValue::S(pk.into())),
+            ("name", AttributeValue::S(name.into())),
+            ("visits", AttributeValue::N(visits.into())),
+        ];
+        put_item(&dynamodb, &table, &item).await;
     }
     let parameter = format!("/{}/feature/color", unique("demo"));
     put_parameter(
@@ -54,12 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await;
     let secret = unique("demo/db");
-    aws_sdk_secretsmanager::Client::new(&config)
-        .create_secret()
-        .name(&secret)
-        .secret_string(r#"{"user":"app","password":"never-printed"}"#)
-        .send()
-        .await?;
+    create_secret(
+        &aws_sdk_secretsmanager::Client::new(&config),
+        &secret,
+        r#"{"user":"app","password":"never-printed"}"#,
+    )
+    .await;
 
     let dir = tempfile::tempdir()?;
     std::fs::write(

@@ -14,7 +14,7 @@ use lambda_cache::dynamodb::KeyValue;
 use lambda_cache::ssm::AwsError;
 use lambda_cache::{Cache, CacheError, Fetched, Key, Policy, Validator};
 
-use crate::config::{CacheFile, KeyAttribute, KeyType, Settings, TableConfig};
+use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
 
 /// Bytes the cache may hold in all: rendered bodies are small, a runaway one is refused.
@@ -169,13 +169,23 @@ const DYNAMODB: &str = "extension/dynamodb";
 const SCHEMA: &str = "extension/dynamodb#schema";
 
 impl Backend {
-    pub(crate) fn new(settings: &Settings, file: CacheFile, sdk: &aws_config::SdkConfig) -> Self {
+    pub(crate) fn new(
+        settings: &Settings,
+        file: CacheFile,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, InitError> {
+        // The settings never give 0 entries (0 turns caching off instead), so this holds; a
+        // future setting that breaks it is an init error naming the variable, not a panic.
         let cache = Cache::builder()
             .capacity(settings.capacity.unwrap_or(1000))
             .max_bytes(MAX_BYTES)
             .build()
-            .unwrap_or_else(|_| Cache::global().clone());
-        Self {
+            .map_err(|e| InitError::Variable {
+                name: "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+                value: settings.capacity.unwrap_or(1000).to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
             cache,
             ssm: aws_sdk_ssm::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
@@ -186,7 +196,7 @@ impl Backend {
             secrets_ttl: settings.secrets_ttl,
             max_stale: settings.max_stale,
             caching: settings.capacity.is_some(),
-        }
+        })
     }
 
     pub(crate) fn cache(&self) -> &Cache {
@@ -293,7 +303,7 @@ impl Backend {
             put("Value", parameter.value.map(Into::into));
             put("Version", Some(parameter.version.into()));
             let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
-            Ok(rendered(&body, parameter.version.to_string()))
+            Ok(fetched(json_bytes(&body)))
         })
         .await
     }
@@ -339,7 +349,6 @@ impl Backend {
                     fields.insert(field.to_owned(), value);
                 }
             };
-            let version = out.version_id.clone().unwrap_or_default();
             put("ARN", out.arn.map(Into::into));
             put("Name", out.name.map(Into::into));
             put("VersionId", out.version_id.map(Into::into));
@@ -360,7 +369,7 @@ impl Backend {
                     .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
                     .map(serde_json::Value::Number),
             );
-            Ok(rendered(&serde_json::Value::Object(fields), version))
+            Ok(fetched(json_bytes(&serde_json::Value::Object(fields))))
         })
         .await
     }
@@ -428,7 +437,7 @@ impl Backend {
                 code: "ItemNotFound".into(),
                 message: format!("no item {} in table {table}", quote(name)),
             })?;
-            Ok(rendered_item(&item))
+            Ok(fetched(Bytes::from(item_json(&item))))
         })
         .await
     }
@@ -587,14 +596,12 @@ impl Backend {
                         None => None,
                     };
                     let encoded = encode_key(&hash, sort.as_ref());
-                    let body = rendered_item(item);
-                    let Fetched::New { value, weight, .. } = body else {
-                        continue;
-                    };
+                    let body = Bytes::from(item_json(item));
+                    let weight = body.len() as u64;
                     bytes += weight;
                     self.cache.insert(
                         Key::new(DYNAMODB, table).variant(&encoded),
-                        value,
+                        Body(body),
                         Validator::default(),
                         weight,
                     );
@@ -610,19 +617,15 @@ impl Backend {
     }
 }
 
-/// A body as a cache value, weighed by its length.
-fn rendered(body: &serde_json::Value, validator: String) -> Fetched<Body> {
-    let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
-    let weight = bytes.len() as u64;
-    Fetched::new(Body(bytes))
-        .with_validator(Validator::new(validator))
-        .with_weight(weight)
+/// A rendered body as a cache value, weighed by its length. No validator: the extension
+/// never revalidates, it refetches.
+fn fetched(body: Bytes) -> Fetched<Body> {
+    let weight = body.len() as u64;
+    Fetched::new(Body(body)).with_weight(weight)
 }
 
-fn rendered_item(item: &HashMap<String, AttributeValue>) -> Fetched<Body> {
-    let text = item_json(item);
-    let weight = text.len() as u64;
-    Fetched::new(Body(Bytes::from(text))).with_weight(weight)
+fn json_bytes(body: &serde_json::Value) -> Bytes {
+    Bytes::from(body.to_string())
 }
 
 /// An item as plain JSON: strings, numbers exactly as DynamoDB holds them, binary as base64,

@@ -468,10 +468,10 @@ pub struct TableConfig {
 /// A key attribute: its name and DynamoDB type.
 ///
 /// ```
-/// use lambda_cache_extension::config::{KeyAttribute, KeyType};
-/// let key = KeyAttribute { name: "pk".into(), kind: KeyType::N };
-/// assert!(key.value("42").is_ok());
-/// assert!(key.value("forty-two").is_err());
+/// use lambda_cache_extension::config::{CacheFile, KeyAttribute, KeyType};
+/// let file = CacheFile::parse("dynamodb:\n  - table: T\n    hashKey: id\n    hashKeyType: N\n", "c.yaml".as_ref())?;
+/// assert_eq!(file.dynamodb[0].hash, Some(KeyAttribute { name: "id".into(), kind: KeyType::N }));
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyAttribute {
@@ -500,17 +500,8 @@ pub enum KeyType {
 impl KeyAttribute {
     /// The key value of `text` for this attribute: a string as is, a number checked and put in
     /// canonical form (so `1`, `1.0` and `01` are one item), binary decoded from base64.
-    ///
-    /// # Errors
-    /// A message naming the text and what is wrong with it.
-    ///
-    /// ```
-    /// use lambda_cache_extension::config::{KeyAttribute, KeyType};
-    /// let key = KeyAttribute { name: "blob".into(), kind: KeyType::B };
-    /// assert!(key.value("aGk=").is_ok());
-    /// assert!(key.value("not base64!").is_err());
-    /// ```
-    pub fn value(&self, text: &str) -> Result<KeyValue, String> {
+    /// An error names the text and what is wrong with it (the caller names the parameter).
+    pub(crate) fn value(&self, text: &str) -> Result<KeyValue, String> {
         match self.kind {
             KeyType::S if text.is_empty() => Err(format!(
                 "the {} key value is empty (DynamoDB keys cannot be)",
@@ -889,6 +880,35 @@ mod tests {
             assert!(message.contains(needle), "{text:?}: {message}");
             assert_eq!(err.error_type(), "Extension.InvalidConfigFile");
         }
+    }
+
+    #[test]
+    fn key_values_are_checked_for_their_type() {
+        let key = |kind| KeyAttribute {
+            name: "k".into(),
+            kind,
+        };
+        assert_eq!(key(KeyType::N).value("1.0"), key(KeyType::N).value("01"));
+        assert!(key(KeyType::N).value("42").is_ok());
+        assert!(
+            key(KeyType::N)
+                .value("forty-two")
+                .unwrap_err()
+                .contains("forty-two")
+        );
+        assert_eq!(
+            key(KeyType::B).value("aGk="),
+            Ok(KeyValue::B(b"hi".to_vec()))
+        );
+        assert!(
+            key(KeyType::B)
+                .value("not base64!")
+                .unwrap_err()
+                .contains("not base64!")
+        );
+        assert!(key(KeyType::B).value("").is_err());
+        assert!(key(KeyType::S).value("").unwrap_err().contains("empty"));
+        assert_eq!(key(KeyType::S).value("1"), Ok(KeyValue::S("1".into())));
     }
 
     #[test]

@@ -93,12 +93,15 @@ async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ready = settings.and_then(|settings| {
+    let ready = async {
+        let settings = settings?;
         let listeners = listeners?;
         let file = CacheFile::load(&settings.config_path, settings.config_named)?;
-        Ok((settings, listeners, file))
-    });
-    let (settings, listeners, file) = match ready {
+        let sdk = sdk_config(settings.backend_timeout).await;
+        let backend = backend::Backend::new(&settings, file, &sdk)?;
+        Ok::<_, InitError>((settings, listeners, Arc::new(backend)))
+    };
+    let (settings, listeners, backend) = match ready.await {
         Ok(ready) => ready,
         Err(e) => {
             let message = e.to_string();
@@ -114,8 +117,6 @@ async fn run() -> ExitCode {
             "warning: CACHE_EXTENSION_AUTH=none: /dynamodb answers without a token (other routes still require it)",
         );
     }
-    let sdk = sdk_config(settings.backend_timeout).await;
-    let backend = Arc::new(backend::Backend::new(&settings, file, &sdk));
     let server = Arc::new(server::Server::new(
         Arc::clone(&backend),
         settings.token.clone(),

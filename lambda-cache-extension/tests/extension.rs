@@ -9,10 +9,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, HttpAnswer, aws_json, create_table, free_port, http_get,
-    http_raw, moto_endpoint, put_parameter, sdk_config, unique,
+    CountingProxy, ExtensionsApi, HttpAnswer, answer_once_then, aws_json, create_secret,
+    create_table, free_port, http_get, http_raw, moto_endpoint, put_item, put_parameter,
+    sdk_config, unique,
 };
-use wiremock::matchers::{header, method};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "test-session-token-0123";
@@ -128,14 +129,6 @@ impl Drop for Extension {
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(&moto_endpoint()).await)
-}
-
-async fn put_item(client: &aws_sdk_dynamodb::Client, table: &str, item: &[(&str, AttributeValue)]) {
-    let mut request = client.put_item().table_name(table);
-    for (name, value) in item {
-        request = request.item(*name, value.clone());
-    }
-    request.send().await.expect("put_item");
 }
 
 fn s(text: &str) -> AttributeValue {
@@ -361,11 +354,7 @@ async fn tokens_methods_proxies_and_routes() {
     assert_eq!(aws.status, 200);
     // A request head past the limit is refused by the server, not read without bound.
     let huge = http_get(&cache, &format!("/ping?{}", "a".repeat(64 * 1024)), &[]).await;
-    assert!(
-        huge.status == 431 || huge.status == 414 || huge.status == 400 || huge.status == 0,
-        "{}",
-        huge.status
-    );
+    assert_eq!(huge.status, 431, "{huge:?}");
     assert_eq!(proxy.all().len(), 0, "nothing refused reached a backend");
 
     // Nothing listens on another address than 127.0.0.1.
@@ -428,13 +417,12 @@ async fn the_aws_extension_routes_answer_its_shapes() {
     put_parameter(&ssm, &plain, ParameterType::String, "db-2.internal").await;
     put_parameter(&ssm, &secure, ParameterType::SecureString, "pa55-word-xyz").await;
     let secret_name = unique("prod/db");
-    secrets
-        .create_secret()
-        .name(&secret_name)
-        .secret_string(r#"{"user":"app","password":"s3cr3t-v4lue"}"#)
-        .send()
-        .await
-        .expect("create_secret");
+    create_secret(
+        &secrets,
+        &secret_name,
+        r#"{"user":"app","password":"s3cr3t-v4lue"}"#,
+    )
+    .await;
     let binary_name = unique("prod/key");
     secrets
         .create_secret()
@@ -498,11 +486,55 @@ async fn the_aws_extension_routes_answer_its_shapes() {
     let missing = get("/systemsmanager/parameters/get?name=/no/such/parameter".to_owned()).await;
     assert_eq!(missing.status, 404, "{missing:?}");
     assert_eq!(missing.json()["__type"], "ParameterNotFound");
-    let both = get(format!(
-        "/systemsmanager/parameters/get?name={plain}&version=1&label=x"
-    ))
-    .await;
-    assert_eq!(both.status, 400);
+    // Bad input: 400, the message naming the parameter, no backend call.
+    let calls = proxy.all().len();
+    for (target, parameter) in [
+        (
+            format!("/systemsmanager/parameters/get?name={plain}&version=1&label=x"),
+            "version",
+        ),
+        (
+            format!("/systemsmanager/parameters/get?name={plain}&version=abc"),
+            "version",
+        ),
+        (
+            format!("/systemsmanager/parameters/get?name={plain}&withDecryption=maybe"),
+            "withDecryption",
+        ),
+        (
+            "/systemsmanager/parameters/get?name=/bad%20name".to_owned(),
+            "name",
+        ),
+        (
+            "/systemsmanager/parameters/get?version=1".to_owned(),
+            "name",
+        ),
+        ("/secretsmanager/get?secretId=".to_owned(), "secretId"),
+        (
+            "/secretsmanager/get?secretId=a&versionId=v&versionStage=s".to_owned(),
+            "versionId",
+        ),
+        (
+            "/secretsmanager/get?secretId=a&versionStage=".to_owned(),
+            "versionStage",
+        ),
+        (
+            "/secretsmanager/get?secretId=a&refreshNow=soon".to_owned(),
+            "refreshNow",
+        ),
+    ] {
+        let answer = get(target.clone()).await;
+        assert_eq!(answer.status, 400, "{target}: {answer:?}");
+        let message = answer.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.starts_with(&format!("{parameter}:")),
+            "{target}: {message}"
+        );
+    }
+    assert_eq!(proxy.all().len(), calls, "a bad request reaches no backend");
 
     // GetSecretValue's shape.
     let secret = get(format!("/secretsmanager/get?secretId={secret_name}")).await;
@@ -545,25 +577,17 @@ async fn the_aws_extension_routes_answer_its_shapes() {
     }
 }
 
-/// A DynamoDB stand-in that answers one GetItem, then throttles (or stalls).
+/// A DynamoDB stand-in that answers one GetItem, then `then` (throttling).
 async fn throttling_dynamodb(then: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "DynamoDB_20120810.GetItem"))
-        .respond_with(aws_json(
+    answer_once_then(
+        "DynamoDB_20120810.GetItem",
+        aws_json(
             200,
             serde_json::json!({"Item": {"pk": {"S": "k"}, "v": {"N": "1"}}}),
-        ))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(then)
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    server
+        ),
+        then,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,32 +5,25 @@ use std::time::Duration;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError, Policy};
 use lambda_cache_secrets::{Error, SecretsCache};
-use lambda_cache_testkit::{aws_json, sdk_config};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use lambda_cache_testkit::{answer_once_then, aws_json, sdk_config};
+use wiremock::{MockServer, ResponseTemplate};
 
 const NAME: &str = "prod/db/password";
 
 async fn primed(then: ResponseTemplate) -> (MockServer, SecretsCache, ManualClock) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_json(
+    let server = answer_once_then(
+        "secretsmanager.GetSecretValue",
+        aws_json(
             200,
             serde_json::json!({
                 "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db/password-AbCdEf",
                 "Name": NAME, "VersionId": "v-1", "SecretString": "hunter2",
                 "VersionStages": ["AWSCURRENT"], "CreatedDate": 1.7e9
             }),
-        ))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(then)
-        .with_priority(2)
-        .mount(&server)
-        .await;
+        ),
+        then,
+    )
+    .await;
     let clock = ManualClock::new();
     let cache = Cache::builder().clock(clock.clock()).build().unwrap();
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config(&server.uri()).await);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError, Policy};
 use lambda_cache_ssm::{Error, Kind, SsmCache};
-use lambda_cache_testkit::{aws_json, sdk_config};
+use lambda_cache_testkit::{answer_once_then, aws_json, sdk_config};
 use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -25,19 +25,12 @@ fn parameters_body(value: &str) -> serde_json::Value {
 
 /// A cache whose first fetch of NAME succeeds with "db-1"; later requests get `then`.
 async fn primed(then: ResponseTemplate) -> (MockServer, SsmCache, ManualClock) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "AmazonSSM.GetParameters"))
-        .respond_with(aws_json(200, parameters_body("db-1")))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(then)
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let server = answer_once_then(
+        "AmazonSSM.GetParameters",
+        aws_json(200, parameters_body("db-1")),
+        then,
+    )
+    .await;
     let mut config = aws_sdk_ssm::config::Builder::from(&sdk_config(&server.uri()).await);
     config.set_timeout_config(Some(
         aws_sdk_ssm::config::timeout::TimeoutConfig::builder()

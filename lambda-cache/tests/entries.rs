@@ -460,14 +460,11 @@ async fn declared_dynamodb_items_refresh_in_one_batch_call() {
     let table = unique("users");
     lambda_cache_testkit::create_table(&admin, &table, ("pk", ScalarAttributeType::S), None).await;
     for id in ["u1", "u2", "u3"] {
-        admin
-            .put_item()
-            .table_name(&table)
-            .item("pk", AttributeValue::S(id.into()))
-            .item("name", AttributeValue::S(format!("name of {id}")))
-            .send()
-            .await
-            .unwrap();
+        let item = [
+            ("pk", AttributeValue::S(id.into())),
+            ("name", AttributeValue::S(format!("name of {id}"))),
+        ];
+        lambda_cache_testkit::put_item(&admin, &table, &item).await;
     }
     let requests = Requests::default();
     let clock = ManualClock::new();
@@ -526,23 +523,16 @@ async fn one_sdk_config_points_every_service_cache_at_one_endpoint() {
     )
     .await;
     let secret = unique("cfg-secret");
-    aws_sdk_secretsmanager::Client::new(&config)
-        .create_secret()
-        .name(&secret)
-        .secret_string("s")
-        .send()
-        .await
-        .unwrap();
+    lambda_cache_testkit::create_secret(
+        &aws_sdk_secretsmanager::Client::new(&config),
+        &secret,
+        "s",
+    )
+    .await;
     let table = unique("cfg-table");
     let admin = aws_sdk_dynamodb::Client::new(&config);
     lambda_cache_testkit::create_table(&admin, &table, ("pk", ScalarAttributeType::S), None).await;
-    admin
-        .put_item()
-        .table_name(&table)
-        .item("pk", AttributeValue::S("k".into()))
-        .send()
-        .await
-        .unwrap();
+    lambda_cache_testkit::put_item(&admin, &table, &[("pk", AttributeValue::S("k".into()))]).await;
 
     assert_eq!(ssm.get_entry(&name).await.unwrap().as_str(), Some("p"));
     assert_eq!(

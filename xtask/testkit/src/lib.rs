@@ -24,7 +24,7 @@ use aws_sdk_ssm::error::BoxError;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The moto server that `cargo xtask test` started. Without it a test fails here, loudly.
@@ -112,6 +112,65 @@ pub async fn create_table(
             );
     }
     request.send().await.expect("create_table");
+}
+
+/// Stores (or overwrites) a DynamoDB item: test set-up, through an uncounted client.
+///
+/// # Panics
+/// If the emulator refuses.
+pub async fn put_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+) {
+    let item = item
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put_item");
+}
+
+/// Creates a string secret: test set-up, through an uncounted client.
+///
+/// # Panics
+/// If the emulator refuses.
+pub async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) {
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create_secret");
+}
+
+/// A wiremock server that answers `first` to the first request whose `x-amz-target` is
+/// `target`, then `then` to every request: a backend that works once, then fails.
+pub async fn answer_once_then(
+    target: &str,
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", target))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(then)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    server
 }
 
 /// A wiremock response in the AWS JSON protocol (SSM, Secrets Manager): `status` and `body`.
@@ -432,11 +491,24 @@ pub struct ApiCall {
 impl ApiCall {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
+}
+
+/// The first value of header `name` (lowercase) in `headers`.
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The header lines of an HTTP head (after its first line): names lowercased, values trimmed.
+fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect()
 }
 
 /// A mock of the Lambda Extensions API on a loopback port: `register` answers with an
@@ -624,14 +696,9 @@ async fn read_request(stream: &mut TcpStream) -> Option<ApiCall> {
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_owned();
     let path = first.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
+    let headers = parse_headers(lines);
+    let length: usize = find_header(&headers, "content-length")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let mut body = buffer[head_end + 4..].to_vec();
     while body.len() < length {
@@ -663,10 +730,7 @@ pub struct HttpAnswer {
 impl HttpAnswer {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// The body as JSON.
@@ -709,10 +773,7 @@ pub async fn http_raw(address: &str, request: &[u8]) -> HttpAnswer {
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let headers = parse_headers(lines);
     HttpAnswer {
         status,
         headers,
