@@ -97,21 +97,61 @@ fn overhead_percent(ours: u64, theirs: u64) -> f64 {
     (ours as f64 / theirs as f64 - 1.0) * 100.0
 }
 
+/// The number after `"key":` in a flat JSON object written by one of our benchmarks.
+fn json_number(text: &str, key: &str) -> Result<f64, String> {
+    text.split(&format!("\"{key}\":"))
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|number| number.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no number {key:?} in the benchmark report"))
+}
+
+/// Builds the floor of one HTTP hop (`xtask/bench/floor`) with the extension's profile.
+fn build_floor() -> Result<std::path::PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--quiet", "--release", "--package", "bench-floor"]);
+    eprintln!("xtask: building the floor server (release)");
+    run(cmd)?;
+    Ok(root().join("target/release/bench-floor"))
+}
+
 pub(crate) fn bench() -> Result<(), String> {
     let calls_path = root().join("target/bench-calls.json");
-    let _ = std::fs::remove_file(&calls_path); // never report an earlier run's counts
+    let extension_path = root().join("target/bench-extension.json");
+    for stale in [&calls_path, &extension_path] {
+        let _ = std::fs::remove_file(stale); // never report an earlier run's figures
+    }
+    // The processes the cold-start and extension benchmarks start: the size fixtures, the
+    // extension as the layer ships it, and the floor server.
+    let sizes = size()?;
+    let layer = crate::build_layer()?;
+    let floor = build_floor()?;
     {
         let moto = Emulator::start()?;
         let mut cmd = cargo();
         // Every bench target in one invocation, so they share one build.
         cmd.args(["bench", "--package", "lambda-cache-bench", "--bench", "*"])
-            .env("LAMBDA_CACHE_CALLS_REPORT", &calls_path);
+            .env("LAMBDA_CACHE_CALLS_REPORT", &calls_path)
+            .env("LAMBDA_CACHE_EXTENSION_REPORT", &extension_path)
+            .env("LAMBDA_CACHE_EXTENSION_BIN", &layer.binary)
+            .env("LAMBDA_CACHE_FLOOR_BIN", &floor)
+            .env(
+                "LAMBDA_CACHE_COLD_WITH_LAMBDA_CACHE",
+                root().join("target/size/size-with-lambda-cache"),
+            )
+            .env(
+                "LAMBDA_CACHE_COLD_BARE_SDK",
+                root().join("target/size/size-bare-sdk"),
+            );
         moto.export_to(&mut cmd);
         run(cmd)?;
     }
     let calls = std::fs::read_to_string(&calls_path)
         .map_err(|e| format!("cannot read {}: {e}", calls_path.display()))?;
-    let sizes = size()?;
+    let extension = std::fs::read_to_string(&extension_path)
+        .map_err(|e| format!("cannot read {}: {e}", extension_path.display()))?;
+    let extension = extension.trim();
+    let ext = |key: &str| json_number(extension, key);
 
     let hit = |f: &str| median_ns("hit", f);
     let hit2 = |f: &str| median_ns("hit_2_threads", f);
@@ -130,6 +170,10 @@ pub(crate) fn bench() -> Result<(), String> {
     let bare = median_ns("miss", "bare_get_parameter")?;
     let bare_batch = median_ns("miss", "bare_get_parameters")?;
     let miss_ratio = forced / bare;
+    let cold = |f: &str| median_ns("cold_start", f).map(|ns| ns / 1e6);
+    let init = |f: &str| median_ns("init", f).map(|ns| ns / 1e6);
+    let (cold_ours, cold_bare) = (cold("lambda_cache")?, cold("bare_sdk")?);
+    let (init_ours, init_bare) = (init("lambda_cache")?, init("bare_sdk")?);
     let calls = calls.trim();
     let calls_fields = calls
         .strip_prefix('{')
@@ -146,10 +190,20 @@ pub(crate) fn bench() -> Result<(), String> {
          \"miss_ns\":{{\"lambda_cache_forced\":{forced:.0},\"bare_get_parameter\":{bare:.0},\
          \"bare_get_parameters\":{bare_batch:.0}}},\
          {calls_fields},\
-         \"size_bytes\":{{\"lambda_cache_ssm\":{},\"bare_sdk_ssm\":{}}}}}",
+         \"size_bytes\":{{\"lambda_cache_ssm\":{},\"bare_sdk_ssm\":{},\
+         \"extension_binary\":{},\"extension_layer_zip\":{}}},\
+         \"cold_start_ms\":{{\"lambda_cache\":{cold_ours:.3},\"bare_sdk\":{cold_bare:.3},\
+         \"ratio\":{:.4}}},\
+         \"init_ms\":{{\"lambda_cache\":{init_ours:.3},\"bare_sdk\":{init_bare:.3},\
+         \"ratio\":{:.4}}},\
+         \"extension\":{extension}}}",
         entries10 / 10.0,
         sizes.lambda_cache,
-        sizes.bare_sdk
+        sizes.bare_sdk,
+        layer.binary_bytes,
+        layer.zip_bytes,
+        cold_ours / cold_bare,
+        init_ours / init_bare,
     );
     let path = root().join("target/bench-report.json");
     std::fs::write(&path, format!("{report}\n"))
@@ -222,6 +276,77 @@ pub(crate) fn bench() -> Result<(), String> {
             overhead_percent(sizes.lambda_cache, sizes.bare_sdk)
         ),
         "<= +5%",
+    );
+    row(
+        "cold start to first value: ours / bare SDK",
+        format!(
+            "{cold_ours:.1} / {cold_bare:.1} ms = {:.3}",
+            cold_ours / cold_bare
+        ),
+        "<= 1.05",
+    );
+    row(
+        "init only (to first next): ours / bare SDK",
+        format!(
+            "{init_ours:.2} / {init_bare:.2} ms = {:.3}",
+            init_ours / init_bare
+        ),
+        "(reported)",
+    );
+    row(
+        "extension: cached item p50, 1 conn / floor",
+        format!(
+            "{:.1} / {:.1} us = {:.2}x",
+            ext("p50_us")?,
+            ext("floor_p50_us")?,
+            ext("p50_ratio")?
+        ),
+        "<= 1.30x",
+    );
+    row(
+        "extension: cached item p99, 1 conn / floor",
+        format!(
+            "{:.1} / {:.1} us = {:.2}x",
+            ext("p99_us")?,
+            ext("floor_p99_us")?,
+            ext("p99_ratio")?
+        ),
+        "<= 1.30x",
+    );
+    for connections in [1, 8, 64] {
+        row(
+            &format!("extension: req/s, {connections} connections / floor"),
+            format!(
+                "{:.0} / {:.0} = {:.2}x",
+                ext(&format!("rps_{connections}"))?,
+                ext(&format!("floor_rps_{connections}"))?,
+                ext(&format!("rps_ratio_{connections}"))?
+            ),
+            "(reported)",
+        );
+    }
+    row(
+        "extension: exec to ready (median, max)",
+        format!(
+            "{:.1} ms, max {:.1} ms",
+            ext("ready_ms_median")?,
+            ext("ready_ms_max")?
+        ),
+        "<= 20 ms",
+    );
+    row(
+        "extension: RSS idle / with 1,000 items",
+        format!(
+            "{:.0} / {:.0} KiB",
+            ext("rss_kib_idle")?,
+            ext("rss_kib_with_items")?
+        ),
+        "(reported)",
+    );
+    row(
+        "extension: binary / layer zip (bytes)",
+        format!("{} / {}", layer.binary_bytes, layer.zip_bytes),
+        "(reported)",
     );
     #[allow(clippy::print_stdout)] // the command's report
     {

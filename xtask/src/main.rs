@@ -221,7 +221,8 @@ fn demo() -> Result<(), String> {
 
 /// The layer: `target/layer/lambda-cache-extension.zip` holding
 /// `extensions/lambda-cache-extension`, built in release for this machine's target and stripped.
-fn layer() -> Result<(), String> {
+/// Builds the extension as `cargo xtask layer` ships it (release, stripped) and returns the binary.
+fn build_extension() -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.args([
         "rustc",
@@ -237,7 +238,21 @@ fn layer() -> Result<(), String> {
     ]);
     eprintln!("xtask: building the extension (release, stripped)");
     run(cmd)?;
-    let binary = root().join("target/release/lambda-cache-extension");
+    Ok(root().join("target/release/lambda-cache-extension"))
+}
+
+/// The layer's binary and zip, and their sizes in bytes.
+pub(crate) struct Layer {
+    pub(crate) binary: PathBuf,
+    pub(crate) binary_bytes: u64,
+    pub(crate) zip: PathBuf,
+    pub(crate) zip_bytes: u64,
+}
+
+/// Builds the extension and packs `target/layer/lambda-cache-extension.zip` holding
+/// `extensions/lambda-cache-extension`.
+pub(crate) fn build_layer() -> Result<Layer, String> {
+    let binary = build_extension()?;
     let dir = root().join("target/layer");
     let zip = dir.join("lambda-cache-extension.zip");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -256,14 +271,24 @@ fn layer() -> Result<(), String> {
             .map(|m| m.len())
             .map_err(|e| format!("{}: {e}", path.display()))
     };
+    Ok(Layer {
+        binary_bytes: size(&binary)?,
+        zip_bytes: size(&zip)?,
+        binary,
+        zip,
+    })
+}
+
+fn layer() -> Result<(), String> {
+    let layer = build_layer()?;
     #[allow(clippy::print_stdout)] // the command's result
     {
         println!(
             "binary {}: {} bytes\nlayer  {}: {} bytes (extensions/lambda-cache-extension)",
-            binary.display(),
-            size(&binary)?,
-            zip.display(),
-            size(&zip)?
+            layer.binary.display(),
+            layer.binary_bytes,
+            layer.zip.display(),
+            layer.zip_bytes
         );
     }
     Ok(())

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ssm::config::interceptors::{
@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wiremock::matchers::{header, method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 /// The moto server that `cargo xtask test` started. Without it a test fails here, loudly.
 ///
@@ -367,6 +367,27 @@ async fn relay(client: TcpStream, server: TcpStream, targets: Arc<Mutex<Vec<Stri
 #[derive(Debug)]
 pub struct RuntimeApi {
     server: MockServer,
+    arrivals: Arrivals,
+}
+
+/// When each request reached a mock: its path and the instant its answer was chosen.
+type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// Answers with `template` and notes when each request arrived.
+struct Timed {
+    template: ResponseTemplate,
+    arrivals: Arrivals,
+}
+
+impl Respond for Timed {
+    #[allow(clippy::disallowed_methods)] // the arrival time, for the cold-start benchmark
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let now = Instant::now();
+        self.arrivals
+            .lock()
+            .push((request.url.path().to_owned(), now));
+        self.template.clone()
+    }
 }
 
 /// What the function answered to one event.
@@ -387,13 +408,20 @@ impl RuntimeApi {
     /// If given more than 200 events.
     pub async fn start(events: Vec<serde_json::Value>) -> Self {
         assert!(events.len() <= 200, "the mock hands out at most 200 events");
-        let server = MockServer::start().await;
+        // A server of its own, not one from wiremock's pool: the long polls held open for a
+        // process that has been killed must not reach the next process's mock.
+        let server = MockServer::builder().start().await;
+        let arrivals = Arrivals::default();
+        let timed = |template: ResponseTemplate| Timed {
+            template,
+            arrivals: Arc::clone(&arrivals),
+        };
         let next = "/2018-06-01/runtime/invocation/next";
         for (i, event) in events.into_iter().enumerate() {
             let priority = u8::try_from(i + 1).unwrap_or(u8::MAX);
             Mock::given(method("GET"))
                 .and(path(next))
-                .respond_with(
+                .respond_with(timed(
                     ResponseTemplate::new(200)
                         .insert_header("content-type", "application/json")
                         .insert_header("lambda-runtime-aws-request-id", format!("req-{i}"))
@@ -403,7 +431,7 @@ impl RuntimeApi {
                             "arn:aws:lambda:us-east-1:123456789012:function:under-test",
                         )
                         .set_body_json(event),
-                )
+                ))
                 .up_to_n_times(1)
                 .with_priority(priority)
                 .mount(&server)
@@ -412,21 +440,33 @@ impl RuntimeApi {
         // No more events: hold the long poll, as Lambda does between invocations.
         Mock::given(method("GET"))
             .and(path(next))
-            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3600)))
+            .respond_with(timed(
+                ResponseTemplate::new(200).set_delay(Duration::from_secs(3600)),
+            ))
             .with_priority(u8::MAX)
             .mount(&server)
             .await;
         Mock::given(method("POST"))
             .and(path_regex(r"^/2018-06-01/runtime/.*$"))
-            .respond_with(ResponseTemplate::new(202))
+            .respond_with(timed(ResponseTemplate::new(202)))
             .mount(&server)
             .await;
-        Self { server }
+        Self { server, arrivals }
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`: `host:port`.
     pub fn address(&self) -> String {
         self.server.address().to_string()
+    }
+
+    /// When the first request whose path ends with `suffix` arrived (`/invocation/next`: the
+    /// function's init is over; `/response`: its first answer), if one has.
+    pub fn arrived(&self, suffix: &str) -> Option<Instant> {
+        self.arrivals
+            .lock()
+            .iter()
+            .find(|(path, _)| path.ends_with(suffix))
+            .map(|&(_, at)| at)
     }
 
     /// The answers posted so far, in order.
@@ -486,6 +526,8 @@ pub struct ApiCall {
     pub headers: Vec<(String, String)>,
     /// The body, as text.
     pub body: String,
+    /// When the request's head had arrived.
+    pub at: Instant,
 }
 
 impl ApiCall {
@@ -691,6 +733,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<ApiCall> {
         }
         buffer.extend_from_slice(&chunk[..n]);
     };
+    #[allow(clippy::disallowed_methods)] // the arrival time, for the exec-to-ready figure
+    let at = Instant::now();
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
@@ -713,6 +757,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<ApiCall> {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        at,
     })
 }
 
