@@ -156,3 +156,45 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// Inputs longer than this many bytes are shortened when an error shows them.
+const SHOWN_WHOLE: usize = 96;
+/// How much of a long input an error shows.
+const SHOWN_PREFIX: usize = 64;
+
+/// An input as an error message shows it: quoted and escaped, and, past 96 bytes, its first 64
+/// bytes (to a character boundary) followed by `…` and its length, so that a message stays
+/// short whatever a caller passes.
+///
+/// ```
+/// use lambda_cache_core::shown;
+///
+/// assert_eq!(shown("/app/db host").to_string(), r#""/app/db host""#);
+/// let long = "x".repeat(5000);
+/// assert_eq!(shown(&long).to_string(), format!("\"{}\"… (5000 bytes)", "x".repeat(64)));
+/// ```
+pub fn shown(input: &str) -> Shown<'_> {
+    Shown(input)
+}
+
+/// See [`shown`].
+///
+/// ```
+/// let message = format!("invalid name {}", lambda_cache_core::shown("a\nb"));
+/// assert_eq!(message, r#"invalid name "a\nb""#);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'a>(&'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.len() <= SHOWN_WHOLE {
+            return write!(f, "{:?}", self.0);
+        }
+        let mut end = SHOWN_PREFIX;
+        while !self.0.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "{:?}… ({} bytes)", &self.0[..end], self.0.len())
+    }
+}

@@ -45,7 +45,7 @@ pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
 pub use declare::{AnyValue, BoxFuture, Declaration, Declare, refresh_each};
 pub use entry::{Entry, Fetched, Validator};
-pub use error::{CacheError, ConfigError, LoadError, error_chain};
+pub use error::{CacheError, ConfigError, LoadError, Shown, error_chain, shown};
 pub use join::{join_all, join2};
 #[cfg(feature = "json")]
 pub use json::{JsonError, decode_json};

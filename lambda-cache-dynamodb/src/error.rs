@@ -6,7 +6,7 @@ use std::fmt;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use lambda_cache_aws::{AwsError, Kind};
-use lambda_cache_core::CacheError;
+use lambda_cache_core::{CacheError, shown};
 
 /// Why a DynamoDB read failed. Every variant names the table or the key (`table@@hash[@@sort]`);
 /// none contains an item's attributes.
@@ -81,7 +81,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidKey { key, reason } => {
-                write!(f, "invalid DynamoDB key {key:?}: {reason}")
+                write!(f, "invalid DynamoDB key {}: {reason}", shown(key))
             }
             Self::NotFound { key } => write!(f, "DynamoDB item not found: {key}"),
             Self::TableNotFound { table } => write!(f, "DynamoDB table not found: {table}"),

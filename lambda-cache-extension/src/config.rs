@@ -296,24 +296,26 @@ impl Settings {
             .count("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE")?
             .unwrap_or(1000);
         let capacity = (enabled && size > 0).then_some(size);
-        let max_in_flight = vars.count("CACHE_EXTENSION_MAX_IN_FLIGHT")?.unwrap_or(128);
-        if max_in_flight == 0 {
-            return Err(InitError::Variable {
-                name: "CACHE_EXTENSION_MAX_IN_FLIGHT",
-                value: quote("0"),
-                reason: "no request could be served: give at least 1".into(),
-            });
-        }
+        // Zero is refused where the value is parsed, so that the error shows it as given.
+        let max_in_flight = vars
+            .parsed("CACHE_EXTENSION_MAX_IN_FLIGHT", |text| {
+                match text.parse::<usize>() {
+                    Ok(0) => Err("no request could be served: give at least 1".to_owned()),
+                    Ok(limit) => Ok(limit),
+                    Err(_) => Err("give a whole number (1 or more)".to_owned()),
+                }
+            })?
+            .unwrap_or(128);
         let backend_timeout = vars
-            .duration("CACHE_EXTENSION_BACKEND_TIMEOUT")?
+            .parsed("CACHE_EXTENSION_BACKEND_TIMEOUT", |text| {
+                match parse_ttl(text)? {
+                    zero if zero.is_zero() => {
+                        Err("no backend call could finish: give a positive duration".to_owned())
+                    }
+                    timeout => Ok(timeout),
+                }
+            })?
             .unwrap_or(Duration::from_secs(5));
-        if backend_timeout.is_zero() {
-            return Err(InitError::Variable {
-                name: "CACHE_EXTENSION_BACKEND_TIMEOUT",
-                value: quote("0"),
-                reason: "no backend call could finish: give a positive duration".into(),
-            });
-        }
         Ok(Self {
             config_path,
             config_named,
@@ -692,8 +694,28 @@ impl CacheFile {
 }
 
 /// A parser's message on one line (Lambda's init error is one line in the console).
+/// The YAML parser's message on one line, each span in backticks (where serde quotes a key
+/// from the file, which may be of any length) cut after 64 bytes.
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    const QUOTED: usize = 64;
+    let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(flat.len().min(1024));
+    for (i, part) in flat.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 && part.len() > QUOTED {
+            let mut end = QUOTED;
+            while !part.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push_str(&part[..end]);
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -767,10 +789,14 @@ mod tests {
             ),
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "0", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0", "positive"),
+            // Found by the property tests: zero written another way was shown as "0".
+            ("CACHE_EXTENSION_MAX_IN_FLIGHT", "00", "at least 1"),
+            ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0ns", "positive"),
         ];
         for &(name, value, reason) in cases {
             let err = settings(&[("AWS_SESSION_TOKEN", "tok"), (name, value)]).unwrap_err();
             let text = err.to_string();
+            assert!(text.contains(&format!("{name}={value:?}")), "{text}");
             assert!(
                 matches!(err, InitError::Variable { .. }),
                 "{name}={value}: {text}"
@@ -930,5 +956,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains('3'), "the line number: {err}");
+    }
+
+    /// Found by the property tests: serde names an unknown key in full, so a long key made a
+    /// message of kilobytes.
+    #[test]
+    fn a_long_unknown_key_is_shortened_in_the_message() {
+        let key = "k".repeat(900);
+        let err = CacheFile::parse(&format!("{key}: 1\n"), Path::new("/var/task/cache.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "a {} byte message: {err}", err.len());
+        assert!(err.contains(&format!("`{}…`", "k".repeat(64))), "{err}");
+        assert!(err.contains("/var/task/cache.yaml"), "{err}");
     }
 }

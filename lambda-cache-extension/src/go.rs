@@ -22,13 +22,9 @@ impl fmt::Display for GoSyntaxError {
 
 impl std::error::Error for GoSyntaxError {}
 
-/// The text of a value for a message: quoted, and cut after 64 characters.
+/// The text of a value for a message: quoted, and shortened if long ([`lambda_cache::shown`]).
 pub(crate) fn quote(text: &str) -> String {
-    const LIMIT: usize = 64;
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{:?}...", &text[..cut]),
-        None => format!("{text:?}"),
-    }
+    lambda_cache::shown(text).to_string()
 }
 
 fn invalid(orig: &str) -> GoSyntaxError {
@@ -381,8 +377,8 @@ mod tests {
     fn long_input_is_shortened_in_the_message() {
         let text = "9".repeat(10_000);
         let err = parse_duration(&text).unwrap_err().to_string();
-        assert!(err.len() < 100, "{err}");
-        assert!(err.ends_with("\"..."), "{err}");
+        assert!(err.len() < 120, "{err}");
+        assert!(err.ends_with("\"… (10000 bytes)"), "{err}");
     }
 
     /// Go's `atobTests` (`src/strconv/atob_test.go`).

@@ -480,4 +480,36 @@ mod tests {
         let long = format!("name={}", "a".repeat(MAX_QUERY_BYTES));
         assert!(Query::parse(&long, allowed).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(lambda_cache_testkit::parser_cases())]
+
+        /// Any query string: read, or refused with a short message naming a parameter.
+        #[test]
+        fn any_query_is_read_or_refused_naming_its_parameter(
+            raw in proptest::prop_oneof![
+                lambda_cache_testkit::any_text(),
+                "((name|secretId|version|label|withDecryption|refreshNow|versionId|versionStage|x)=[a-zA-Z0-9%/:+=.~ -]{0,12}&?){0,5}",
+            ]
+        ) {
+            for route in [Route::Item, Route::Parameter, Route::Secret] {
+                let allowed = route.parameters();
+                match Query::parse(&raw, allowed) {
+                    Ok(query) => {
+                        for name in allowed {
+                            let _ = query.get(name);
+                        }
+                    }
+                    Err(Failure::BadRequest { parameter, message }) => {
+                        proptest::prop_assert!(
+                            parameter == "query" || allowed.contains(&parameter) || raw.contains(parameter),
+                            "{parameter}"
+                        );
+                        proptest::prop_assert!(message.len() < 600, "a {} byte message", message.len());
+                    }
+                    Err(other) => proptest::prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use lambda_cache_aws::{AwsError, Kind};
-use lambda_cache_core::CacheError;
+use lambda_cache_core::{CacheError, shown};
 
 /// Why an S3 object could not be cached. Every variant names the URI.
 ///
@@ -105,7 +105,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidUri { uri, reason } => write!(f, "invalid S3 URI {uri:?}: {reason}"),
+            Self::InvalidUri { uri, reason } => {
+                write!(f, "invalid S3 URI {}: {reason}", shown(uri))
+            }
             Self::FileConflict { path, holder, uri } => write!(
                 f,
                 "{uri} would be cached as {}, which already holds {holder}: give one of them \

@@ -5,7 +5,7 @@ use std::fmt;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use lambda_cache_aws::{AwsError, Kind};
-use lambda_cache_core::CacheError;
+use lambda_cache_core::{CacheError, shown};
 
 /// Why a secret could not be read. Every variant names the secret (as requested); none ever
 /// contains a secret's value.
@@ -90,7 +90,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidName { input, reason } => {
-                write!(f, "invalid secret reference {input:?}: {reason}")
+                write!(f, "invalid secret reference {}: {reason}", shown(input))
             }
             Self::NotFound { secret } => {
                 write!(f, "secret {secret} not found (or not in that version)")

@@ -6,7 +6,7 @@ use std::fmt;
 use aws_sdk_ssm::config::http::HttpResponse;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use lambda_cache_aws::{AwsError, Kind};
-use lambda_cache_core::CacheError;
+use lambda_cache_core::{CacheError, shown};
 
 /// Why an SSM read failed. Every variant names the parameter (or list of parameters) it concerns;
 /// none ever contains a parameter's value.
@@ -91,7 +91,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidName { name, reason } => {
-                write!(f, "invalid SSM parameter name {name:?}: {reason}")
+                write!(f, "invalid SSM parameter name {}: {reason}", shown(name))
             }
             Self::NoEntryName { names } => write!(
                 f,

@@ -35,7 +35,7 @@ use std::future::Future;
 pub use lambda_cache_core::ManualClock;
 pub use lambda_cache_core::{
     Cache, CacheBuilder, CacheError, Clock, ConfigError, Entry, Fetched, GENERIC_SERVICE, Instant,
-    Key, LoadError, Policy, Sensitive, StaleIfError, Stats, Validator, error_chain,
+    Key, LoadError, Policy, Sensitive, Shown, StaleIfError, Stats, Validator, error_chain, shown,
 };
 
 pub mod entries;

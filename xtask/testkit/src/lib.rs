@@ -836,3 +836,50 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free loopback port")
 }
+
+/// How many cases each property test of a parser runs (`PROPTEST_CASES` overrides it).
+pub const PARSER_CASES: u32 = 2000;
+
+/// The configuration of a parser's property tests: [`PARSER_CASES`] cases, no regression files
+/// written (a failure prints the shrunk input to turn into a plain test).
+pub fn parser_cases() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(PARSER_CASES),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Checks a parser's error message for `input`: it shows the input as every error here does
+/// (quoted, shortened past 96 bytes: [`lambda_cache_core::shown`]) and stays short whatever the
+/// input's length.
+///
+/// # Panics
+/// If it does not.
+pub fn assert_names_input(message: &str, input: &str) {
+    let shown = lambda_cache_core::shown(input).to_string();
+    assert!(
+        message.contains(&shown),
+        "the message {message:?} does not show the input as {shown}"
+    );
+    assert!(
+        message.len() <= shown.len() + 400,
+        "a {} byte message for a {} byte input",
+        message.len(),
+        input.len()
+    );
+}
+
+/// Text a parser may be given: anything (any Unicode), printable ASCII, and long runs, each a
+/// third of the cases.
+pub fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<String>(),
+        "[ -~]{0,80}",
+        "[ -~\\u{80}-\\u{10FFFF}]{90,4000}",
+    ]
+}
