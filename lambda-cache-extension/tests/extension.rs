@@ -3,7 +3,7 @@
 
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
@@ -40,17 +40,13 @@ impl Extension {
         }
         let stderr = dir.path().join("stderr.log");
         let (cache_port, aws_port) = (free_port(), free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-cache-extension"));
-        cmd.env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("LAMBDA_TASK_ROOT", dir.path())
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_MAX_ATTEMPTS", "1")
+        let mut cmd = api.command(
+            env!("CARGO_BIN_EXE_lambda-cache-extension"),
+            dir.path(),
+            endpoint,
+            TOKEN,
+        );
+        cmd.env("AWS_MAX_ATTEMPTS", "1")
             .env("CACHE_EXTENSION_PORT", cache_port.to_string())
             .env(
                 "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",

@@ -172,16 +172,8 @@ impl Extension {
         let api = ExtensionsApi::start().await;
         let port = free_port();
         let started = Instant::now();
-        let child = Command::new(binary)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("LAMBDA_TASK_ROOT", root)
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let child = api
+            .command(binary, root, endpoint, TOKEN)
             .env("CACHE_EXTENSION_PORT", port.to_string())
             .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off")
             .env("CACHE_EXTENSION_TTL", "5m")

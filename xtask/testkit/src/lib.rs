@@ -600,6 +600,29 @@ impl ExtensionsApi {
         &self.address
     }
 
+    /// A command that starts the extension `binary` as Lambda would, under this mock: a clean
+    /// environment with only the Runtime API address, `LAMBDA_TASK_ROOT` = `task_root`, the AWS
+    /// endpoint, region and test credentials, and `token` as `AWS_SESSION_TOKEN`.
+    pub fn command(
+        &self,
+        binary: impl AsRef<std::ffi::OsStr>,
+        task_root: &std::path::Path,
+        endpoint: &str,
+        token: &str,
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(binary);
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", self.address())
+            .env("LAMBDA_TASK_ROOT", task_root)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SESSION_TOKEN", token)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    }
+
     /// Queues an INVOKE event.
     pub fn invoke(&self) {
         let _ = self.events.send(serde_json::json!({
