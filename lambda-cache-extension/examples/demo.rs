@@ -79,9 +79,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off")
         .env("CACHE_EXTENSION_TTL", "5m")
         .spawn()?;
-    api.wait_for("/event/next", 1, Duration::from_secs(20))
+    // When the first event/next arrived, as the mock noted it (not when the wait noticed it).
+    let next = api
+        .wait_for("/event/next", 1, Duration::from_secs(20))
         .await;
-    let ready = started.elapsed();
+    let ready = next[0].at - started;
     println!(
         "lambda-cache-extension: ready {:.1} ms after exec (listening on 127.0.0.1:{port}, registered, configured); RSS {} KiB idle\n",
         ready.as_secs_f64() * 1e3,
