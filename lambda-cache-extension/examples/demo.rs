@@ -10,17 +10,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
     CountingProxy, ExtensionsApi, create_secret, create_table, free_port, moto_endpoint, put_item,
-    put_parameter, sdk_config, unique,
+    put_parameter, rss_kib, sdk_config, unique, wait_exit,
 };
 
 const TOKEN: &str = "demo-session-token";
-
-/// Resident memory of `pid` in KiB, from /proc.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 #[tokio::main]
 #[allow(clippy::print_stdout)] // a demo prints
@@ -115,15 +108,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     api.shutdown();
     let asked = std::time::Instant::now();
-    let exit = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if asked.elapsed() > Duration::from_secs(10) {
-            child.kill()?;
-            return Err("the extension did not exit after SHUTDOWN".into());
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    let Some(exit) = wait_exit(&mut child, Duration::from_secs(10)) else {
+        child.kill()?;
+        return Err("the extension did not exit after SHUTDOWN".into());
     };
     println!(
         "SHUTDOWN: the extension exited with {exit} after {:.1} ms",

@@ -278,30 +278,26 @@ impl Backend {
                 code: "ParameterNotFound".into(),
                 message: format!("parameter {} not found", quote(name)),
             })?;
-            let mut fields = serde_json::Map::new();
-            let mut put = |field: &str, value: Option<serde_json::Value>| {
-                if let Some(value) = value {
-                    fields.insert(field.to_owned(), value);
-                }
-            };
-            put("ARN", parameter.arn.map(Into::into));
-            put("DataType", parameter.data_type.map(Into::into));
-            put(
-                "LastModifiedDate",
-                parameter
-                    .last_modified_date
-                    .and_then(|d| d.fmt(Format::DateTime).ok())
-                    .map(Into::into),
-            );
-            put("Name", parameter.name.map(Into::into));
-            put("Selector", parameter.selector.map(Into::into));
-            put("SourceResult", parameter.source_result.map(Into::into));
-            put(
-                "Type",
-                parameter.r#type.map(|t| t.as_str().to_owned().into()),
-            );
-            put("Value", parameter.value.map(Into::into));
-            put("Version", Some(parameter.version.into()));
+            let fields = present([
+                ("ARN", parameter.arn.map(Into::into)),
+                ("DataType", parameter.data_type.map(Into::into)),
+                (
+                    "LastModifiedDate",
+                    parameter
+                        .last_modified_date
+                        .and_then(|d| d.fmt(Format::DateTime).ok())
+                        .map(Into::into),
+                ),
+                ("Name", parameter.name.map(Into::into)),
+                ("Selector", parameter.selector.map(Into::into)),
+                ("SourceResult", parameter.source_result.map(Into::into)),
+                (
+                    "Type",
+                    parameter.r#type.map(|t| t.as_str().to_owned().into()),
+                ),
+                ("Value", parameter.value.map(Into::into)),
+                ("Version", Some(parameter.version.into())),
+            ]);
             let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
             Ok(fetched(json_bytes(&body)))
         })
@@ -343,32 +339,28 @@ impl Backend {
                 .send()
                 .await
                 .map_err(Failure::from_sdk)?;
-            let mut fields = serde_json::Map::new();
-            let mut put = |field: &str, value: Option<serde_json::Value>| {
-                if let Some(value) = value {
-                    fields.insert(field.to_owned(), value);
-                }
-            };
-            put("ARN", out.arn.map(Into::into));
-            put("Name", out.name.map(Into::into));
-            put("VersionId", out.version_id.map(Into::into));
-            put("SecretString", out.secret_string.map(Into::into));
-            put(
-                "SecretBinary",
-                out.secret_binary.map(|b| {
-                    base64::engine::general_purpose::STANDARD
-                        .encode(b.as_ref())
-                        .into()
-                }),
-            );
-            put("VersionStages", out.version_stages.map(Into::into));
-            // As on the wire: seconds since the epoch.
-            put(
-                "CreatedDate",
-                out.created_date
-                    .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
-                    .map(serde_json::Value::Number),
-            );
+            let fields = present([
+                ("ARN", out.arn.map(Into::into)),
+                ("Name", out.name.map(Into::into)),
+                ("VersionId", out.version_id.map(Into::into)),
+                ("SecretString", out.secret_string.map(Into::into)),
+                (
+                    "SecretBinary",
+                    out.secret_binary.map(|b| {
+                        base64::engine::general_purpose::STANDARD
+                            .encode(b.as_ref())
+                            .into()
+                    }),
+                ),
+                ("VersionStages", out.version_stages.map(Into::into)),
+                // As on the wire: seconds since the epoch.
+                (
+                    "CreatedDate",
+                    out.created_date
+                        .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
+                        .map(serde_json::Value::Number),
+                ),
+            ]);
             Ok(fetched(json_bytes(&serde_json::Value::Object(fields))))
         })
         .await
@@ -624,6 +616,16 @@ fn fetched(body: Bytes) -> Fetched<Body> {
     Fetched::new(Body(body)).with_weight(weight)
 }
 
+/// A JSON object of the fields that are present, in the order given: an AWS answer leaves
+/// absent fields out rather than sending `null`.
+fn present<const N: usize>(
+    fields: [(&str, Option<serde_json::Value>); N],
+) -> serde_json::Map<String, serde_json::Value> {
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .collect()
+}
 fn json_bytes(body: &serde_json::Value) -> Bytes {
     Bytes::from(body.to_string())
 }

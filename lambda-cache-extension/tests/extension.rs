@@ -11,7 +11,7 @@ use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
     CountingProxy, ExtensionsApi, HttpAnswer, answer_once_then, aws_json, create_secret,
     create_table, free_port, http_get, http_raw, moto_endpoint, put_item, put_parameter,
-    sdk_config, unique,
+    sdk_config, unique, wait_exit,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -95,16 +95,8 @@ impl Extension {
 
     /// Waits for the process to end (at most `limit`), and returns how.
     fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let step = Duration::from_millis(5);
-        let mut waited = Duration::ZERO;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(waited < limit, "the extension still runs after {limit:?}");
-            std::thread::sleep(step);
-            waited += step;
-        }
+        wait_exit(&mut self.child, limit)
+            .unwrap_or_else(|| panic!("the extension still runs after {limit:?}"))
     }
 
     fn stderr(&self) -> String {

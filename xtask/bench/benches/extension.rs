@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ScalarAttributeType, WriteRequest};
 use lambda_cache_bench::runtime;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, create_table, free_port, moto_endpoint, sdk_config, unique,
+    CountingProxy, ExtensionsApi, create_table, free_port, moto_endpoint, rss_kib, sdk_config,
+    unique, wait_exit,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,14 +43,9 @@ fn variable(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask bench`"))
 }
 
-/// Resident memory of `pid` in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS in /proc status")
+/// Resident memory of a running process in KiB.
+fn rss(pid: u32) -> u64 {
+    rss_kib(pid).expect("VmRSS of a running process")
 }
 
 /// One keep-alive HTTP/1.1 connection that sends one prepared request at a time.
@@ -190,17 +186,13 @@ impl Extension {
     }
 
     /// SHUTDOWN, then waits for exit 0.
-    async fn stop(mut self) {
+    fn stop(mut self) {
         self.api.shutdown();
-        for _ in 0..3000 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "the extension exited with {status}");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let _ = self.child.kill();
-        panic!("the extension did not exit after SHUTDOWN");
+        let Some(status) = wait_exit(&mut self.child, Duration::from_secs(3)) else {
+            let _ = self.child.kill();
+            panic!("the extension did not exit after SHUTDOWN");
+        };
+        assert!(status.success(), "the extension exited with {status}");
     }
 }
 
@@ -289,11 +281,11 @@ fn main() {
         for _ in 0..READY_SPAWNS {
             let extension = Extension::start(&extension_bin, root.path(), proxy.endpoint()).await;
             ready.push(extension.ready.as_secs_f64() * 1e3);
-            extension.stop().await;
+            extension.stop();
         }
         let extension = Extension::start(&extension_bin, root.path(), proxy.endpoint()).await;
         ready.push(extension.ready.as_secs_f64() * 1e3);
-        let rss_idle = rss_kib(extension.child.id());
+        let rss_idle = rss(extension.child.id());
 
         // One hot item: fetched once, then every request is a hit.
         let hot = request(&format!("/dynamodb?name={table}@@user-1"));
@@ -373,10 +365,10 @@ fn main() {
             reader.await.expect("a reader");
         }
         assert_eq!(proxy.count_of(".GetItem"), ITEMS, "one GetItem per item");
-        let rss_items = rss_kib(extension.child.id());
-        let floor_rss = rss_kib(floor.0.id());
+        let rss_items = rss(extension.child.id());
+        let floor_rss = rss(floor.0.id());
         drop(floor);
-        extension.stop().await;
+        extension.stop();
 
         let mut sorted_ready = ready.clone();
         let ready_median = median(&mut sorted_ready);

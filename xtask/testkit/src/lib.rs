@@ -860,6 +860,38 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Resident memory of process `pid` in KiB (`VmRSS` in /proc), if it still runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
+/// Waits for `child` to exit, checking every 1 ms for at most `limit`; `None` if it still
+/// runs. This waits for another process; it asserts nothing about how fast it is.
+///
+/// # Panics
+/// If the child's status cannot be read.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let step = Duration::from_millis(1);
+    let mut waited = Duration::ZERO;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return Some(status);
+        }
+        if waited >= limit {
+            return None;
+        }
+        std::thread::sleep(step);
+        waited += step;
+    }
+}
+
 /// How many cases each property test of a parser runs (`PROPTEST_CASES` overrides it).
 pub const PARSER_CASES: u32 = 2000;
 
