@@ -10,6 +10,7 @@
 //! | `secrets` | `secrets`                  | `lambda-cache-secrets` |
 //! | `s3`      | `s3`                               | `lambda-cache-s3`      |
 //! | `dynamodb`| `dynamodb`                         | `lambda-cache-dynamodb`|
+//! | `appconfig`| `appconfig`                       | `lambda-cache-appconfig`|
 //!
 //! With no feature, the generic cache ([`get_or_load`], [`Cache`]) caches any data.
 //!
@@ -73,6 +74,14 @@ pub mod dynamodb {
     pub use lambda_cache_dynamodb::*;
 }
 
+/// AppConfig configuration profiles and feature flags (feature `appconfig`):
+/// `appconfig::get_flags(&Profile::new("app", "prod", "flags"))` and friends.
+#[cfg(feature = "appconfig")]
+#[cfg_attr(docsrs, doc(cfg(feature = "appconfig")))]
+pub mod appconfig {
+    pub use lambda_cache_appconfig::*;
+}
+
 // The README's examples run as doctests.
 #[doc = include_str!("../../README.md")]
 #[cfg(all(
@@ -81,6 +90,7 @@ pub mod dynamodb {
     feature = "secrets",
     feature = "s3",
     feature = "dynamodb",
+    feature = "appconfig",
     feature = "lambda-runtime"
 ))]
 pub struct ReadmeDoctests;

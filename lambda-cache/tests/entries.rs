@@ -504,6 +504,51 @@ async fn declared_dynamodb_items_refresh_in_one_batch_call() {
 }
 
 #[tokio::test]
+async fn declared_appconfig_profiles_refresh_each_in_its_own_session() {
+    use lambda_cache::appconfig::{self, AppConfigCache, Configuration, Profile};
+
+    let fake = lambda_cache_testkit::FakeAppConfig::start().await;
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        br#"{"new_cart":{"enabled":true}}"#,
+        "application/json",
+    );
+    fake.deploy("shop", "prod", "limits", b"max_items=10", "text/plain");
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let entries = Entries::builder()
+        .service(AppConfigCache::from_config(
+            cache,
+            &sdk_config(&fake.uri()).await,
+        ))
+        .entry(appconfig::configuration(Profile::new(
+            "shop", "prod", "flags",
+        )))
+        .entry(appconfig::configuration(Profile::new("shop", "prod", "limits")).entry_name("caps"))
+        .build()
+        .unwrap();
+    let cached = entries.refresh().await.unwrap();
+    assert_eq!(
+        (fake.starts(), fake.polls()),
+        (2, 2),
+        "one session per profile"
+    );
+    assert_eq!(
+        cached.get::<Configuration>("caps").unwrap().as_str(),
+        Some("max_items=10")
+    );
+    let flags = cached.get::<Configuration>("flags").unwrap();
+    assert_eq!(flags.content_type(), Some("application/json"));
+    entries.refresh().await.unwrap();
+    assert_eq!(fake.polls(), 2, "all fresh: no call");
+    clock.advance(MINUTE + Duration::from_secs(1));
+    entries.refresh().await.unwrap();
+    assert_eq!((fake.starts(), fake.polls(), fake.refused()), (2, 4, 0));
+}
+
+#[tokio::test]
 async fn one_sdk_config_points_every_service_cache_at_one_endpoint() {
     use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
     use lambda_cache::dynamodb::{DynamoCache, ItemKey};

@@ -319,6 +319,7 @@ fn features() -> Result<(), String> {
         "secrets",
         "s3",
         "dynamodb",
+        "appconfig",
         "lambda-runtime",
         "full",
     ] {
@@ -355,11 +356,12 @@ fn features() -> Result<(), String> {
 }
 
 /// Each service feature and the one AWS service SDK it may link.
-const SERVICE_SDKS: [(&str, &str); 4] = [
+const SERVICE_SDKS: [(&str, &str); 5] = [
     ("ssm", "aws-sdk-ssm"),
     ("secrets", "aws-sdk-secretsmanager"),
     ("s3", "aws-sdk-s3"),
     ("dynamodb", "aws-sdk-dynamodb"),
+    ("appconfig", "aws-sdk-appconfigdata"),
 ];
 
 /// Fails unless the normal dependency tree selected by `selection` (cargo tree arguments)

@@ -10,6 +10,11 @@
 //! - [`ExtensionsApi`]: a mock of the Lambda Extensions API (register, events on demand,
 //!   `init/error` recorded), and [`http_get`] / [`http_raw`]: a plain HTTP/1.1 client for
 //!   talking to a process under test, well-formed or not.
+//! - [`FakeAppConfig`]: AppConfigData (which moto lacks) on wiremock, with its token rules.
+
+mod appconfig;
+
+pub use appconfig::FakeAppConfig;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
