@@ -1,5 +1,7 @@
 //! The extension's demo: the built binary under a mock Extensions API, against the moto
-//! server, read by a Python function (`examples/function.py`, standard library only).
+//! server (and the testkit's fake AppConfigData, which moto lacks), read by a Python function
+//! (`examples/function.py`, standard library only). A feature flag is flipped in AppConfig
+//! between invocations.
 //!
 //! Run by `cargo xtask demo`, which starts moto and builds the binary first.
 
@@ -9,8 +11,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, create_secret, create_table, free_port, moto_endpoint, put_item,
-    put_parameter, rss_kib, sdk_config, unique, wait_exit,
+    CountingProxy, ExtensionsApi, FakeAppConfig, create_secret, create_table, free_port,
+    moto_endpoint, put_item, put_parameter, rss_kib, sdk_config, unique, wait_exit,
 };
 
 const TOKEN: &str = "demo-session-token";
@@ -52,6 +54,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await;
 
+    // A feature flag in AppConfig, polled no faster than the fake's 1 s interval.
+    let appconfig = FakeAppConfig::start().await;
+    appconfig.set_poll_interval(1);
+    let flags_v1 = br#"{"new_checkout":{"enabled":false}}"#;
+    appconfig.deploy("demo", "prod", "flags", flags_v1, "application/json");
+    let flags = "/applications/demo/environments/prod/configurations/flags";
+
     let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("cache.yaml"),
@@ -61,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let proxy = CountingProxy::start(&moto).await;
     let api = ExtensionsApi::start().await;
-    let port = free_port();
+    let (port, appconfig_port) = (free_port(), free_port());
     let started = std::time::Instant::now();
     let mut child = Command::new(&binary)
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
@@ -71,6 +80,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("CACHE_EXTENSION_PORT", port.to_string())
         .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off")
         .env("CACHE_EXTENSION_TTL", "5m")
+        .env("AWS_ENDPOINT_URL_APPCONFIGDATA", appconfig.uri())
+        .env(
+            "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+            appconfig_port.to_string(),
+        )
+        .env("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "1")
+        .env("AWS_APPCONFIG_EXTENSION_PREFETCH_LIST", flags)
         .spawn()?;
     // When the first event/next arrived, as the mock noted it (not when the wait noticed it).
     let next = api
@@ -84,25 +100,63 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Lambda sends INVOKE to the extension and runs the function; here, the function is Python.
-    api.invoke();
-    let status = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/function.py"))
-        .env("CACHE_EXTENSION_PORT", port.to_string())
-        .env("AWS_SESSION_TOKEN", TOKEN)
-        .env("DEMO_TABLE", &table)
-        .env("DEMO_PARAMETER", &parameter)
-        .env("DEMO_SECRET", &secret)
-        .env("DEMO_INVOCATIONS", "3")
-        .stdout(Stdio::inherit())
-        .status()?;
-    if !status.success() {
-        return Err(format!("the Python function failed: {status}").into());
+    let function = |first: u32, invocations: u32| {
+        api.invoke();
+        let status = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/function.py"))
+            .env("CACHE_EXTENSION_PORT", port.to_string())
+            .env(
+                "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+                appconfig_port.to_string(),
+            )
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("DEMO_TABLE", &table)
+            .env("DEMO_PARAMETER", &parameter)
+            .env("DEMO_SECRET", &secret)
+            .env("DEMO_FLAGS", flags)
+            .env("DEMO_FIRST_INVOCATION", first.to_string())
+            .env("DEMO_INVOCATIONS", invocations.to_string())
+            .stdout(Stdio::inherit())
+            .status()
+            .map_err(|e| format!("python3 did not start: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the Python function failed: {status}"))
+        }
+    };
+    function(1, 3)?;
+
+    // The flag flips in AppConfig; the next read past the TTL and AppConfig's poll interval
+    // sees it, with one poll.
+    let polls = appconfig.polls();
+    appconfig.deploy(
+        "demo",
+        "prod",
+        "flags",
+        br#"{"new_checkout":{"enabled":true}}"#,
+        "application/json",
+    );
+    println!(
+        "\nAppConfig: new_checkout deployed as enabled; 1.5 s later (TTL and poll interval 1 s):"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    function(4, 1)?;
+    if appconfig.polls() != polls + 1 || appconfig.refused() != 0 {
+        return Err(format!(
+            "AppConfig saw {} polls for the flip (expected 1) and {} refused tokens",
+            appconfig.polls() - polls,
+            appconfig.refused()
+        )
+        .into());
     }
     println!(
-        "\nbackend calls through the extension: GetItem {}, GetParameter {}, GetSecretValue {}; RSS {} KiB",
+        "\nbackend calls through the extension: GetItem {}, GetParameter {}, GetSecretValue {}; AppConfig sessions {}, polls {}; RSS {} KiB",
         proxy.count_of(".GetItem"),
         proxy.count_of(".GetParameter"),
         proxy.count_of(".GetSecretValue"),
+        appconfig.starts(),
+        appconfig.polls(),
         rss_kib(child.id()).unwrap_or(0)
     );
 

@@ -1,7 +1,8 @@
 """A Lambda function in Python (standard library only) reading through lambda-cache-extension.
 
 The extension listens on 127.0.0.1. Every route but /ping needs the header
-X-Aws-Parameters-Secrets-Token with the value of AWS_SESSION_TOKEN (Lambda sets it).
+X-Aws-Parameters-Secrets-Token with the value of AWS_SESSION_TOKEN (Lambda sets it). AppConfig
+profiles are also served on the AWS AppConfig extension's port, at its path.
 """
 
 import json
@@ -13,12 +14,13 @@ import urllib.request
 PORT = os.environ.get("CACHE_EXTENSION_PORT", "4000")
 TOKEN = os.environ["AWS_SESSION_TOKEN"]
 BASE = f"http://127.0.0.1:{PORT}"
+APPCONFIG = f"http://127.0.0.1:{os.environ.get('AWS_APPCONFIG_EXTENSION_HTTP_PORT', '2772')}"
 
 
-def get(path):
+def get(path, base=BASE):
     """GET path from the extension: (status, source, age in ms, body)."""
     request = urllib.request.Request(
-        BASE + path, headers={"X-Aws-Parameters-Secrets-Token": TOKEN}
+        base + path, headers={"X-Aws-Parameters-Secrets-Token": TOKEN}
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -36,8 +38,8 @@ def backend_calls():
     return get("/v1/stats")[3]["cache"]["fetches"]
 
 
-def show(path, shown):
-    status, source, age, body = get(path)
+def show(path, shown, base=BASE):
+    status, source, age, body = get(path, base)
     where = f"{source}, age {age} ms" if source else body.get("__type")
     print(f"  {path:<62} {status} {where:<22} {shown(body)}  backend calls so far: {backend_calls()}")
 
@@ -61,9 +63,14 @@ def handler(event, context=None):
     )
     # A miss is a real 404, never a 200.
     show(f"/dynamodb?name={table}@@nobody", lambda body: body["message"])
+    # The AWS AppConfig extension's route, on its port: one feature flag of a profile.
+    profile = os.environ.get("DEMO_FLAGS")
+    if profile:
+        show(f"{profile}?flag=new_checkout", lambda flag: f"enabled={flag['enabled']}", APPCONFIG)
 
 
 if __name__ == "__main__":
-    for invocation in range(1, int(os.environ.get("DEMO_INVOCATIONS", "3")) + 1):
+    first = int(os.environ.get("DEMO_FIRST_INVOCATION", "1"))
+    for invocation in range(first, first + int(os.environ.get("DEMO_INVOCATIONS", "3"))):
         print(f"invocation {invocation}:")
         handler({})

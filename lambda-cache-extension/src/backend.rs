@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAt
 use aws_smithy_types::date_time::Format;
 use base64::Engine as _;
 use bytes::Bytes;
+use lambda_cache::appconfig::{self, AppConfigCache, Profile};
 use lambda_cache::dynamodb::KeyValue;
 use lambda_cache::ssm::AwsError;
-use lambda_cache::{Cache, CacheError, Fetched, Key, Policy, Validator};
+use lambda_cache::{Cache, CacheError, Entry, Fetched, Instant, Key, Policy, Validator};
 
 use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
@@ -49,6 +50,8 @@ impl Source {
 /// An answer with a value.
 pub(crate) struct Served {
     pub(crate) body: Bytes,
+    /// The body's content type if not JSON (an AppConfig profile's own).
+    pub(crate) content_type: Option<String>,
     pub(crate) source: Source,
     pub(crate) age: Duration,
 }
@@ -118,6 +121,37 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// An AppConfig read's failure, in the statuses every route uses.
+    fn from_appconfig(err: appconfig::Error) -> Self {
+        use appconfig::Error as E;
+        match err {
+            E::InvalidProfile { .. } => Self::bad("path", err.to_string()),
+            E::NotFound { .. } => Self::NotFound {
+                code: "ResourceNotFoundException".to_owned(),
+                message: err.to_string(),
+            },
+            E::Decode { .. } => Self::bad("flag", err.to_string()),
+            E::Throttled { .. } => Self::Backend(AwsError::from_code(
+                "ThrottlingException",
+                &err.to_string(),
+                Some(429),
+            )),
+            E::AccessDenied { .. } => Self::Backend(AwsError::from_code(
+                "AccessDeniedException",
+                &err.to_string(),
+                Some(403),
+            )),
+            E::Service { failure, .. } => Self::Backend(failure),
+            other => Self::Backend(AwsError::from_code(
+                "BackendUnavailable",
+                &other.to_string(),
+                None,
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -154,10 +188,12 @@ pub(crate) struct Backend {
     ssm: aws_sdk_ssm::Client,
     secrets: aws_sdk_secretsmanager::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    appconfig: AppConfigCache,
     file: CacheFile,
     ttl: Duration,
     ssm_ttl: Duration,
     secrets_ttl: Duration,
+    appconfig_ttl: Duration,
     max_stale: Duration,
     caching: bool,
 }
@@ -186,6 +222,7 @@ impl Backend {
                 reason: e.to_string(),
             })?;
         Ok(Self {
+            appconfig: AppConfigCache::from_config(cache.clone(), sdk),
             cache,
             ssm: aws_sdk_ssm::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
@@ -194,6 +231,7 @@ impl Backend {
             ttl: settings.ttl,
             ssm_ttl: settings.ssm_ttl,
             secrets_ttl: settings.secrets_ttl,
+            appconfig_ttl: settings.appconfig_ttl,
             max_stale: settings.max_stale,
             caching: settings.capacity.is_some(),
         })
@@ -234,14 +272,29 @@ impl Backend {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fetched<Body>, Failure>>,
     {
-        let clock = self.cache.clock();
-        let asked = clock.now();
+        let asked = self.cache.clock().now();
         let policy = self.policy(ttl, refresh);
         let entry = self
             .cache
             .get_or_fetch(key, policy, |_previous| fetch())
             .await?;
-        let age = clock.now().saturating_duration_since(entry.fetched_at());
+        Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
+    }
+
+    /// An answer of `body` from `entry`, asked for at `asked`: where it came from and its age.
+    fn served<V>(
+        &self,
+        entry: &Entry<V>,
+        asked: Instant,
+        policy: Policy,
+        body: Bytes,
+        content_type: Option<String>,
+    ) -> Served {
+        let age = self
+            .cache
+            .clock()
+            .now()
+            .saturating_duration_since(entry.fetched_at());
         let source = if entry.fetched_at() >= asked {
             Source::Backend
         } else if age > policy.max_age() {
@@ -249,11 +302,75 @@ impl Backend {
         } else {
             Source::Cache
         };
-        Ok(Served {
-            body: entry.value().0.clone(),
+        Served {
+            body,
+            content_type,
             source,
             age,
-        })
+        }
+    }
+
+    /// An AppConfig profile's content with its content type, through the library's
+    /// `AppConfigCache` (its session, tokens and poll interval), within the AppConfig TTL.
+    pub(crate) async fn configuration(&self, profile: &Profile) -> Result<Served, Failure> {
+        let asked = self.cache.clock().now();
+        let policy = self.policy(self.appconfig_ttl, false);
+        let entry = self
+            .appconfig
+            .get_entry_with(profile, policy)
+            .await
+            .map_err(Failure::from_appconfig)?;
+        let content_type = entry.content_type().map(str::to_owned);
+        Ok(self.served(&entry, asked, policy, entry.bytes(), content_type))
+    }
+
+    /// Feature flags of an AppConfig profile: one flag's object for one name, else an object
+    /// of the named flags, as the AWS AppConfig extension answers `?flag=`. The profile is
+    /// decoded once per version (a derived value), not per request.
+    pub(crate) async fn flags(&self, profile: &Profile, names: &[&str]) -> Result<Served, Failure> {
+        let asked = self.cache.clock().now();
+        let policy = self.policy(self.appconfig_ttl, false);
+        let flags = self
+            .appconfig
+            .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
+            .await
+            .map_err(Failure::from_appconfig)?;
+        let mut picked = serde_json::Map::new();
+        for name in names {
+            let Some(flag) = flags.get(*name) else {
+                return Err(Failure::NotFound {
+                    code: "FlagNotFound".to_owned(),
+                    message: format!("profile {profile} has no feature flag {}", quote(name)),
+                });
+            };
+            picked.insert((*name).to_owned(), flag.clone());
+        }
+        let body = match (names, picked.values().next()) {
+            ([_], Some(one)) => json_bytes(one),
+            _ => json_bytes(&serde_json::Value::Object(picked)),
+        };
+        Ok(self.served(&flags, asked, policy, body, None))
+    }
+
+    /// Reads the AppConfig profiles the environment and `cache.yaml` list; a failure is
+    /// returned as text for the log (never a value).
+    pub(crate) async fn prefetch(&self, profiles: &[Profile]) -> (usize, Vec<String>) {
+        let all: Vec<Profile> = profiles
+            .iter()
+            .chain(&self.file.appconfig)
+            .cloned()
+            .collect();
+        let read = self
+            .appconfig
+            .get_many(&all, self.policy(self.appconfig_ttl, false))
+            .await;
+        let mut problems = Vec::new();
+        for (profile, outcome) in all.iter().zip(read) {
+            if let Err(e) = outcome {
+                problems.push(format!("appconfig {profile}: {e}"));
+            }
+        }
+        (all.len() - problems.len(), problems)
     }
 
     /// `GetParameter`, answered as SSM answers it.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lambda_cache::Sensitive;
+use lambda_cache::appconfig::Profile;
 use lambda_cache::dynamodb::KeyValue;
 use serde::Deserialize;
 
@@ -107,7 +108,9 @@ impl fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
-/// Who may read `/dynamodb` without the token header (`CACHE_EXTENSION_AUTH`).
+/// Who may read without the token header (`CACHE_EXTENSION_AUTH`): only the routes whose
+/// published clients send none (`/dynamodb`, seed 003's; the AppConfig route, the AWS AppConfig
+/// extension's) can be opened.
 ///
 /// ```
 /// use lambda_cache_extension::config::{Auth, Settings};
@@ -116,7 +119,7 @@ impl std::error::Error for InitError {}
 ///     "CACHE_EXTENSION_AUTH" => Some("none".into()),
 ///     _ => None,
 /// })?;
-/// assert_eq!(settings.auth, Auth::DynamodbOpen);
+/// assert_eq!(settings.auth, Auth::Open);
 /// # Ok::<(), lambda_cache_extension::config::InitError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,9 +127,10 @@ impl std::error::Error for InitError {}
 pub enum Auth {
     /// Every route but `/ping` requires the token (the default).
     Token,
-    /// `/dynamodb` answers without a token, for the seed's clients; every other route still
-    /// requires it.
-    DynamodbOpen,
+    /// `/dynamodb` and the AppConfig route answer without a token, for clients written for
+    /// seed 003's extension or the AWS AppConfig extension; parameters, secrets and stats still
+    /// require it.
+    Open,
 }
 
 /// The extension's settings, from its environment.
@@ -167,6 +171,15 @@ pub struct Settings {
     /// The AWS extension's port (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, default 2773;
     /// `off` for none).
     pub aws_port: Option<u16>,
+    /// The AWS AppConfig extension's port (`AWS_APPCONFIG_EXTENSION_HTTP_PORT`, default 2772;
+    /// `off` for none).
+    pub appconfig_port: Option<u16>,
+    /// Max age of an AppConfig profile (`AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS`, default
+    /// 45 s as in the AWS AppConfig extension); AppConfig's own poll interval is never beaten.
+    pub appconfig_ttl: Duration,
+    /// Profiles read at start (`AWS_APPCONFIG_EXTENSION_PREFETCH_LIST`: comma-separated
+    /// `/applications/{app}/environments/{env}/configurations/{profile}`).
+    pub appconfig_prefetch: Vec<Profile>,
     /// Who may read without the token (`CACHE_EXTENSION_AUTH`: `token` or `none`).
     pub auth: Auth,
     /// The token clients send in `X-Aws-Parameters-Secrets-Token`.
@@ -243,30 +256,57 @@ impl Settings {
             .unwrap_or(false);
         let cache_port = vars.port("CACHE_EXTENSION_PORT", 4000)?;
         let aws_port = vars.port("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773)?;
-        if cache_port.is_none() && aws_port.is_none() {
+        let appconfig_port = vars.port("AWS_APPCONFIG_EXTENSION_HTTP_PORT", 2772)?;
+        if cache_port.is_none() && aws_port.is_none() && appconfig_port.is_none() {
             return Err(InitError::Variable {
-                name: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                name: "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
                 value: quote("off"),
-                reason:
-                    "both listeners are off (CACHE_EXTENSION_PORT is off too): keep at least one"
-                        .into(),
+                reason: "every listener is off (CACHE_EXTENSION_PORT and \
+                         PARAMETERS_SECRETS_EXTENSION_HTTP_PORT are off too): keep at least one"
+                    .into(),
             });
         }
-        if cache_port.is_some() && cache_port == aws_port {
-            return Err(InitError::Variable {
-                name: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
-                value: quote(&format!("{}", aws_port.unwrap_or_default())),
-                reason: "the same port as CACHE_EXTENSION_PORT: give each listener its own, or turn one off".into(),
-            });
+        let ports = [
+            ("CACHE_EXTENSION_PORT", cache_port),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", aws_port),
+            ("AWS_APPCONFIG_EXTENSION_HTTP_PORT", appconfig_port),
+        ];
+        for (i, (name, port)) in ports.iter().enumerate() {
+            if let Some((earlier, _)) = ports[..i]
+                .iter()
+                .find(|(_, other)| port.is_some() && other == port)
+            {
+                return Err(InitError::Variable {
+                    name,
+                    value: quote(&format!("{}", port.unwrap_or_default())),
+                    reason: format!(
+                        "the same port as {earlier}: give each listener its own, or turn one off"
+                    ),
+                });
+            }
         }
+        let appconfig_ttl = vars
+            .seconds("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS")?
+            .unwrap_or(Duration::from_secs(45));
+        let appconfig_prefetch = vars
+            .parsed("AWS_APPCONFIG_EXTENSION_PREFETCH_LIST", |text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|path| !path.is_empty())
+                    .map(|path| {
+                        profile_path(path).map_err(|reason| format!("{}: {reason}", quote(path)))
+                    })
+                    .collect()
+            })?
+            .unwrap_or_default();
         let auth = match vars.text("CACHE_EXTENSION_AUTH")?.as_deref() {
             None | Some("token") => Auth::Token,
-            Some("none") => Auth::DynamodbOpen,
+            Some("none") => Auth::Open,
             Some(other) => {
                 return Err(InitError::Variable {
                     name: "CACHE_EXTENSION_AUTH",
                     value: quote(other),
-                    reason: "give token (the default) or none (/dynamodb answers without a token)"
+                    reason: "give token (the default) or none (/dynamodb and the AppConfig route answer without a token)"
                         .into(),
                 });
             }
@@ -326,6 +366,9 @@ impl Settings {
             init_startup,
             cache_port,
             aws_port,
+            appconfig_port,
+            appconfig_ttl,
+            appconfig_prefetch,
             auth,
             token,
             capacity,
@@ -408,6 +451,54 @@ impl<F: Fn(&str) -> Option<OsString>> Vars<'_, F> {
     }
 }
 
+/// The path the AWS AppConfig extension serves a profile at,
+/// `/applications/{app}/environments/{env}/configurations/{profile}`, each part percent-decoded
+/// and checked as AppConfig would.
+///
+/// # Errors
+/// What is wrong with the path (the caller names where it came from).
+///
+/// ```
+/// use lambda_cache_extension::config::profile_path;
+/// let p = profile_path("/applications/shop/environments/prod/configurations/new%20flags")?;
+/// assert_eq!((p.application(), p.environment(), p.profile()), ("shop", "prod", "new flags"));
+/// assert!(profile_path("/applications/shop/configurations/flags").is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub fn profile_path(path: &str) -> Result<Profile, String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let [
+        "",
+        "applications",
+        application,
+        "environments",
+        environment,
+        "configurations",
+        profile,
+    ] = parts.as_slice()
+    else {
+        return Err(
+            "not /applications/{app}/environments/{env}/configurations/{profile}".to_owned(),
+        );
+    };
+    let decoded = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| "a part is not UTF-8 once percent-decoded".to_owned())
+    };
+    let profile = Profile::new(
+        decoded(application)?,
+        decoded(environment)?,
+        decoded(profile)?,
+    );
+    profile.check().map_err(|e| match e {
+        lambda_cache::appconfig::Error::InvalidProfile { reason, .. } => reason,
+        other => other.to_string(),
+    })?;
+    Ok(profile)
+}
+
 /// A TTL in Go's duration grammar, 0 or more.
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     let nanos = go::parse_duration(text).map_err(|e| e.to_string())?;
@@ -437,6 +528,8 @@ pub struct CacheFile {
     pub parameters: Vec<String>,
     /// Secret ids to preload.
     pub secrets: Vec<String>,
+    /// AppConfig profiles to read at start (as `/applications/{app}/environments/{env}/configurations/{profile}`).
+    pub appconfig: Vec<Profile>,
 }
 
 /// One table of `cache.yaml`.
@@ -537,6 +630,8 @@ struct FileDoc {
     parameters: Vec<String>,
     #[serde(default)]
     secrets: Vec<String>,
+    #[serde(default)]
+    appconfig: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -685,10 +780,20 @@ impl CacheFile {
                 .check()
                 .map_err(|e| error(format!("secrets[{i}]: {e}")))?;
         }
+        let appconfig = doc
+            .appconfig
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                profile_path(path)
+                    .map_err(|e| error(format!("appconfig[{i}] {}: {e}", quote(path))))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             dynamodb,
             parameters: doc.parameters,
             secrets: doc.secrets,
+            appconfig,
         })
     }
 }
@@ -792,6 +897,26 @@ mod tests {
             // Found by the property tests: zero written another way was shown as "0".
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "00", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0ns", "positive"),
+            (
+                "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+                "2773",
+                "same port as PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+            ),
+            (
+                "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
+                "45s",
+                "whole number of seconds",
+            ),
+            (
+                "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
+                "/applications/a/configurations/p",
+                "not /applications/{app}/environments/{env}/configurations/{profile}",
+            ),
+            (
+                "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
+                "/applications/a/environments/e/configurations/p,/applications/a/environments//configurations/p",
+                "the environment is empty",
+            ),
         ];
         for &(name, value, reason) in cases {
             let err = settings(&[("AWS_SESSION_TOKEN", "tok"), (name, value)]).unwrap_err();
@@ -826,9 +951,31 @@ mod tests {
                 ("AWS_SESSION_TOKEN", "tok"),
                 ("CACHE_EXTENSION_PORT", "off"),
                 ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off"),
+                ("AWS_APPCONFIG_EXTENSION_HTTP_PORT", "off"),
             ])
             .is_err()
         );
+        // The AWS AppConfig extension's variables: its port, poll interval and prefetch list.
+        let s = settings(&[
+            ("AWS_SESSION_TOKEN", "tok"),
+            ("CACHE_EXTENSION_PORT", "off"),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off"),
+            ("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "90"),
+            (
+                "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
+                " /applications/shop/environments/prod/configurations/flags, \
+                 /applications/shop/environments/prod/configurations/my%2Flimits ",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.appconfig_port, Some(2772));
+        assert_eq!(s.appconfig_ttl, Duration::from_secs(90));
+        let prefetch: Vec<String> = s
+            .appconfig_prefetch
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(prefetch, ["shop/prod/flags", "shop/prod/my/limits"]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A Lambda extension that caches DynamoDB items, SSM parameters and secrets for functions in
-//! any language, served over loopback HTTP.
+//! A Lambda extension that caches DynamoDB items, SSM parameters, secrets and AppConfig profiles
+//! for functions in any language, served over loopback HTTP.
 //!
 //! The library holds the logic; the binary (`lambda-cache-extension`, shipped in a layer as
 //! `extensions/lambda-cache-extension`) only runs [`main`]. Its settings come from the
@@ -8,7 +8,9 @@
 //!
 //! Routes (every one but `/ping` needs the header `X-Aws-Parameters-Secrets-Token`):
 //! `GET /dynamodb?name=<table>@@<hash>[@@<sort>]`, `GET /systemsmanager/parameters/get?name=…`,
-//! `GET /secretsmanager/get?secretId=…`, `GET /v1/stats`, `GET /ping`. Each answer with a value
+//! `GET /secretsmanager/get?secretId=…`,
+//! `GET /applications/{app}/environments/{env}/configurations/{profile}[?flag=…]` (the AWS
+//! AppConfig extension's route, on its port too), `GET /v1/stats`, `GET /ping`. Each answer with a value
 //! says where it came from in [`SOURCE_HEADER`] and how old it is in `age` and
 //! [`AGE_MS_HEADER`]; each failure is a real status with `{"__type": …, "message": …}`.
 
@@ -112,9 +114,9 @@ async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if settings.auth == Auth::DynamodbOpen {
+    if settings.auth == Auth::Open {
         log(
-            "warning: CACHE_EXTENSION_AUTH=none: /dynamodb answers without a token (other routes still require it)",
+            "warning: CACHE_EXTENSION_AUTH=none: /dynamodb and the AppConfig route answer without a token (other routes still require it)",
         );
     }
     let server = Arc::new(server::Server::new(
@@ -140,9 +142,27 @@ async fn run() -> ExitCode {
             )),
         }
     }
+    let profiles = settings.appconfig_prefetch.len() + backend.file().appconfig.len();
+    if profiles > 0 {
+        match tokio::time::timeout(PRELOAD_TIME, backend.prefetch(&settings.appconfig_prefetch))
+            .await
+        {
+            Ok((read, problems)) => {
+                log(&format!(
+                    "prefetched {read} of {profiles} AppConfig profiles"
+                ));
+                for problem in problems {
+                    log(&format!("prefetch: {problem}"));
+                }
+            }
+            Err(_) => log(&format!(
+                "AppConfig prefetch stopped after {PRELOAD_TIME:?}; what it read is cached"
+            )),
+        }
+    }
     let config = backend.file();
     log(&format!(
-        "ready: {} tables, {} parameters, {} secrets configured",
+        "ready: {} tables, {} parameters, {} secrets, {profiles} AppConfig profiles configured",
         config.dynamodb.len(),
         config.parameters.len(),
         config.secrets.len()
@@ -165,6 +185,7 @@ async fn bind_all(settings: &Settings) -> Result<Vec<tokio::net::TcpListener>, I
     for (variable, port) in [
         ("CACHE_EXTENSION_PORT", settings.cache_port),
         ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", settings.aws_port),
+        ("AWS_APPCONFIG_EXTENSION_HTTP_PORT", settings.appconfig_port),
     ] {
         if let Some(port) = port {
             listeners.push(server::bind(variable, port).await?);

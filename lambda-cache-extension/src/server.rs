@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::backend::{Backend, Failure, Served};
-use crate::config::{Auth, InitError};
+use crate::config::{Auth, InitError, profile_path};
 use crate::go::{parse_bool, quote};
 
 /// The token header, as the AWS Parameters and Secrets extension names it.
@@ -171,18 +171,20 @@ impl Server {
             "/systemsmanager/parameters/get" => Route::Parameter,
             "/secretsmanager/get" => Route::Secret,
             "/v1/stats" => Route::Stats,
+            _ if path.starts_with("/applications/") => Route::Configuration,
             _ => {
                 return error(
                     StatusCode::NOT_FOUND,
                     "UnknownRoute",
                     &format!(
-                        "no route {}: try /dynamodb, /systemsmanager/parameters/get, /secretsmanager/get, /v1/stats or /ping",
+                        "no route {}: try /dynamodb, /systemsmanager/parameters/get, /secretsmanager/get, /applications/{{app}}/environments/{{env}}/configurations/{{profile}}, /v1/stats or /ping",
                         quote(path)
                     ),
                 );
             }
         };
-        if !(route == Route::Item && self.auth == Auth::DynamodbOpen) {
+        let open = matches!(route, Route::Item | Route::Configuration) && self.auth == Auth::Open;
+        if !open {
             match headers.get(TOKEN_HEADER) {
                 None => {
                     self.counters.refused_token.fetch_add(1, Ordering::Relaxed);
@@ -224,6 +226,7 @@ impl Server {
                 },
                 Route::Parameter => self.parameter(&q).await,
                 Route::Secret => self.secret(&q).await,
+                Route::Configuration => self.configuration(path, &q).await,
             },
         };
         match answer {
@@ -278,6 +281,20 @@ impl Server {
         self.backend.secret(id, version_id, stage, q.refresh).await
     }
 
+    async fn configuration(&self, path: &str, q: &Query) -> Result<Served, Failure> {
+        let profile = profile_path(path)
+            .map_err(|reason| Failure::bad("path", format!("{}: {reason}", quote(path))))?;
+        let flags: Vec<&str> = q.all("flag").collect();
+        if flags.iter().any(|flag| flag.is_empty()) {
+            return Err(Failure::bad("flag", "empty: name a feature flag"));
+        }
+        if flags.is_empty() {
+            self.backend.configuration(&profile).await
+        } else {
+            self.backend.flags(&profile, &flags).await
+        }
+    }
+
     fn stats(&self) -> Response<Full<Bytes>> {
         let cache = self.backend.cache();
         let stats = cache.stats();
@@ -309,6 +326,7 @@ enum Route {
     Item,
     Parameter,
     Secret,
+    Configuration,
     Stats,
 }
 
@@ -318,13 +336,17 @@ impl Route {
             Self::Item => &["name", "refreshNow"],
             Self::Parameter => &["name", "version", "label", "withDecryption", "refreshNow"],
             Self::Secret => &["secretId", "versionId", "versionStage", "refreshNow"],
+            // As the AWS AppConfig extension: `?flag=a` for one flag, `&flag=b` for more. No
+            // refreshNow: AppConfig's poll interval is never beaten.
+            Self::Configuration => &["flag"],
             Self::Stats => &[],
         }
     }
 }
 
 /// A query string, decoded: names may come percent-encoded or not (`/app/db`, ARNs with `:`);
-/// `+` stays `+` (valid in secret names). Unknown and repeated parameters are refused.
+/// `+` stays `+` (valid in secret names). Unknown parameters are refused, and repeated ones
+/// but `flag`.
 struct Query {
     pairs: Vec<(&'static str, String)>,
     refresh: bool,
@@ -359,7 +381,7 @@ impl Query {
                     ),
                 ));
             };
-            if pairs.iter().any(|(n, _)| *n == known) {
+            if known != "flag" && pairs.iter().any(|(n, _)| *n == known) {
                 return Err(Failure::bad(known, "given more than once"));
             }
             pairs.push((known, decode(known, value)?));
@@ -376,6 +398,13 @@ impl Query {
         self.pairs
             .iter()
             .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all<'q>(&'q self, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -404,6 +433,12 @@ fn decode(parameter: &'static str, text: &str) -> Result<String, Failure> {
 fn value(served: Served) -> Response<Full<Bytes>> {
     let mut response = json(StatusCode::OK, served.body);
     let headers = response.headers_mut();
+    if let Some(content_type) = served
+        .content_type
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        headers.insert(CONTENT_TYPE, content_type);
+    }
     headers.insert(
         SOURCE_HEADER,
         HeaderValue::from_static(served.source.as_str()),

@@ -9,9 +9,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, HttpAnswer, answer_once_then, aws_json, create_secret,
-    create_table, free_port, http_get, http_raw, moto_endpoint, put_item, put_parameter,
-    sdk_config, unique, wait_exit,
+    CountingProxy, ExtensionsApi, FakeAppConfig, HttpAnswer, answer_once_then, aws_json,
+    create_secret, create_table, free_port, http_get, http_raw, moto_endpoint, put_item,
+    put_parameter, sdk_config, unique, wait_exit,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -25,6 +25,7 @@ struct Extension {
     api: ExtensionsApi,
     cache_port: u16,
     aws_port: u16,
+    appconfig_port: u16,
     stderr: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -39,7 +40,7 @@ impl Extension {
             std::fs::write(dir.path().join("cache.yaml"), config).expect("cache.yaml");
         }
         let stderr = dir.path().join("stderr.log");
-        let (cache_port, aws_port) = (free_port(), free_port());
+        let (cache_port, aws_port, appconfig_port) = (free_port(), free_port(), free_port());
         let mut cmd = api.command(
             env!("CARGO_BIN_EXE_lambda-cache-extension"),
             dir.path(),
@@ -52,6 +53,10 @@ impl Extension {
                 "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
                 aws_port.to_string(),
             )
+            .env(
+                "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+                appconfig_port.to_string(),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
         for (name, value) in vars {
@@ -63,6 +68,7 @@ impl Extension {
             api,
             cache_port,
             aws_port,
+            appconfig_port,
             stderr,
             _dir: dir,
         }
@@ -81,6 +87,10 @@ impl Extension {
 
     fn aws(&self) -> String {
         format!("127.0.0.1:{}", self.aws_port)
+    }
+
+    fn appconfig(&self) -> String {
+        format!("127.0.0.1:{}", self.appconfig_port)
     }
 
     /// `GET target` on the seed's port with the token.
@@ -378,7 +388,7 @@ fn listeners_on(port: u16) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_none_opens_dynamodb_only() {
+async fn auth_none_opens_dynamodb_and_appconfig_only() {
     let proxy = CountingProxy::start(&moto_endpoint()).await;
     let ext = Extension::start(proxy.endpoint(), None, &[("CACHE_EXTENSION_AUTH", "none")]).await;
     let item = http_get(&ext.cache(), "/dynamodb?name=NoSuchTable@@1", &[]).await;
@@ -387,6 +397,15 @@ async fn auth_none_opens_dynamodb_only() {
     assert_eq!(parameter.status, 401);
     let secret = http_get(&ext.cache(), "/secretsmanager/get?secretId=a", &[]).await;
     assert_eq!(secret.status, 401);
+    // moto has no AppConfigData: answered (with a failure) rather than refused.
+    let profile = http_get(
+        &ext.appconfig(),
+        "/applications/a/environments/e/configurations/p",
+        &[],
+    )
+    .await;
+    assert_ne!(profile.status, 401, "{profile:?}");
+    assert_ne!(profile.status, 200, "{profile:?}");
     assert!(
         ext.stderr().contains("CACHE_EXTENSION_AUTH=none"),
         "{}",
@@ -812,4 +831,116 @@ async fn init_startup_preloads_what_cache_yaml_lists() {
         "{}",
         ext.stderr()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_appconfig_route_serves_profiles_and_flags_as_the_aws_appconfig_extension() {
+    let fake = FakeAppConfig::start().await;
+    fake.set_poll_interval(1);
+    let flags_v1 = r#"{"new_cart":{"enabled":false},"banner":{"enabled":true,"text":"Sale!"}}"#;
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        flags_v1.as_bytes(),
+        "application/json",
+    );
+    fake.deploy("shop", "prod", "limits", b"max_items=10", "text/plain");
+    let flags_path = "/applications/shop/environments/prod/configurations/flags";
+    let ext = Extension::start(
+        &moto_endpoint(),
+        Some(&format!("appconfig:\n  - {flags_path}\n")),
+        &[
+            ("AWS_ENDPOINT_URL_APPCONFIGDATA", &fake.uri()),
+            ("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "1"),
+        ],
+    )
+    .await;
+    // Prefetched from cache.yaml before the extension said it was ready.
+    assert_eq!((fake.starts(), fake.polls()), (1, 1), "{}", ext.stderr());
+    let get = |target: String| {
+        let address = ext.appconfig();
+        async move {
+            http_get(
+                &address,
+                &target,
+                &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+            )
+            .await
+        }
+    };
+
+    let profile = get(flags_path.to_owned()).await;
+    assert_eq!(profile.status, 200, "{profile:?}");
+    assert_eq!(profile.header("content-type"), Some("application/json"));
+    assert_eq!(profile.header("x-lambda-cache-source"), Some("cache"));
+    assert_eq!(profile.body, flags_v1);
+    let one = get(format!("{flags_path}?flag=banner")).await;
+    assert_eq!(
+        one.json(),
+        serde_json::json!({"enabled": true, "text": "Sale!"})
+    );
+    let two = get(format!("{flags_path}?flag=banner&flag=new_cart")).await;
+    assert_eq!(
+        two.json()["new_cart"],
+        serde_json::json!({"enabled": false})
+    );
+    assert_eq!(two.json()["banner"]["enabled"], true);
+    let missing = get(format!("{flags_path}?flag=nope")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["__type"], "FlagNotFound");
+    assert!(missing.json()["message"].as_str().unwrap().contains("nope"));
+    assert_eq!(fake.polls(), 1, "every answer so far from memory");
+
+    // Another profile, with its own content type, in its own session; also on the other ports.
+    let limits = http_get(
+        &ext.cache(),
+        "/applications/shop/environments/prod/configurations/limits",
+        &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!(limits.status, 200, "{limits:?}");
+    assert_eq!(limits.header("content-type"), Some("text/plain"));
+    assert_eq!(limits.body, "max_items=10");
+    assert_eq!((fake.starts(), fake.polls()), (2, 2));
+
+    // Refused: no token, a malformed path, an unknown profile, an unknown parameter.
+    let no_token = http_get(&ext.appconfig(), flags_path, &[]).await;
+    assert_eq!(no_token.status, 401);
+    let malformed = get("/applications/shop/configurations/flags".to_owned()).await;
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    assert!(
+        malformed.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("path")
+    );
+    let unknown = get("/applications/shop/environments/prod/configurations/nope".to_owned()).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let refresh = get(format!("{flags_path}?refreshNow=true")).await;
+    assert_eq!(refresh.status, 400);
+
+    // The flag flips: after the TTL and AppConfig's poll interval, one poll brings it.
+    let polls = fake.polls();
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        br#"{"new_cart":{"enabled":true},"banner":{"enabled":false}}"#,
+        "application/json",
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let flipped = get(format!("{flags_path}?flag=new_cart")).await;
+    assert_eq!(flipped.json(), serde_json::json!({"enabled": true}));
+    assert_eq!(flipped.header("x-lambda-cache-source"), Some("backend"));
+    assert_eq!(fake.polls(), polls + 1);
+
+    // AppConfig throttles the next poll: the recent value is served stale, not an error.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    fake.fail_polls(1, 429, "ThrottlingException");
+    let stale = get(format!("{flags_path}?flag=new_cart")).await;
+    assert_eq!(stale.status, 200, "{stale:?}");
+    assert_eq!(stale.header("x-lambda-cache-source"), Some("stale"));
+    assert_eq!(stale.json(), serde_json::json!({"enabled": true}));
+    assert_eq!(fake.refused(), 0, "never a token used twice");
 }

@@ -5,13 +5,16 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use lambda_cache_extension::config::{CacheFile, InitError, Settings};
+use lambda_cache_extension::config::{CacheFile, InitError, Settings, profile_path};
 use lambda_cache_extension::go::{parse_bool, parse_duration};
 use lambda_cache_testkit::{any_text, assert_names_input, parser_cases};
 use proptest::prelude::*;
 
 /// Every variable the extension reads, but the token's.
-const VARIABLES: [&str; 14] = [
+const VARIABLES: [&str; 17] = [
+    "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+    "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
+    "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
     "CACHE_EXTENSION_AUTH",
     "CACHE_EXTENSION_BACKEND_TIMEOUT",
     "CACHE_EXTENSION_CONFIG",
@@ -81,6 +84,7 @@ fn config_like() -> impl Strategy<Value = String> {
         Just("dynamodb"),
         Just("parameters"),
         Just("secrets"),
+        Just("appconfig"),
         Just("dynamoDB")
     ];
     proptest::collection::vec((section, proptest::collection::vec(table, 0..3)), 0..3).prop_map(
@@ -183,5 +187,20 @@ proptest! {
     #[test]
     fn config_shaped_documents_are_read_or_an_error_naming_the_file(text in config_like()) {
         parsed(&text);
+    }
+
+    #[test]
+    fn any_path_is_a_profile_or_a_short_reason(
+        text in prop_oneof![
+            any_text(),
+            "/applications/[^/]{0,140}/environments/[^/]{0,12}/configurations/[^/]{0,12}",
+            "/applications/(%[0-9A-Fa-f]{2}|[a-z]){0,8}/environments/e/configurations/p",
+        ]
+    ) {
+        match profile_path(&text) {
+            Ok(profile) => prop_assert!(profile.check().is_ok()),
+            // The caller names the path (a variable, cache.yaml, a request); the reason is short.
+            Err(reason) => prop_assert!(reason.len() < 200, "{}", reason),
+        }
     }
 }

@@ -172,6 +172,7 @@ impl Extension {
             .command(binary, root, endpoint, TOKEN)
             .env("CACHE_EXTENSION_PORT", port.to_string())
             .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "off")
+            .env("AWS_APPCONFIG_EXTENSION_HTTP_PORT", "off")
             .env("CACHE_EXTENSION_TTL", "5m")
             .stdout(Stdio::null())
             .spawn()
