@@ -11,6 +11,7 @@
 //!   `init/error` recorded), and [`http_get`] / [`http_raw`]: a plain HTTP/1.1 client for
 //!   talking to a process under test, well-formed or not.
 //! - [`FakeAppConfig`]: AppConfigData (which moto lacks) on wiremock, with its token rules.
+//! - [`TraceCapture`]: a subscriber that records every span and event at every level.
 
 mod appconfig;
 
@@ -942,4 +943,97 @@ pub fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
         "[ -~]{0,80}",
         "[ -~\\u{80}-\\u{10FFFF}]{90,4000}",
     ]
+}
+
+/// A `tracing` subscriber that records every span and event of every crate at every level
+/// (TRACE included), with each field as text: what a test checks no value ever reaches.
+#[derive(Clone, Debug, Default)]
+pub struct TraceCapture {
+    said: Arc<Mutex<Vec<Said>>>,
+}
+
+/// One span or event: its target, name and fields as text (read through `Debug`).
+#[derive(Clone, Debug, Default)]
+#[allow(dead_code)] // read through Debug only
+struct Said {
+    target: String,
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+impl tracing::field::Visit for Said {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.fields
+            .push((field.name().to_owned(), format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.fields
+            .push((field.name().to_owned(), value.to_owned()));
+    }
+}
+
+impl Said {
+    fn of(metadata: &tracing::Metadata<'_>) -> Self {
+        Self {
+            target: metadata.target().to_owned(),
+            name: metadata.name().to_owned(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl TraceCapture {
+    /// Everything recorded, as one text (targets, names and fields).
+    pub fn text(&self) -> String {
+        format!("{:?}", self.said.lock())
+    }
+
+    /// How many spans and events were recorded whose target starts with `prefix`.
+    pub fn count_from(&self, prefix: &str) -> usize {
+        self.said
+            .lock()
+            .iter()
+            .filter(|said| said.target.starts_with(prefix))
+            .count()
+    }
+}
+
+impl tracing::Subscriber for TraceCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut said = Said::of(span.metadata());
+        span.record(&mut said);
+        let mut all = self.said.lock();
+        all.push(said);
+        // Ids are the 1-based index of the record.
+        tracing::span::Id::from_u64(all.len() as u64)
+    }
+
+    fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        if let Ok(index) = usize::try_from(span.into_u64() - 1)
+            && let Some(said) = self.said.lock().get_mut(index)
+        {
+            values.record(said);
+        }
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut said = Said::of(event.metadata());
+        event.record(&mut said);
+        self.said.lock().push(said);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
