@@ -125,10 +125,7 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        Self::from_failure(profile, AwsError::from_sdk(err))
-    }
-
-    pub(crate) fn from_failure(profile: &str, failure: AwsError) -> Self {
+        let failure = AwsError::from_sdk(err);
         let profile = profile.to_owned();
         match failure.kind {
             Kind::Throttled => Self::Throttled { profile },

@@ -1043,6 +1043,14 @@ mod tests {
             ("dynamdb: []\n", "dynamdb"),
             ("parameters:\n  - \"/bad name\"\n", "parameters[0]"),
             ("secrets:\n  - \"\"\n", "secrets[0]"),
+            (
+                "appconfig:\n  - /applications/a/configurations/p\n",
+                "appconfig[0] \"/applications/a/configurations/p\": not /applications/",
+            ),
+            (
+                "appconfig:\n  - /applications/a/environments/%FF/configurations/p\n",
+                "not UTF-8",
+            ),
             ("dynamodb: [\n", "c.yaml"),
             ("dynamodb:\n  - table: T\n\tbad: tab\n", "c.yaml"),
         ];
@@ -1092,6 +1100,8 @@ mod tests {
         assert_eq!(file.dynamodb[0].ttl, Some(Duration::from_secs(30)));
         assert_eq!(file.dynamodb[1].hash, None);
         assert_eq!(file.parameters, ["/prod/app/db/host"]);
+        let appconfig: Vec<String> = file.appconfig.iter().map(ToString::to_string).collect();
+        assert_eq!(appconfig, ["shop/prod/flags"]);
     }
 
     #[test]

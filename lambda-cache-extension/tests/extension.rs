@@ -903,6 +903,27 @@ async fn the_appconfig_route_serves_profiles_and_flags_as_the_aws_appconfig_exte
     assert_eq!(limits.header("content-type"), Some("text/plain"));
     assert_eq!(limits.body, "max_items=10");
     assert_eq!((fake.starts(), fake.polls()), (2, 2));
+    // Flags of a profile that is not a flags document, and an empty flag name: 400s naming
+    // `flag`, from memory (no poll).
+    let limits_path = "/applications/shop/environments/prod/configurations/limits";
+    let not_flags = get(format!("{limits_path}?flag=max_items")).await;
+    assert_eq!(not_flags.status, 400, "{not_flags:?}");
+    let message = not_flags.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("flag: "), "{message}");
+    assert!(message.contains("shop/prod/limits"), "{message}");
+    assert!(
+        !message.contains("max_items=10"),
+        "the content is never shown: {message}"
+    );
+    let empty = get(format!("{flags_path}?flag=")).await;
+    assert_eq!(empty.status, 400, "{empty:?}");
+    assert!(
+        empty.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("flag: ")
+    );
+    assert_eq!((fake.starts(), fake.polls()), (2, 2));
 
     // Refused: no token, a malformed path, an unknown profile, an unknown parameter.
     let no_token = http_get(&ext.appconfig(), flags_path, &[]).await;

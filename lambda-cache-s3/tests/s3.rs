@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError};
 use lambda_cache_s3::{Error, Object, S3Cache};
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, files_in, moto_endpoint, sdk_config, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -73,9 +73,8 @@ impl Fixture {
     }
 
     fn no_temp_files(&self) {
-        let leftovers: Vec<_> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        let leftovers: Vec<String> = files_in(self.dir.path())
+            .into_iter()
             .filter(|name| name.starts_with(".lambda-cache-"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_cache_core::{Cache, CacheError, ManualClock, Policy};
 use lambda_cache_s3::{Error, S3Cache};
-use lambda_cache_testkit::{Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{Requests, files_in, moto_endpoint, sdk_config, unique};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Linux's SIGXFSZ, raised by a write past the file size limit (ignored here, as a server
@@ -28,15 +28,6 @@ fn limit_file_size(bytes: Option<u64>) {
         .status()
         .expect("util-linux prlimit runs (apt-get install util-linux)");
     assert!(status.success(), "prlimit failed: {status}");
-}
-
-fn files_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "current_thread")]

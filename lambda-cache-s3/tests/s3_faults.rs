@@ -12,7 +12,7 @@ use std::time::Duration;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError};
 use lambda_cache_s3::{Error, S3Cache};
-use lambda_cache_testkit::sdk_config;
+use lambda_cache_testkit::{files_in, sdk_config};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -100,11 +100,7 @@ async fn a_body_cut_in_the_middle_leaves_the_previous_file_intact_and_no_temp_fi
         original,
         "previous file intact"
     );
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["data.bin"], "no partial file behind");
+    assert_eq!(files_in(dir.path()), ["data.bin"], "no partial file behind");
     // The cached entry is intact too: a reader accepting an older value gets it at once.
     let kept = s3
         .get_entry_with("s3://bucket/data.bin", Duration::from_secs(3600))
@@ -157,9 +153,5 @@ async fn access_denied_and_slow_down_are_typed_and_classed() {
     );
     assert!(err.is_transient());
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing written"
-    );
+    assert!(files_in(dir.path()).is_empty(), "nothing written");
 }

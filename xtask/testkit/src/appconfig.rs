@@ -38,7 +38,7 @@ struct State {
     next_token: u64,
     poll_interval: u32,
     /// Polls still to fail, with the status and error code to answer.
-    faults: Vec<(u16, &'static str)>,
+    faults: std::collections::VecDeque<(u16, &'static str)>,
     starts: usize,
     polls: usize,
     refused: usize,
@@ -231,8 +231,7 @@ impl State {
 
     fn poll(&mut self, request: &Request) -> ResponseTemplate {
         self.polls += 1;
-        if !self.faults.is_empty() {
-            let (status, code) = self.faults.remove(0);
+        if let Some((status, code)) = self.faults.pop_front() {
             return error(status, code, "fault injected by the test");
         }
         let token = request
@@ -271,17 +270,15 @@ impl State {
         self.sessions[session].version = version;
         self.bytes_sent += content.len();
         let next = self.issue(session);
-        let mut answer = ResponseTemplate::new(200)
+        // The body (empty when unchanged) with the profile's content type.
+        ResponseTemplate::new(200)
             .insert_header("next-poll-configuration-token", next.as_str())
             .insert_header(
                 "next-poll-interval-in-seconds",
                 self.poll_interval.to_string().as_str(),
             )
-            .insert_header("version-label", version.to_string().as_str());
-        if changed {
-            answer = answer.insert_header("content-type", content_type.as_str());
-        }
-        answer.set_body_raw(content, &content_type)
+            .insert_header("version-label", version.to_string().as_str())
+            .set_body_raw(content, &content_type)
     }
 
     fn issue(&mut self, session: usize) -> String {

@@ -945,6 +945,25 @@ pub fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
     ]
 }
 
+/// The names of the entries of `dir`, sorted: what a download left behind.
+///
+/// # Panics
+/// If the directory cannot be read.
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// A `tracing` subscriber that records every span and event of every crate at every level
 /// (TRACE included), with each field as text: what a test checks no value ever reaches.
 #[derive(Clone, Debug, Default)]
