@@ -426,12 +426,13 @@ impl AppConfigCache {
             .ok()
             .filter(|seconds| *seconds > 0)
             .map_or(DEFAULT_POLL_INTERVAL, Duration::from_secs);
-        let next = self.cache.clock().now() + interval;
-        self.next_poll.lock().insert(poll_key(profile), next);
         let next_token = output
             .next_poll_configuration_token
             .filter(|token| !token.is_empty())
             .ok_or_else(|| missing(profile, "NextPollConfigurationToken"))?;
+        // Only a whole answer sets the next poll: a garbled one must not delay the retry.
+        let next = self.cache.clock().now() + interval;
+        self.next_poll.lock().insert(poll_key(profile), next);
         Ok(Answer {
             content: output
                 .configuration
@@ -444,15 +445,12 @@ impl AppConfigCache {
     }
 }
 
-/// An answer that lacks a part AppConfig always sends.
+/// An answer that lacks a part AppConfig always sends (a proxy's page, a garbled answer):
+/// transient, as a cut answer is.
 fn missing(profile: &Profile, part: &str) -> Error {
-    Error::Service {
+    Error::Transport {
         profile: profile.to_string(),
-        failure: AwsError::from_code(
-            "MalformedAnswer",
-            &format!("AppConfig's answer had no {part}"),
-            None,
-        ),
+        message: AwsError::unreadable(200, &format!("it has no {part}")).message,
     }
 }
 

@@ -150,6 +150,10 @@ impl AwsError {
             SdkError::ServiceError(context) => {
                 let status = context.raw().status().as_u16();
                 let err = context.into_err();
+                if (200..300).contains(&status) {
+                    // A success whose body did not parse: a proxy's page, a garbled answer.
+                    return Self::unreadable(status, &lambda_cache_core::error_chain(&err));
+                }
                 Self::from_code(
                     err.code().unwrap_or("Unknown"),
                     err.message().unwrap_or_default(),
@@ -162,6 +166,24 @@ impl AwsError {
                 code: String::new(),
                 message: lambda_cache_core::error_chain(&other),
             },
+        }
+    }
+
+    /// An answer that arrived but cannot be used (a body that does not parse, a part the
+    /// service always sends missing): [`Kind::Transport`], so transient, as a cut answer is.
+    ///
+    /// ```
+    /// use lambda_cache_aws::{AwsError, Kind};
+    /// let failure = AwsError::unreadable(200, "no ETag");
+    /// assert_eq!(failure.kind, Kind::Transport);
+    /// assert_eq!(failure.to_string(), "no answer: an answer of status 200 that cannot be used: no ETag");
+    /// ```
+    pub fn unreadable(status: u16, why: &str) -> Self {
+        Self {
+            kind: Kind::Transport,
+            status: Some(status),
+            code: String::new(),
+            message: format!("an answer of status {status} that cannot be used: {why}"),
         }
     }
 

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_cache::Sensitive;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::backend::{Backend, Failure, Served};
 use crate::config::{Auth, InitError, profile_path};
@@ -48,7 +48,7 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_QUERY_BYTES: usize = 4096;
 /// Time a connection has to send a request's headers, and that an idle one is kept.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections open at once; more wait in the kernel's queue.
+/// Connections open at once; one more closes the oldest.
 const MAX_CONNECTIONS: usize = 256;
 
 /// Binds `127.0.0.1:port`: loopback only, never another interface.
@@ -69,7 +69,38 @@ pub(crate) struct Server {
     auth: Auth,
     in_flight: Arc<Semaphore>,
     connections: Arc<Semaphore>,
+    open: OpenConnections,
     counters: Counters,
+}
+
+/// The open connections, oldest first, each with the signal that closes it.
+#[derive(Default)]
+struct OpenConnections {
+    inner: parking_lot::Mutex<(u64, std::collections::BTreeMap<u64, Arc<Notify>>)>,
+}
+
+impl OpenConnections {
+    fn add(&self) -> (u64, Arc<Notify>) {
+        let mut inner = self.inner.lock();
+        let id = inner.0;
+        inner.0 += 1;
+        let signal = Arc::new(Notify::new());
+        inner.1.insert(id, Arc::clone(&signal));
+        (id, signal)
+    }
+
+    fn remove(&self, id: u64) {
+        self.inner.lock().1.remove(&id);
+    }
+
+    /// Tells the oldest connection to close; it leaves the list at once, so that the next
+    /// eviction picks another.
+    fn evict_oldest(&self) {
+        if let Some((_, signal)) = self.inner.lock().1.pop_first() {
+            // A stored permit: the connection closes even if it is not waiting yet.
+            signal.notify_one();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -78,6 +109,7 @@ struct Counters {
     refused_busy: AtomicU64,
     refused_token: AtomicU64,
     errors: AtomicU64,
+    evicted: AtomicU64,
 }
 
 impl Server {
@@ -93,18 +125,19 @@ impl Server {
             auth,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            open: OpenConnections::default(),
             counters: Counters::default(),
         }
     }
 
-    /// Accepts connections on `listener` until the process ends.
+    /// Accepts connections on `listener` until the process ends. When every connection slot
+    /// is taken, the oldest connection is closed (after the request it may be serving) to make
+    /// room: a client that opens connections and leaves them idle cannot keep the function
+    /// waiting for the header timeout.
     pub(crate) fn spawn(self: &Arc<Self>, listener: TcpListener) {
         let server = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = Arc::clone(&server.connections).acquire_owned().await else {
-                    return;
-                };
                 let stream = match listener.accept().await {
                     Ok((stream, _)) => stream,
                     Err(e) => {
@@ -113,19 +146,41 @@ impl Server {
                         continue;
                     }
                 };
+                let permit = match Arc::clone(&server.connections).try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        server.open.evict_oldest();
+                        server.counters.evicted.fetch_add(1, Ordering::Relaxed);
+                        let Ok(permit) = Arc::clone(&server.connections).acquire_owned().await
+                        else {
+                            return;
+                        };
+                        permit
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let server = Arc::clone(&server);
                 tokio::spawn(async move {
+                    let (id, evicted) = server.open.add();
+                    let handler = Arc::clone(&server);
                     let service = service_fn(move |request| {
-                        let server = Arc::clone(&server);
+                        let server = Arc::clone(&handler);
                         async move { Ok::<_, Infallible>(server.handle(request).await) }
                     });
-                    let _ = http1::Builder::new()
+                    let connection = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_TIMEOUT)
                         .max_buf_size(MAX_HEAD_BYTES)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        .serve_connection(TokioIo::new(stream), service);
+                    let mut connection = std::pin::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        () = evicted.notified() => {
+                            connection.as_mut().graceful_shutdown();
+                            let _ = connection.await;
+                        }
+                    }
+                    server.open.remove(id);
                     drop(permit);
                 });
             }
@@ -315,6 +370,10 @@ impl Server {
                 "notOk": c.errors.load(Ordering::Relaxed),
                 "refusedBusy": c.refused_busy.load(Ordering::Relaxed),
                 "refusedToken": c.refused_token.load(Ordering::Relaxed),
+            },
+            "connections": {
+                "open": MAX_CONNECTIONS - self.connections.available_permits(),
+                "evicted": c.evicted.load(Ordering::Relaxed),
             },
         });
         json(StatusCode::OK, body.to_string().into())

@@ -701,6 +701,48 @@ async fn requests_past_the_in_flight_limit_are_answered_429() {
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
 }
 
+/// 300 idle connections (past the 256 slots) do not keep a request waiting for the header
+/// timeout: each connection past the slots closes the oldest. Only the oldest are closed, and
+/// no more of them than needed, so the request is not answered by the timeout closing them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_past_the_slots_close_the_oldest_not_the_request() {
+    let ext = Extension::start(&moto_endpoint(), None, &[]).await;
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(
+            tokio::net::TcpStream::connect(ext.cache())
+                .await
+                .expect("a connection"),
+        );
+    }
+    let answer = ext.get("/ping").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let closed = |stream: &tokio::net::TcpStream| {
+        let mut byte = [0_u8; 1];
+        match stream.try_read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    };
+    // 300 idle and the request: 45 connections past the 256 slots, so the oldest 45 close.
+    let mut closed_count = 0;
+    for _ in 0..200 {
+        closed_count = idle.iter().filter(|s| closed(s)).count();
+        if closed_count >= 45 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed(&idle[0]), "the oldest connection is closed");
+    assert!(!closed(&idle[100]), "a younger one is still open");
+    assert!(!closed(&idle[299]), "the youngest is still open");
+    let stats = ext.get("/v1/stats").await.json();
+    // 45, or 46 when the request's own connection had not yet given back its slot.
+    let evicted = stats["connections"]["evicted"].as_u64().unwrap_or(0);
+    assert!((45..=46).contains(&evicted), "{stats}");
+    assert!((45..100).contains(&closed_count), "{closed_count} closed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_exits_zero_promptly() {
     let mut ext = Extension::start(&moto_endpoint(), None, &[]).await;

@@ -426,6 +426,7 @@ impl S3Cache {
                 };
             }
         };
+        let etag = Some(etag_of(uri_text, &output)?);
         let expected = output.content_length().and_then(|n| u64::try_from(n).ok());
         if let Some(size) = expected {
             self.make_room(uri_text, entry_name, size)?;
@@ -442,7 +443,6 @@ impl S3Cache {
             .suffix(".part")
             .tempfile_in(dir)
             .map_err(|e| io(dir, e))?;
-        let etag = output.e_tag().map(str::to_owned);
         let mut body = output.body;
         let mut received: u64 = 0;
         loop {
@@ -547,7 +547,7 @@ impl S3Cache {
                         budget: self.memory_limit,
                     });
                 }
-                let etag = output.e_tag().map(str::to_owned);
+                let etag = Some(etag_of(uri, &output)?);
                 let bytes = output
                     .body
                     .collect()
@@ -693,4 +693,20 @@ where
     T: DeserializeOwned + Send + Sync + 'static,
 {
     S3Cache::global().await.get_json(uri, policy).await
+}
+
+/// The ETag S3 sends with every object. An answer without one is not S3's (a proxy's page, a
+/// captive portal's login form) and is never stored as the object.
+fn etag_of(
+    uri: &str,
+    output: &aws_sdk_s3::operation::get_object::GetObjectOutput,
+) -> Result<String, Error> {
+    output
+        .e_tag()
+        .filter(|etag| !etag.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Transport {
+            uri: uri.to_owned(),
+            message: lambda_cache_aws::AwsError::unreadable(200, "it has no ETag").message,
+        })
 }

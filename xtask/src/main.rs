@@ -15,6 +15,8 @@
 //! - `size`: the binary sizes alone.
 //! - `layer`: the extension's release binary for this machine's target, stripped, and the
 //!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
+//! - `fault-matrix`: the fault matrix's tests (`lambda-cache/tests/fault_matrix.rs`), each
+//!   writing what its user got; their tables replace those in RELIABILITY.md.
 
 use std::env;
 use std::io::{BufRead, BufReader};
@@ -23,6 +25,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
 mod emulator;
+mod fault_matrix;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -35,8 +38,9 @@ fn main() -> ExitCode {
         Some("bench-against") => bench::against(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
         Some("layer") => layer(),
+        Some("fault-matrix") => fault_matrix::write(),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix>\n  got: {args:?}"
         )),
     };
     match result {
@@ -89,8 +93,14 @@ fn run(mut cmd: Command) -> Result<(), String> {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
+    test_with(extra, &[])
+}
+
+/// `cargo xtask test` with `extra` arguments and environment variables.
+fn test_with(extra: &[String], vars: &[(&str, &std::ffi::OsStr)]) -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
     let mut cmd = cargo();
+    cmd.envs(vars.iter().copied());
     cmd.args([
         "test",
         "--workspace",

@@ -12,10 +12,14 @@
 //!   talking to a process under test, well-formed or not.
 //! - [`FakeAppConfig`]: AppConfigData (which moto lacks) on wiremock, with its token rules.
 //! - [`TraceCapture`]: a subscriber that records every span and event at every level.
+//! - [`FaultProxy`]: a loopback proxy in front of a real backend that injects a [`Fault`] on
+//!   demand: throttling, 5xx, no answer, refused, a body cut by a reset, malformed, HTML.
 
 mod appconfig;
+mod faults;
 
 pub use appconfig::FakeAppConfig;
+pub use faults::{Dialect, Fault, FaultProxy};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
