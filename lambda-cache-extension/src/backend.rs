@@ -14,6 +14,7 @@ use lambda_cache::appconfig::{self, AppConfigCache, Profile};
 use lambda_cache::dynamodb::KeyValue;
 use lambda_cache::ssm::AwsError;
 use lambda_cache::{Cache, CacheError, Entry, Fetched, Instant, Key, Policy, Validator};
+use tokio::sync::Semaphore;
 
 use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
@@ -70,6 +71,8 @@ pub(crate) enum Failure {
     Backend(AwsError),
     /// 504: the backend did not answer in time.
     Timeout(String),
+    /// 429: as many requests as allowed already wait on the backend.
+    Busy,
 }
 
 impl Failure {
@@ -88,6 +91,7 @@ impl Failure {
             Self::Backend(e) if e.code.is_empty() => (502, "BackendUnavailable"),
             Self::Backend(e) => (502, &e.code),
             Self::Timeout(_) => (504, "BackendTimeout"),
+            Self::Busy => (429, "TooManyRequests"),
         }
     }
 
@@ -159,6 +163,7 @@ impl fmt::Display for Failure {
             Self::NotFound { message, .. } => f.write_str(message),
             Self::Backend(e) => write!(f, "the backend failed: {e}"),
             Self::Timeout(message) => write!(f, "the backend did not answer in time: {message}"),
+            Self::Busy => f.write_str("too many requests wait on the backend: retry shortly"),
         }
     }
 }
@@ -169,7 +174,7 @@ impl CacheError for Failure {
     fn is_transient(&self) -> bool {
         match self {
             Self::Backend(e) => e.kind.is_transient(),
-            Self::Timeout(_) => true,
+            Self::Timeout(_) | Self::Busy => true,
             Self::BadRequest { .. } | Self::NotFound { .. } => false,
         }
     }
@@ -196,6 +201,8 @@ pub(crate) struct Backend {
     appconfig_ttl: Duration,
     max_stale: Duration,
     caching: bool,
+    /// Requests that may wait on the backend at once; a hit never takes a place.
+    in_flight: Semaphore,
 }
 
 const SSM: &str = "extension/ssm";
@@ -234,6 +241,7 @@ impl Backend {
             appconfig_ttl: settings.appconfig_ttl,
             max_stale: settings.max_stale,
             caching: settings.capacity.is_some(),
+            in_flight: Semaphore::new(settings.max_in_flight),
         })
     }
 
@@ -274,11 +282,20 @@ impl Backend {
     {
         let asked = self.cache.clock().now();
         let policy = self.policy(ttl, refresh);
+        if let Some(entry) = self.cache.get_fresh::<Body>(key, policy.max_age()) {
+            return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
+        }
+        let _place = self.waiting()?;
         let entry = self
             .cache
             .get_or_fetch(key, policy, |_previous| fetch())
             .await?;
         Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
+    }
+
+    /// A place among the requests that may wait on the backend, or [`Failure::Busy`].
+    fn waiting(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+        self.in_flight.try_acquire().map_err(|_| Failure::Busy)
     }
 
     /// An answer of `body` from `entry`, asked for at `asked`: where it came from and its age.
@@ -312,9 +329,12 @@ impl Backend {
 
     /// An AppConfig profile's content with its content type, through the library's
     /// `AppConfigCache` (its session, tokens and poll interval), within the AppConfig TTL.
+    /// The AppConfig routes take a place among the waiting requests even for a hit: the
+    /// library's `AppConfigCache` decides whether to poll.
     pub(crate) async fn configuration(&self, profile: &Profile) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
+        let _place = self.waiting()?;
         let entry = self
             .appconfig
             .get_entry_with(profile, policy)
@@ -330,6 +350,7 @@ impl Backend {
     pub(crate) async fn flags(&self, profile: &Profile, names: &[&str]) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
+        let _place = self.waiting()?;
         let flags = self
             .appconfig
             .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)

@@ -187,8 +187,8 @@ pub struct Settings {
     /// Entries held at most (`PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE`, default 1000);
     /// `None` when caching is off (`0`, or `PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED=false`).
     pub capacity: Option<usize>,
-    /// Requests served at once; more are answered 429 (`CACHE_EXTENSION_MAX_IN_FLIGHT`,
-    /// default 128).
+    /// Requests that may wait on the backend at once; more are answered 429, while hits are
+    /// always answered (`CACHE_EXTENSION_MAX_IN_FLIGHT`, default 128).
     pub max_in_flight: usize,
     /// Longest wait for one backend call, retries included; then 504
     /// (`CACHE_EXTENSION_BACKEND_TIMEOUT`, default 5 s).

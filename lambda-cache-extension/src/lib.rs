@@ -123,7 +123,6 @@ async fn run() -> ExitCode {
         Arc::clone(&backend),
         settings.token.clone(),
         settings.auth,
-        settings.max_in_flight,
     ));
     for listener in listeners {
         server.spawn(listener);

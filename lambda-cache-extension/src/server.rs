@@ -67,7 +67,6 @@ pub(crate) struct Server {
     backend: Arc<Backend>,
     token: Sensitive<String>,
     auth: Auth,
-    in_flight: Arc<Semaphore>,
     connections: Arc<Semaphore>,
     open: OpenConnections,
     counters: Counters,
@@ -113,17 +112,11 @@ struct Counters {
 }
 
 impl Server {
-    pub(crate) fn new(
-        backend: Arc<Backend>,
-        token: Sensitive<String>,
-        auth: Auth,
-        max_in_flight: usize,
-    ) -> Self {
+    pub(crate) fn new(backend: Arc<Backend>, token: Sensitive<String>, auth: Auth) -> Self {
         Self {
             backend,
             token,
             auth,
-            in_flight: Arc::new(Semaphore::new(max_in_flight)),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             open: OpenConnections::default(),
             counters: Counters::default(),
@@ -192,6 +185,9 @@ impl Server {
         let response = self.route(&request).await;
         if !response.status().is_success() {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.counters.refused_busy.fetch_add(1, Ordering::Relaxed);
         }
         response
     }
@@ -262,14 +258,6 @@ impl Server {
                 Some(_) => {}
             }
         }
-        let Ok(_permit) = self.in_flight.try_acquire() else {
-            self.counters.refused_busy.fetch_add(1, Ordering::Relaxed);
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "too many requests in flight: retry shortly",
-            );
-        };
         let query = request.uri().query().unwrap_or_default();
         let answer = match Query::parse(query, route.parameters()) {
             Err(failure) => Err(failure),

@@ -669,7 +669,7 @@ async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_past_the_in_flight_limit_are_answered_429() {
+async fn misses_past_the_in_flight_limit_are_answered_429_and_hits_never() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -684,21 +684,30 @@ async fn requests_past_the_in_flight_limit_are_answered_429() {
         &[("CACHE_EXTENSION_MAX_IN_FLIGHT", "1")],
     )
     .await;
+    // A held value, read before the limit fills.
+    let hit = "/dynamodb?name=T@@held";
+    assert_eq!(ext.get(hit).await.status, 200);
     let (address, slow) = (ext.cache(), "/dynamodb?name=T@@k");
     let first = tokio::spawn(async move {
         http_get(&address, slow, &[("X-Aws-Parameters-Secrets-Token", TOKEN)]).await
     });
     // Once the first request holds the one slot (its backend call has arrived), the next is
     // refused at once instead of queued.
-    while server.received_requests().await.map_or(0, |r| r.len()) == 0 {
+    while server.received_requests().await.map_or(0, |r| r.len()) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let refused = ext.get("/dynamodb?name=T@@other").await;
     assert_eq!(refused.status, 429, "{refused:?}");
     assert_eq!(refused.json()["__type"], "TooManyRequests");
+    // A hit takes no place: it is answered while the limit is full.
+    let held = ext.get(hit).await;
+    assert_eq!(held.status, 200, "{held:?}");
+    assert_eq!(held.header("x-lambda-cache-source"), Some("cache"));
     assert_eq!(first.await.expect("first request").status, 200);
     assert_eq!(ext.get(slow).await.status, 200, "the slot is free again");
-    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
+    let stats = ext.get("/v1/stats").await.json();
+    assert_eq!(stats["requests"]["refusedBusy"], 1, "{stats}");
 }
 
 /// 300 idle connections (past the 256 slots) do not keep a request waiting for the header

@@ -17,6 +17,8 @@
 //!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
 //! - `fault-matrix`: the fault matrix's tests (`lambda-cache/tests/fault_matrix.rs`), each
 //!   writing what its user got; their tables replace those in RELIABILITY.md.
+//! - `load`: the extension's release binary under load and abuse (100,000 requests over 64
+//!   connections with backend faults, then idle, slow and oversized clients), loopback only.
 
 use std::env;
 use std::io::{BufRead, BufReader};
@@ -39,8 +41,9 @@ fn main() -> ExitCode {
         Some("size") => bench::size().map(|_| ()),
         Some("layer") => layer(),
         Some("fault-matrix") => fault_matrix::write(),
+        Some("load") => load(),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix|load>\n  got: {args:?}"
         )),
     };
     match result {
@@ -225,6 +228,24 @@ fn demo() -> Result<(), String> {
         "LAMBDA_CACHE_EXTENSION_BIN",
         root().join("target/debug/lambda-cache-extension"),
     );
+    moto.export_to(&mut cmd);
+    run(cmd)
+}
+
+/// The extension under load and abuse: `examples/load.rs` against the release binary and moto.
+fn load() -> Result<(), String> {
+    let moto = emulator::Emulator::start()?;
+    let binary = build_extension()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "lambda-cache-extension",
+        "--example",
+        "load",
+    ])
+    .env("LAMBDA_CACHE_EXTENSION_BIN", binary);
     moto.export_to(&mut cmd);
     run(cmd)
 }
