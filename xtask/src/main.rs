@@ -215,6 +215,15 @@ fn demo() -> Result<(), String> {
         "demo",
     ]);
     run(build)?;
+    extension_example(
+        "demo",
+        &root().join("target/debug/lambda-cache-extension"),
+        &moto,
+    )
+}
+
+/// Runs the extension's example `name` against `binary` and the emulator.
+fn extension_example(name: &str, binary: &Path, moto: &emulator::Emulator) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -222,12 +231,9 @@ fn demo() -> Result<(), String> {
         "--package",
         "lambda-cache-extension",
         "--example",
-        "demo",
+        name,
     ])
-    .env(
-        "LAMBDA_CACHE_EXTENSION_BIN",
-        root().join("target/debug/lambda-cache-extension"),
-    );
+    .env("LAMBDA_CACHE_EXTENSION_BIN", binary);
     moto.export_to(&mut cmd);
     run(cmd)
 }
@@ -236,18 +242,7 @@ fn demo() -> Result<(), String> {
 fn load() -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
     let binary = build_extension()?;
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "--quiet",
-        "--package",
-        "lambda-cache-extension",
-        "--example",
-        "load",
-    ])
-    .env("LAMBDA_CACHE_EXTENSION_BIN", binary);
-    moto.export_to(&mut cmd);
-    run(cmd)
+    extension_example("load", &binary, &moto)
 }
 
 /// The layer: `target/layer/lambda-cache-extension.zip` holding
