@@ -87,6 +87,26 @@ async fn main() -> Result<(), Failure> {
     let address = format!("127.0.0.1:{port}");
     let targets = Arc::new(Targets::new(&prefix, &secret_prefix));
 
+    println!("== lambda-cache-extension under load (pid {pid}, 127.0.0.1:{port})\n");
+    // The warm-up, with a healthy backend: every value is held before the faults begin, so
+    // that a 502 or 504 later is a value not served stale.
+    let warm = run(&address, &targets, WARM_UP, false).await?;
+    let mut stats = Connection::open(&address).await?;
+    let held = stats.get("/v1/stats").await?.2;
+    let (rss_before, fds_before) = (rss_kib(pid).unwrap_or(0), open_files(pid));
+    println!(
+        "warm-up: {} requests, healthy backend; RSS {rss_before} KiB, {fds_before} open files",
+        warm.total()
+    );
+    let entries = serde_json::from_str::<serde_json::Value>(&held)?["cache"]["entries"].as_u64();
+    if entries != Some(targets.paths.len() as u64) {
+        return Err(format!(
+            "after the warm-up the cache holds {entries:?} values, not {}: {held}",
+            targets.paths.len()
+        )
+        .into());
+    }
+
     // The backend fails in turn with each fault, 100 ms each, between healthy spells of 100 ms:
     // every fault several times within the run.
     let cycling = Arc::new(AtomicBool::new(true));
@@ -110,21 +130,13 @@ async fn main() -> Result<(), Failure> {
         })
     };
 
-    println!("== lambda-cache-extension under load (pid {pid}, 127.0.0.1:{port})\n");
-    let warm = run(&address, &targets, WARM_UP).await?;
-    let (rss_before, fds_before) = (rss_kib(pid).unwrap_or(0), open_files(pid));
-    println!(
-        "warm-up: {} requests; RSS {rss_before} KiB, {fds_before} open files",
-        warm.total()
-    );
-
     // Two rounds: memory a round leaves behind would show again after the second.
     let mut load = Tally::default();
     let mut rss_after = Vec::new();
     let mut fds_after = 0;
     for round in 1..=2 {
         let started = Instant::now();
-        let tally = run(&address, &targets, REQUESTS).await?;
+        let tally = run(&address, &targets, REQUESTS, true).await?;
         let elapsed = started.elapsed();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss = rss_kib(pid).unwrap_or(0);
@@ -144,6 +156,9 @@ async fn main() -> Result<(), Failure> {
             i64::try_from(rss).unwrap_or(0) - i64::try_from(rss_before).unwrap_or(0),
             i64::try_from(fds_after).unwrap_or(0) - i64::try_from(fds_before).unwrap_or(0),
         );
+        for failure in &tally.failures {
+            println!("    {failure}");
+        }
         rss_after.push(rss);
         load.add(tally);
     }
@@ -155,6 +170,7 @@ async fn main() -> Result<(), Failure> {
         proxy.requests()
     );
 
+    println!("  /v1/stats: {}", stats.get("/v1/stats").await?.2);
     let abuse = abuse(&address, &targets).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_end, fds_end) = (rss_kib(pid).unwrap_or(0), open_files(pid));
@@ -223,6 +239,8 @@ struct Tally {
     statuses: BTreeMap<u16, usize>,
     /// Where each 200's value came from: `cache`, `backend` or `stale`.
     sources: BTreeMap<String, usize>,
+    /// The first 502 and 504 answers, with their paths.
+    failures: Vec<String>,
     wrong: usize,
 }
 
@@ -243,9 +261,15 @@ impl Tally {
 }
 
 /// `count` requests over `CONNECTIONS` keep-alive connections, each answer checked: a 200
-/// must hold the value of the name asked for; otherwise only 429 (in-flight limit), 502 (the
-/// backend failed) and 504 (it did not answer in time) are right.
-async fn run(address: &str, targets: &Arc<Targets>, count: usize) -> Result<Tally, Failure> {
+/// must hold the value of the name asked for; otherwise only 429 (in-flight limit) is right,
+/// and 502 (the backend failed) and 504 (it did not answer in time) only while values may not
+/// be `held` yet: once held, a value is served stale through any fault.
+async fn run(
+    address: &str,
+    targets: &Arc<Targets>,
+    count: usize,
+    held: bool,
+) -> Result<Tally, Failure> {
     let next = Arc::new(AtomicUsize::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut workers = Vec::new();
@@ -270,13 +294,18 @@ async fn run(address: &str, targets: &Arc<Targets>, count: usize) -> Result<Tall
                 };
                 let right = match status {
                     200 => body.contains(expected.as_str()),
-                    429 | 502 | 504 => true,
+                    429 => true,
+                    // Only before a value is held: afterwards it is served stale.
+                    502 | 504 => !held,
                     _ => false,
                 };
                 let mut tally = tally.lock();
                 *tally.statuses.entry(status).or_default() += 1;
                 if status == 200 {
                     *tally.sources.entry(source).or_default() += 1;
+                }
+                if matches!(status, 502 | 504) && tally.failures.len() < 8 {
+                    tally.failures.push(format!("{status} {path}: {body}"));
                 }
                 if !right {
                     tally.wrong += 1;
