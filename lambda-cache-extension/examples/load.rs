@@ -16,14 +16,16 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    Dialect, ExtensionsApi, Fault, FaultProxy, create_secret, free_port, moto_endpoint,
-    put_parameter, rss_kib, sdk_config, unique,
+    Dialect, ExtensionsApi, Fault, FaultProxy, HttpConnection, create_secret, free_port, http_raw,
+    moto_endpoint, put_parameter, rss_kib, sdk_config, unique,
 };
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const TOKEN: &str = "load-session-token";
+/// The token header every data request carries.
+const TOKEN_HEADER: &[(&str, &str)] = &[("x-aws-parameters-secrets-token", TOKEN)];
 const PARAMETERS: usize = 40;
 const SECRETS: usize = 10;
 const CONNECTIONS: usize = 64;
@@ -91,8 +93,8 @@ async fn main() -> Result<(), Failure> {
     // The warm-up, with a healthy backend: every value is held before the faults begin, so
     // that a 502 or 504 later is a value not served stale.
     let warm = run(&address, &targets, WARM_UP, false).await?;
-    let mut stats = Connection::open(&address).await?;
-    let held = stats.get("/v1/stats").await?.2;
+    let mut stats = HttpConnection::open(&address).await?;
+    let held = stats.get("/v1/stats", TOKEN_HEADER).await?.body;
     let (rss_before, fds_before) = (rss_kib(pid).unwrap_or(0), open_files(pid));
     println!(
         "warm-up: {} requests, healthy backend; RSS {rss_before} KiB, {fds_before} open files",
@@ -170,7 +172,10 @@ async fn main() -> Result<(), Failure> {
         proxy.requests()
     );
 
-    println!("  /v1/stats: {}", stats.get("/v1/stats").await?.2);
+    println!(
+        "  /v1/stats: {}",
+        stats.get("/v1/stats", TOKEN_HEADER).await?.body
+    );
     let abuse = abuse(&address, &targets).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_end, fds_end) = (rss_kib(pid).unwrap_or(0), open_files(pid));
@@ -277,21 +282,22 @@ async fn run(
         let (address, targets) = (address.to_owned(), Arc::clone(targets));
         let (next, tally) = (Arc::clone(&next), Arc::clone(&tally));
         workers.push(tokio::spawn(async move {
-            let mut connection = Connection::open(&address).await?;
+            let mut connection = HttpConnection::open(&address).await?;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= count {
                     return Ok::<(), Failure>(());
                 }
                 let (path, expected) = &targets.paths[n % targets.paths.len()];
-                let (status, source, body) = match connection.get(path).await {
+                let answer = match connection.get(path, TOKEN_HEADER).await {
                     Ok(answer) => answer,
                     Err(_) => {
                         // The server closed a kept-alive connection: open another, once.
-                        connection = Connection::open(&address).await?;
-                        connection.get(path).await?
+                        connection = HttpConnection::open(&address).await?;
+                        connection.get(path, TOKEN_HEADER).await?
                     }
                 };
+                let (status, body) = (answer.status, &answer.body);
                 let right = match status {
                     200 => body.contains(expected.as_str()),
                     429 => true,
@@ -302,7 +308,8 @@ async fn run(
                 let mut tally = tally.lock();
                 *tally.statuses.entry(status).or_default() += 1;
                 if status == 200 {
-                    *tally.sources.entry(source).or_default() += 1;
+                    let source = answer.header("x-lambda-cache-source").unwrap_or_default();
+                    *tally.sources.entry(source.to_owned()).or_default() += 1;
                 }
                 if matches!(status, 502 | 504) && tally.failures.len() < 8 {
                     tally.failures.push(format!("{status} {path}: {body}"));
@@ -318,73 +325,6 @@ async fn run(
     }
     let tally = std::mem::take(&mut *tally.lock());
     Ok(tally)
-}
-
-/// A keep-alive HTTP/1.1 connection that reads each answer by its `content-length`.
-struct Connection {
-    stream: TcpStream,
-    buffer: Vec<u8>,
-}
-
-impl Connection {
-    async fn open(address: &str) -> Result<Self, Failure> {
-        let stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            stream,
-            buffer: Vec::with_capacity(4096),
-        })
-    }
-
-    /// The status, the `x-lambda-cache-source` header and the body.
-    async fn get(&mut self, path: &str) -> Result<(u16, String, String), Failure> {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nhost: localhost\r\nx-aws-parameters-secrets-token: {TOKEN}\r\n\r\n"
-        );
-        self.stream.write_all(request.as_bytes()).await?;
-        self.buffer.clear();
-        let mut chunk = [0_u8; 8192];
-        loop {
-            if let Some(head) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head_text = String::from_utf8_lossy(&self.buffer[..head]).into_owned();
-                let status: u16 = head_text
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("no status")?;
-                let length: usize = head_text
-                    .lines()
-                    .find_map(|l| {
-                        let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse().ok())?
-                    })
-                    .ok_or("no content-length")?;
-                while self.buffer.len() < head + 4 + length {
-                    let n = self.stream.read(&mut chunk).await?;
-                    if n == 0 {
-                        return Err("closed mid-body".into());
-                    }
-                    self.buffer.extend_from_slice(&chunk[..n]);
-                }
-                let source = head_text
-                    .lines()
-                    .find_map(|l| {
-                        let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("x-lambda-cache-source")
-                            .then(|| value.trim().to_owned())
-                    })
-                    .unwrap_or_default();
-                let body = String::from_utf8_lossy(&self.buffer[head + 4..head + 4 + length]);
-                return Ok((status, source, body.into_owned()));
-            }
-            let n = self.stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Err("closed".into());
-            }
-            self.buffer.extend_from_slice(&chunk[..n]);
-        }
-    }
 }
 
 /// A thousand idle connections, slow-header and slow-body clients and oversized heads, while a
@@ -431,15 +371,12 @@ async fn abuse(address: &str, targets: &Arc<Targets>) -> Result<Vec<String>, Fai
                 "b".repeat(64 * 1024)
             )
         };
-        let mut stream = TcpStream::connect(address).await?;
-        let _ = stream.write_all(request.as_bytes()).await;
-        let mut answer = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
-        let status = String::from_utf8_lossy(&answer)
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status = tokio::time::timeout(
+            Duration::from_secs(5),
+            http_raw(address, request.as_bytes()),
+        )
+        .await
+        .map_or(0, |answer| answer.status);
         *oversized.entry(status).or_default() += 1;
     }
     // The probe: a new connection per read, as a function that does not keep connections.
@@ -449,15 +386,15 @@ async fn abuse(address: &str, targets: &Arc<Targets>) -> Result<Vec<String>, Fai
     for _ in 0..100 {
         let started = Instant::now();
         let answer = tokio::time::timeout(Duration::from_secs(30), async {
-            let mut connection = Connection::open(address).await?;
-            connection.get(path).await
+            let mut connection = HttpConnection::open(address).await?;
+            connection.get(path, TOKEN_HEADER).await
         })
         .await;
         latencies.push(started.elapsed());
         match answer {
-            Ok(Ok((status, _, body))) => {
-                *probe_statuses.entry(status).or_default() += 1;
-                if status == 200 && !body.contains(expected.as_str()) {
+            Ok(Ok(answer)) => {
+                *probe_statuses.entry(answer.status).or_default() += 1;
+                if answer.status == 200 && !answer.body.contains(expected.as_str()) {
                     problems.push("the probe got another value".to_owned());
                 }
             }

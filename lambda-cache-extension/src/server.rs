@@ -75,27 +75,33 @@ pub(crate) struct Server {
 /// The open connections, oldest first, each with the signal that closes it.
 #[derive(Default)]
 struct OpenConnections {
-    inner: parking_lot::Mutex<(u64, std::collections::BTreeMap<u64, Arc<Notify>>)>,
+    inner: parking_lot::Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    signals: std::collections::BTreeMap<u64, Arc<Notify>>,
 }
 
 impl OpenConnections {
     fn add(&self) -> (u64, Arc<Notify>) {
-        let mut inner = self.inner.lock();
-        let id = inner.0;
-        inner.0 += 1;
+        let mut open = self.inner.lock();
+        let id = open.next_id;
+        open.next_id += 1;
         let signal = Arc::new(Notify::new());
-        inner.1.insert(id, Arc::clone(&signal));
+        open.signals.insert(id, Arc::clone(&signal));
         (id, signal)
     }
 
     fn remove(&self, id: u64) {
-        self.inner.lock().1.remove(&id);
+        self.inner.lock().signals.remove(&id);
     }
 
     /// Tells the oldest connection to close; it leaves the list at once, so that the next
     /// eviction picks another.
     fn evict_oldest(&self) {
-        if let Some((_, signal)) = self.inner.lock().1.pop_first() {
+        if let Some((_, signal)) = self.inner.lock().signals.pop_first() {
             // A stored permit: the connection closes even if it is not waiting yet.
             signal.notify_one();
         }

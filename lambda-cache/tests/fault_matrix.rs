@@ -57,11 +57,6 @@ impl Service {
     }
 }
 
-/// What a cell's reader got: a value (and whether it was served stale), or an error.
-struct Read {
-    value: Result<String, Failed>,
-}
-
 struct Failed {
     /// `Variant` of the service's error, with the kind and status of a service failure.
     shape: String,
@@ -283,9 +278,10 @@ impl Subject {
         }
     }
 
-    async fn read(&self) -> Read {
+    /// The value read, or what failed.
+    async fn read(&self) -> Result<String, Failed> {
         let policy = Policy::new(MAX_AGE).stale_if_error(MAX_STALE);
-        let value = match &self.reader {
+        match &self.reader {
             Reader::Ssm(ssm, _) => ssm
                 .get_entry_with(self.input.as_str(), policy)
                 .await
@@ -296,8 +292,8 @@ impl Subject {
                 .await
                 .map(|e| e.as_str().unwrap_or_default().to_owned())
                 .map_err(|e| failed(&e)),
-            Reader::S3(s3, _, bucket) => s3
-                .get_entry_with(format!("s3://{bucket}/object.txt").as_str(), policy)
+            Reader::S3(s3, ..) => s3
+                .get_entry_with(self.input.as_str(), policy)
                 .await
                 .map(|e| std::fs::read_to_string(e.path()).unwrap())
                 .map_err(|e| failed(&e)),
@@ -311,8 +307,7 @@ impl Subject {
                 .await
                 .map(|e| e.as_str().unwrap_or_default().to_owned())
                 .map_err(|e| failed(&e)),
-        };
-        Read { value }
+        }
     }
 }
 
@@ -345,7 +340,7 @@ fn table_marker(recent: bool) -> String {
 async fn cell(service: Service, fault: Fault, recent: bool) {
     let (subject, proxy) = Subject::start(service).await;
     if recent {
-        assert_eq!(subject.read().await.value.ok().as_deref(), Some("v1"));
+        assert_eq!(subject.read().await.ok().as_deref(), Some("v1"));
         subject.clock.advance(MAX_AGE + Duration::from_secs(1));
     }
     subject.change("v2").await;
@@ -356,7 +351,7 @@ async fn cell(service: Service, fault: Fault, recent: bool) {
     let requests = proxy.requests() - before;
     proxy.clear().await;
 
-    let outcome = match &during.value {
+    let outcome = match &during {
         Ok(value) => {
             assert_eq!(value, "v1", "{service:?} {fault:?}: a value from the fault");
             assert_eq!(subject.cache.stats().stale_served, stale_before + 1);
@@ -386,10 +381,10 @@ async fn cell(service: Service, fault: Fault, recent: bool) {
     // The fault clears: the next read fetches the new value.
     let after = subject.read().await;
     assert_eq!(
-        after.value.as_ref().ok().map(String::as_str),
+        after.as_ref().ok().map(String::as_str),
         Some("v2"),
         "{service:?} {fault:?}: the read after the fault: {:?}",
-        after.value.as_ref().err().map(|f| &f.message)
+        after.as_ref().err().map(|f| &f.message)
     );
     if let Some(dir) = &subject.dir {
         assert_eq!(files_in(dir.path()).len(), 1, "{:?}", files_in(dir.path()));

@@ -12,6 +12,8 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::{content_length, head_len};
+
 /// What a failing backend does, one kind per variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -98,9 +100,10 @@ impl Dialect {
         }
     }
 
-    /// The canned answer of a fault that does not involve the backend.
-    fn answer(self, fault: Fault) -> Vec<u8> {
-        match (fault, self) {
+    /// The canned answer of a fault that does not involve the backend; `None` for the
+    /// faults the proxy acts out (no answer, refused, reset mid-body).
+    fn answer(self, fault: Fault) -> Option<Vec<u8>> {
+        Some(match (fault, self) {
             (Fault::Throttle, Self::RestXml) => {
                 self.error(503, "SlowDown", "Please reduce your request rate.")
             }
@@ -131,15 +134,13 @@ impl Dialect {
                 &[("content-type", "application/json")],
                 br#"{"InitialConfigurationToken": "#,
             ),
-            (
-                Fault::WrongContentType | Fault::Timeout | Fault::Refused | Fault::ResetMidBody,
-                _,
-            ) => response(
+            (Fault::WrongContentType, _) => response(
                 200,
                 &[("content-type", "text/html")],
                 b"<html><body><h1>Please log in to continue</h1></body></html>",
             ),
-        }
+            (Fault::Timeout | Fault::Refused | Fault::ResetMidBody, _) => return None,
+        })
     }
 }
 
@@ -299,7 +300,9 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             let _ = client.set_zero_linger();
         }
         Some(fault) => {
-            let _ = client.write_all(&shared.dialect.answer(fault)).await;
+            if let Some(answer) = shared.dialect.answer(fault) {
+                let _ = client.write_all(&answer).await;
+            }
             let _ = client.shutdown().await;
         }
     }
@@ -319,27 +322,12 @@ async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
             return None;
         }
     };
-    let length = String::from_utf8_lossy(&request[..head])
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
+    let length = content_length(&request[..head]);
     while request.len() < head + length {
         let n = client.read(&mut buffer).await.ok().filter(|n| *n > 0)?;
         request.extend_from_slice(&buffer[..n]);
     }
     Some(request)
-}
-
-/// The length of an HTTP head, its closing blank line included.
-fn head_len(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
 }
 
 /// Sends `request` upstream with `Connection: close` and returns the whole answer.

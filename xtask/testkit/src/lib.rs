@@ -8,8 +8,8 @@
 //! - [`RuntimeApi`]: a mock of the Lambda Runtime API that hands out events and collects the
 //!   function's responses.
 //! - [`ExtensionsApi`]: a mock of the Lambda Extensions API (register, events on demand,
-//!   `init/error` recorded), and [`http_get`] / [`http_raw`]: a plain HTTP/1.1 client for
-//!   talking to a process under test, well-formed or not.
+//!   `init/error` recorded), and [`http_get`] / [`http_raw`] / [`HttpConnection`]: a plain
+//!   HTTP/1.1 client for talking to a process under test, well-formed or not, or kept alive.
 //! - [`FakeAppConfig`]: AppConfigData (which moto lacks) on wiremock, with its token rules.
 //! - [`TraceCapture`]: a subscriber that records every span and event at every level.
 //! - [`FaultProxy`]: a loopback proxy in front of a real backend that injects a [`Fault`] on
@@ -857,6 +857,101 @@ pub async fn http_raw(address: &str, request: &[u8]) -> HttpAnswer {
         headers,
         body: body.to_owned(),
     }
+}
+
+/// A kept-alive HTTP/1.1 connection to a process under test: each answer is read by its
+/// `content-length`, so that one connection carries many requests.
+#[derive(Debug)]
+pub struct HttpConnection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl HttpConnection {
+    /// Connects to `address` (`host:port`).
+    ///
+    /// # Errors
+    /// If the connection cannot be made.
+    pub async fn open(address: &str) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(4096),
+        })
+    }
+
+    /// `GET target` with `headers`, keeping the connection open.
+    ///
+    /// # Errors
+    /// If the server closes the connection before the whole answer, or sends no
+    /// `content-length`.
+    pub async fn get(
+        &mut self,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<HttpAnswer> {
+        let mut request = format!("GET {target} HTTP/1.1\r\nhost: localhost\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        self.stream.write_all(request.as_bytes()).await?;
+        self.buffer.clear();
+        let head = loop {
+            if let Some(head) = head_len(&self.buffer) {
+                break head;
+            }
+            self.read_more().await?;
+        };
+        let text = String::from_utf8_lossy(&self.buffer[..head - 4]).into_owned();
+        let mut lines = text.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = parse_headers(lines);
+        let length = find_header(&headers, "content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| std::io::Error::other("an answer without content-length"))?;
+        while self.buffer.len() < head + length {
+            self.read_more().await?;
+        }
+        let body = String::from_utf8_lossy(&self.buffer[head..head + length]).into_owned();
+        Ok(HttpAnswer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0_u8; 8192];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.buffer.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}
+
+/// The length of an HTTP head, its closing blank line included, once all of it has arrived.
+pub(crate) fn head_len(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// The `content-length` of an HTTP head (0 without one).
+pub(crate) fn content_length(head: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(head);
+    let headers = parse_headers(text.split("\r\n").skip(1));
+    find_header(&headers, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A loopback port free when asked (the caller binds it soon after).
