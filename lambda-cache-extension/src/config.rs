@@ -798,29 +798,43 @@ impl CacheFile {
     }
 }
 
-/// A parser's message on one line (Lambda's init error is one line in the console).
-/// The YAML parser's message on one line, each span in backticks (where serde quotes a key
-/// from the file, which may be of any length) cut after 64 bytes.
+/// The YAML parser's message on one line (Lambda's init error is one line in the console):
+/// each span in backticks (where serde quotes a key from the file, which may be of any length)
+/// cut after 64 bytes, and the whole cut after 512 bytes, since a key holding a backtick
+/// puts the spans out of step.
 fn one_line(message: &str) -> String {
     const QUOTED: usize = 64;
+    const WHOLE: usize = 512;
     let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out = String::with_capacity(flat.len().min(1024));
+    let mut out = String::with_capacity(flat.len().min(WHOLE + 4));
     for (i, part) in flat.split('`').enumerate() {
         if i > 0 {
             out.push('`');
         }
-        if i % 2 == 1 && part.len() > QUOTED {
-            let mut end = QUOTED;
-            while !part.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.push_str(&part[..end]);
-            out.push('…');
+        if i % 2 == 1 {
+            push_cut(&mut out, part, QUOTED);
         } else {
             out.push_str(part);
         }
     }
+    let whole = std::mem::take(&mut out);
+    push_cut(&mut out, &whole, WHOLE);
     out
+}
+
+/// Pushes `text` onto `out`, cut at the last character boundary within `max` bytes and marked
+/// with an ellipsis when it is longer.
+fn push_cut(out: &mut String, text: &str, max: usize) {
+    if text.len() <= max {
+        out.push_str(text);
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&text[..end]);
+    out.push('…');
 }
 
 #[cfg(test)]
@@ -1125,6 +1139,19 @@ mod tests {
             .to_string();
         assert!(err.len() < 600, "a {} byte message: {err}", err.len());
         assert!(err.contains(&format!("`{}…`", "k".repeat(64))), "{err}");
+        assert!(err.contains("/var/task/cache.yaml"), "{err}");
+    }
+
+    /// Found by the property tests in CI: a key holding a backtick put the quoted spans out
+    /// of step, so a long key went out whole (twice).
+    #[test]
+    fn a_long_unknown_key_with_a_backtick_is_shortened_too() {
+        let key = format!("a`{}", "k".repeat(1500));
+        let err = CacheFile::parse(&format!("{key}: 1\n"), Path::new("/var/task/cache.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "a {} byte message: {err}", err.len());
+        assert!(err.ends_with('…'), "{err}");
         assert!(err.contains("/var/task/cache.yaml"), "{err}");
     }
 }
