@@ -79,6 +79,8 @@ struct Shared {
     config: Config,
     counters: Counters,
     next_flight: AtomicU64,
+    #[cfg(feature = "shared")]
+    tier: Option<Arc<dyn crate::shared::SharedTier>>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +89,7 @@ struct Config {
     max_bytes: Option<u64>,
     /// Largest share of max_age that jitter may remove, in 1/65536.
     jitter: u64,
+    jitter_seed: Option<u64>,
     stale_if_error: Option<Duration>,
 }
 
@@ -144,8 +147,11 @@ pub struct CacheBuilder {
     capacity: usize,
     max_bytes: Option<u64>,
     jitter: f64,
+    jitter_seed: Option<u64>,
     stale_if_error: Option<Duration>,
     clock: Clock,
+    #[cfg(feature = "shared")]
+    tier: Option<Arc<dyn crate::shared::SharedTier>>,
 }
 
 impl Default for CacheBuilder {
@@ -154,8 +160,11 @@ impl Default for CacheBuilder {
             capacity: Cache::DEFAULT_CAPACITY,
             max_bytes: None,
             jitter: 0.0,
+            jitter_seed: None,
             stale_if_error: None,
             clock: Clock::real(),
+            #[cfg(feature = "shared")]
+            tier: None,
         }
     }
 }
@@ -195,6 +204,41 @@ impl CacheBuilder {
     /// ```
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
+        self
+    }
+
+    /// Draws the jitter from `seed` and the fetch's time instead of the process's random
+    /// state, so that a run on a manual clock repeats itself (the fleet simulation). Give each
+    /// cache its own seed, or all caches fetching at one instant draw alike.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().jitter(0.2).jitter_seed(7).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    #[cfg(feature = "test-util")]
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// A shared tier to read on a miss before the backend, in
+    /// [`Cache::get_or_fetch_shared`] (feature `shared`; `lambda-cache-redis` provides one).
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct T;
+    /// # impl lambda_cache_core::SharedTier for T {
+    /// #     fn prefix(&self) -> &str { "" }
+    /// #     fn read<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<Option<lambda_cache_core::TierRecord>, lambda_cache_core::TierError>> { Box::pin(async { Ok(None) }) }
+    /// #     fn lease<'a>(&'a self, _: &'a str, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
+    /// #     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
+    /// #     fn pause(&self, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'_, ()> { Box::pin(async {}) }
+    /// # }
+    /// let cache = lambda_cache_core::Cache::builder().shared_tier(std::sync::Arc::new(T)).build().unwrap();
+    /// assert!(cache.shared_tier().is_some());
+    /// ```
+    #[cfg(feature = "shared")]
+    pub fn shared_tier(mut self, tier: Arc<dyn crate::shared::SharedTier>) -> Self {
+        self.tier = Some(tier);
         self
     }
 
@@ -259,8 +303,11 @@ impl CacheBuilder {
                     capacity: self.capacity,
                     max_bytes: self.max_bytes,
                     jitter,
+                    jitter_seed: self.jitter_seed,
                     stale_if_error: self.stale_if_error,
                 },
+                #[cfg(feature = "shared")]
+                tier: self.tier,
                 counters: Counters::default(),
                 next_flight: AtomicU64::new(0),
             }),
@@ -462,6 +509,72 @@ impl Cache {
         }
     }
 
+    /// As [`Cache::get_or_fetch`], with the cache's shared tier (if it has one, see
+    /// [`CacheBuilder::shared_tier`]) between this cache and `fetch`: a miss reads the tier
+    /// first, and only one cache of those sharing it fetches an expired key from the backend
+    /// while the others wait for its value (see [`crate::shared`]'s module docs). Without a
+    /// tier this is `get_or_fetch`.
+    ///
+    /// # Errors
+    /// The loader's error, unless stale-if-error covered it. A failing or slow tier is never
+    /// an error: the read goes on to the backend.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// let entry = cache
+    ///     .get_or_fetch_shared(Key::new("inventory", "sku-42"), Duration::from_secs(30), |_| async {
+    ///         Ok::<_, LoadError<std::io::Error>>(Fetched::new(String::from("17")))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*entry, "17");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "shared")]
+    pub fn get_or_fetch_shared<'c, V, E, F, Fut>(
+        &'c self,
+        key: Key<'c>,
+        policy: impl Into<Policy>,
+        fetch: F,
+    ) -> impl Future<Output = Result<Entry<V>, E>> + 'c
+    where
+        V: crate::shared::SharedValue,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut + 'c,
+        Fut: Future<Output = Result<Fetched<V>, E>> + 'c,
+    {
+        let policy = policy.into();
+        match self.get_fresh::<V>(key, policy.max_age()) {
+            Some(entry) => Answer::Hit(Some(entry)),
+            None => Answer::Miss(Box::pin(async move {
+                let lookup = Lookup::raw::<V>(key);
+                match self.shared_tier() {
+                    None => self.miss(lookup, policy, fetch).await,
+                    Some(tier) => {
+                        let counters = &self.shared.counters;
+                        self.miss(lookup, policy, move |previous| {
+                            crate::shared::through(tier, counters, key, policy, previous, fetch)
+                        })
+                        .await
+                    }
+                }
+            })),
+        }
+    }
+
+    /// The cache's shared tier, if it has one.
+    ///
+    /// ```
+    /// assert!(lambda_cache_core::Cache::builder().build().unwrap().shared_tier().is_none());
+    /// ```
+    #[cfg(feature = "shared")]
+    pub fn shared_tier(&self) -> Option<&dyn crate::shared::SharedTier> {
+        self.shared.tier.as_deref()
+    }
+
     /// The miss path of [`Cache::get_or_fetch`]: join the fetch under way or lead a new one.
     async fn miss<V, E, F, Fut>(
         &self,
@@ -590,10 +703,13 @@ impl Cache {
                 value,
                 validator,
                 weight,
+                age,
             }) => {
                 span.record("outcome", "new");
-                let entry = Entry::new(value, started, validator);
-                guard.finish(Some((&entry, weight)), Ok(erase(&entry)));
+                let entry = Entry::new(value, started.saturating_sub(age), validator);
+                // A value that arrived aged (from a shared tier) takes no jitter: its age is
+                // the fleet's, whose refreshes the tier's lease already makes one.
+                guard.finish(Some((&entry, weight, age.is_zero())), Ok(erase(&entry)));
                 Ok(entry)
             }
             Ok(Fetched::NotModified { validator }) => {
@@ -602,7 +718,7 @@ impl Cache {
                     panic!("a loader answered NotModified without being handed a previous entry");
                 };
                 let entry = previous.renewed(started, validator);
-                guard.finish(Some((&entry, u64::MAX)), Ok(erase(&entry)));
+                guard.finish(Some((&entry, u64::MAX, true)), Ok(erase(&entry)));
                 Ok(entry)
             }
             Err(error) => {
@@ -760,7 +876,7 @@ impl Cache {
             {
                 return;
             }
-            shared.put(state, lookup, entry, raw_weight, flight, now);
+            shared.put(state, lookup, entry, (raw_weight, true), flight, now);
             shared.evict_over_budget(state, lookup);
         });
     }
@@ -830,7 +946,7 @@ impl Cache {
         let entry = Entry::new(value, now, validator);
         let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
         shared.write(|state| {
-            shared.put(state, &lookup, &entry, weight, flight, now);
+            shared.put(state, &lookup, &entry, (weight, true), flight, now);
             shared.evict_over_budget(state, &lookup);
         });
         entry
@@ -1008,15 +1124,15 @@ impl FlightGuard<'_> {
     /// the flight and wakes its waiters with `outcome`.
     fn finish<V: Send + Sync + 'static>(
         &mut self,
-        store: Option<(&Entry<V>, u64)>,
+        store: Option<(&Entry<V>, u64, bool)>,
         outcome: Outcome,
     ) {
         let shared = &self.cache.shared;
         let now = shared.clock.now();
         shared.write(|state| {
             state.end_flight(&self.lookup, self.id);
-            if let Some((entry, weight)) = store {
-                shared.put(state, &self.lookup, entry, weight, self.id, now);
+            if let Some((entry, weight, jitter)) = store {
+                shared.put(state, &self.lookup, entry, (weight, jitter), self.id, now);
             }
             shared.evict_over_budget(state, &self.lookup);
         });
@@ -1044,7 +1160,16 @@ impl Config {
         if self.jitter == 0 {
             return 0;
         }
-        let random = std::hash::RandomState::new().hash_one(now.as_nanos());
+        let random = match self.jitter_seed {
+            // splitmix64 of the seed and the time: the same run draws the same.
+            Some(seed) => {
+                let mut z = seed ^ now.as_nanos().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            }
+            None => std::hash::RandomState::new().hash_one(now.as_nanos()),
+        };
         random % (self.jitter + 1)
     }
 }
@@ -1077,12 +1202,13 @@ impl Shared {
     /// Stores `entry` under `lookup` in place of any previous value, counting it in the totals.
     /// A weight of `u64::MAX` keeps the previous value's weight; a value heavier than the whole
     /// byte budget is not kept (and the previous one is dropped: it is no longer current).
+    /// `jitter` false stores it without a jitter draw.
     fn put<V: Send + Sync + 'static>(
         &self,
         state: &mut State,
         lookup: &Lookup<'_>,
         entry: &Entry<V>,
-        weight: u64,
+        (weight, jitter): (u64, bool),
         flight: u64,
         now: Instant,
     ) {
@@ -1103,7 +1229,11 @@ impl Shared {
             fetched_at: entry.fetched_at(),
             flight,
             weight,
-            shrink: self.config.draw_shrink(now),
+            shrink: if jitter {
+                self.config.draw_shrink(now)
+            } else {
+                0
+            },
             last_access: AtomicU64::new(now.as_nanos()),
         });
         state.weight += weight;

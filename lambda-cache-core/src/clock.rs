@@ -55,6 +55,20 @@ impl Instant {
         self.0
     }
 
+    /// This instant moved back by `by`, or the clock's origin if that is earlier.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::Instant;
+    /// let t = Instant::from_nanos(5_000);
+    /// assert_eq!(t.saturating_sub(Duration::from_nanos(2_000)).as_nanos(), 3_000);
+    /// assert_eq!(t.saturating_sub(Duration::from_secs(1)).as_nanos(), 0);
+    /// ```
+    #[must_use]
+    pub fn saturating_sub(self, by: Duration) -> Instant {
+        Instant(self.0.saturating_sub(duration_nanos(by)))
+    }
+
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
     ///
     /// ```

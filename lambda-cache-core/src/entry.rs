@@ -3,6 +3,7 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Instant;
 
@@ -252,6 +253,9 @@ pub enum Fetched<V> {
         validator: Validator,
         /// The value's size in bytes, counted against the cache's byte budget (0 if unknown).
         weight: u64,
+        /// How old the value already was when the loader returned it: zero from the backend,
+        /// its age in the tier for a value read from a shared tier.
+        age: Duration,
     },
     /// The backend confirmed that the previous entry (which the loader was given) is unchanged:
     /// the cache keeps its value and renews its age. A loader must only answer this when it was
@@ -275,6 +279,7 @@ impl<V> Fetched<V> {
             value,
             validator: Validator::default(),
             weight: 0,
+            age: Duration::ZERO,
         }
     }
 
@@ -315,6 +320,23 @@ impl<V> Fetched<V> {
     pub fn with_weight(mut self, bytes: u64) -> Self {
         if let Self::New { weight, .. } = &mut self {
             *weight = bytes;
+        }
+        self
+    }
+
+    /// Says that a new value was already `old` when it arrived (read from a shared tier, where
+    /// another cache stored it): the cache counts its age from when it was first fetched. No
+    /// effect on [`Fetched::NotModified`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = lambda_cache_core::Fetched::new(1_u8).with_age(Duration::from_secs(20));
+    /// assert!(matches!(f, lambda_cache_core::Fetched::New { age, .. } if age.as_secs() == 20));
+    /// ```
+    #[must_use]
+    pub fn with_age(mut self, old: Duration) -> Self {
+        if let Self::New { age, .. } = &mut self {
+            *age = old;
         }
         self
     }

@@ -37,6 +37,8 @@ mod json;
 mod key;
 mod policy;
 mod sensitive;
+#[cfg(feature = "shared")]
+pub mod shared;
 mod stats;
 
 pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
@@ -52,4 +54,6 @@ pub use json::{JsonError, decode_json};
 pub use key::Key;
 pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;
+#[cfg(feature = "shared")]
+pub use shared::{LeaseSettings, SharedTier, SharedValue, TierError, TierRecord, shared_key};
 pub use stats::Stats;

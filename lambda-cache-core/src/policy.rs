@@ -22,6 +22,7 @@ use std::time::Duration;
 pub struct Policy {
     max_age: Duration,
     stale: StaleIfError,
+    share_secrets: bool,
 }
 
 /// Whether a transient refresh failure may be answered with the previous value.
@@ -55,6 +56,7 @@ impl Policy {
         Self {
             max_age,
             stale: StaleIfError::Inherit,
+            share_secrets: false,
         }
     }
 
@@ -97,6 +99,33 @@ impl Policy {
             stale: StaleIfError::Off,
             ..self
         }
+    }
+
+    /// Lets a secret value (a SecureString, a secret) read with this policy go to and come from
+    /// the cache's shared tier, where anyone who can read the tier (its network, its
+    /// credentials, its backups) can read it in clear. Without it, a secret never leaves the
+    /// process. No effect on a cache without a shared tier.
+    ///
+    /// ```
+    /// let p = lambda_cache_core::Policy::default().share_secrets();
+    /// assert!(p.shares_secrets());
+    /// assert!(!lambda_cache_core::Policy::default().shares_secrets());
+    /// ```
+    #[must_use]
+    pub const fn share_secrets(self) -> Self {
+        Self {
+            share_secrets: true,
+            ..self
+        }
+    }
+
+    /// True if the policy lets secrets into the shared tier ([`Policy::share_secrets`]).
+    ///
+    /// ```
+    /// assert!(!lambda_cache_core::Policy::default().shares_secrets());
+    /// ```
+    pub const fn shares_secrets(&self) -> bool {
+        self.share_secrets
     }
 
     /// The maximum age.

@@ -16,7 +16,8 @@ pub struct Stats {
     pub hits: u64,
     /// Reads that found no fresh value (each either started a fetch or waited for one).
     pub misses: u64,
-    /// Loader calls: requests to the backend.
+    /// Loader calls: requests to the backend, or to the shared tier first when the cache has
+    /// one (those it answered are [`Stats::shared_hits`]).
     pub fetches: u64,
     /// Loader calls that failed.
     pub errors: u64,
@@ -24,6 +25,14 @@ pub struct Stats {
     pub stale_served: u64,
     /// Entries removed to respect the capacity or the byte budget.
     pub evictions: u64,
+    /// Misses answered by the shared tier (a value another cache stored there), not the
+    /// backend. Always zero without a shared tier.
+    pub shared_hits: u64,
+    /// Misses that found another cache fetching the key (its lease held) and waited for its
+    /// value.
+    pub shared_waits: u64,
+    /// Shared-tier calls that failed or timed out; each read went on to the backend.
+    pub shared_errors: u64,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +43,9 @@ pub(crate) struct Counters {
     pub(crate) errors: Counter,
     pub(crate) stale_served: Counter,
     pub(crate) evictions: Counter,
+    pub(crate) shared_hits: Counter,
+    pub(crate) shared_waits: Counter,
+    pub(crate) shared_errors: Counter,
 }
 
 impl Counters {
@@ -45,6 +57,9 @@ impl Counters {
             errors: self.errors.get(),
             stale_served: self.stale_served.get(),
             evictions: self.evictions.get(),
+            shared_hits: self.shared_hits.get(),
+            shared_waits: self.shared_waits.get(),
+            shared_errors: self.shared_errors.get(),
         }
     }
 }

@@ -19,6 +19,9 @@
 //!   writing what its user got; their tables replace those in RELIABILITY.md.
 //! - `load`: the extension's release binary under load and abuse (100,000 requests over 64
 //!   connections with backend faults, then idle, slow and oversized clients), loopback only.
+//! - `fleet [OPTIONS]`: the fleet simulation (`xtask/fleet`): thousands of environments' caches
+//!   against a throttling backend, on simulated time; writes FLEET.md's table and
+//!   `xtask/fleet/fleet.{json,svg}`.
 
 use std::env;
 use std::io::{BufRead, BufReader};
@@ -42,8 +45,9 @@ fn main() -> ExitCode {
         Some("layer") => layer(),
         Some("fault-matrix") => fault_matrix::write(),
         Some("load") => load(),
+        Some("fleet") => fleet(&args[1..]),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix|load>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
         )),
     };
     match result {
@@ -235,6 +239,23 @@ fn extension_example(name: &str, binary: &Path, moto: &emulator::Emulator) -> Re
     ])
     .env("LAMBDA_CACHE_EXTENSION_BIN", binary);
     moto.export_to(&mut cmd);
+    run(cmd)
+}
+
+/// The fleet simulation (`xtask/fleet`), in release: prints its table, writes FLEET.md's table
+/// and `xtask/fleet/fleet.{json,svg}`. `args` go to it (`--envs`, `--keys`, `--max-age`,
+/// `--tps`, `--seed`, `--out`, `--no-write`).
+fn fleet(args: &[String]) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "lambda-cache-fleet",
+        "--",
+    ])
+    .args(args);
     run(cmd)
 }
 

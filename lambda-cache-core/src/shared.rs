@@ -1,0 +1,642 @@
+//! The shared tier (feature `shared`): a store that many caches (a fleet of execution
+//! environments) read before their backend, so that the fleet fetches each key about once per
+//! max age instead of once per environment.
+//!
+//! The engine defines what a tier must do ([`SharedTier`]: read, take a lease, write, pause) and
+//! what a value must do to travel through one ([`SharedValue`]); `lambda-cache-redis` implements
+//! the tier on Redis or Valkey, and the fleet simulation (`cargo xtask fleet`) on simulated time.
+//!
+//! A miss of a cache with a tier, in [`Cache::get_or_fetch_shared`]:
+//! 1. reads the tier; a record young enough for the caller's max age is the answer, as old as
+//!    it is there;
+//! 2. else takes the key's lease (`SET NX PX`): the holder fetches from the backend and writes
+//!    the value back for the caller's max age; the others poll the tier for up to
+//!    [`LeaseSettings::wait`] and fetch themselves only if no value comes;
+//! 3. a tier call that fails or times out (each bounded by the tier itself) sends the read
+//!    straight to the backend, counted in [`Stats::shared_errors`](crate::Stats).
+//!
+//! Values that say they are secret ([`SharedValue::is_secret`]) are neither written nor read
+//! unless the read's policy opts in ([`Policy::share_secrets`]).
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::declare::BoxFuture;
+use crate::entry::{Entry, Fetched, Validator};
+use crate::error::CacheError;
+use crate::key::Key;
+use crate::policy::Policy;
+use crate::stats::Counters;
+
+/// The version of the record format, its first byte.
+const FORMAT: u8 = 1;
+
+/// A value that can be stored in a shared tier: a compact encoding with a type tag.
+///
+/// ```
+/// use lambda_cache_core::SharedValue;
+/// let mut bytes = Vec::new();
+/// "hello".to_owned().encode(&mut bytes);
+/// assert_eq!(String::decode(&bytes).as_deref(), Some("hello"));
+/// ```
+pub trait SharedValue: Sized + Send + Sync + 'static {
+    /// Names the type and its encoding; a record with another tag is not decoded (a reader of
+    /// another type, or of an older encoding, fetches for itself).
+    const TAG: &'static str;
+
+    /// Appends the value's encoding to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// The value encoded in `bytes`, or `None` if they are not an encoding of this type.
+    fn decode(bytes: &[u8]) -> Option<Self>;
+
+    /// True for a value that must not leave the process unless the read opts in (a
+    /// SecureString, a secret). False by default.
+    fn is_secret(&self) -> bool {
+        false
+    }
+}
+
+impl SharedValue for String {
+    const TAG: &'static str = "string";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+impl SharedValue for Vec<u8> {
+    const TAG: &'static str = "bytes";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(bytes.to_vec())
+    }
+}
+
+/// A record as a tier returns it: its bytes and the time it has left before the tier drops it.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = lambda_cache_core::TierRecord { bytes: vec![1], remaining: Duration::from_secs(3) };
+/// assert_eq!(r.remaining.as_secs(), 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierRecord {
+    /// The record, as written.
+    pub bytes: Vec<u8>,
+    /// Its remaining time to live in the tier (Redis `PTTL`).
+    pub remaining: Duration,
+}
+
+/// A shared tier's failure: the call and the reason (a timeout, a refused connection, an
+/// error reply). Never holds a value.
+///
+/// ```
+/// let e = lambda_cache_core::TierError::new("read", "timed out after 50ms");
+/// assert_eq!(e.to_string(), "shared tier read: timed out after 50ms");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierError {
+    call: &'static str,
+    reason: String,
+}
+
+impl TierError {
+    /// The failure of `call` (read, lease, write) for `reason`.
+    ///
+    /// ```
+    /// let e = lambda_cache_core::TierError::new("lease", "connection refused");
+    /// # let _ = e;
+    /// ```
+    pub fn new(call: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            call,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for TierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "shared tier {}: {}", self.call, self.reason)
+    }
+}
+
+impl std::error::Error for TierError {}
+
+/// How long a lease is held and how long, and how often, the others look for its value.
+///
+/// ```
+/// let s = lambda_cache_core::LeaseSettings::default();
+/// assert!(s.poll < s.wait && s.wait < s.hold);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// The lease's time to live: past it another cache may take it (its holder died or is
+    /// slow). Default 5 s.
+    pub hold: Duration,
+    /// How long a cache that found the lease taken looks for the holder's value before it
+    /// fetches for itself. Default 1 s.
+    pub wait: Duration,
+    /// How often it looks. Default 25 ms.
+    pub poll: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_secs(5),
+            wait: Duration::from_secs(1),
+            poll: Duration::from_millis(25),
+        }
+    }
+}
+
+/// A store shared by many caches. Each call must be bounded (a timeout inside the
+/// implementation): a slow tier delays a miss by at most its timeouts, then the backend answers.
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::{BoxFuture, SharedTier, TierError, TierRecord};
+///
+/// /// A tier that is always down.
+/// #[derive(Debug)]
+/// struct Down;
+///
+/// impl SharedTier for Down {
+///     fn prefix(&self) -> &str { "app:" }
+///     fn read<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
+///         Box::pin(async { Err(TierError::new("read", "down")) })
+///     }
+///     fn lease<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+///         Box::pin(async { Err(TierError::new("lease", "down")) })
+///     }
+///     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: Duration) -> BoxFuture<'a, Result<(), TierError>> {
+///         Box::pin(async { Err(TierError::new("write", "down")) })
+///     }
+///     fn pause(&self, _: Duration) -> BoxFuture<'_, ()> {
+///         Box::pin(async {})
+///     }
+/// }
+/// let cache = lambda_cache_core::Cache::builder().shared_tier(std::sync::Arc::new(Down)).build();
+/// assert!(cache.is_ok());
+/// ```
+pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
+    /// Put before every key: the function's (or the group of functions') namespace.
+    fn prefix(&self) -> &str;
+
+    /// The record under `key`, if any.
+    fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>>;
+
+    /// Takes the lease `key` for `hold` if no one holds it (`SET key 1 NX PX hold`); true if
+    /// taken.
+    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>>;
+
+    /// Writes `record` under `key`, to be dropped after `ttl`.
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        record: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), TierError>>;
+
+    /// Waits `wait` (a runtime's timer; simulated time in a simulation).
+    fn pause(&self, wait: Duration) -> BoxFuture<'_, ()>;
+
+    /// The lease's settings; [`LeaseSettings::default`] unless the tier says otherwise.
+    fn lease_settings(&self) -> LeaseSettings {
+        LeaseSettings::default()
+    }
+}
+
+/// The tier's key of `key`, after the tier's prefix and a kind (`v` value, `l` lease):
+/// the local key's service, variant and name, the variant length-prefixed so that no two keys
+/// meet.
+///
+/// ```
+/// use lambda_cache_core::{Key, shared_key};
+/// assert_eq!(shared_key("app:", 'v', Key::new("ssm", "/db/url")), "app:v:ssm:0::/db/url");
+/// assert_eq!(shared_key("app:", 'l', Key::new("s", "n").variant("x:1")), "app:l:s:3:x:1:n");
+/// ```
+pub fn shared_key(prefix: &str, kind: char, key: Key<'_>) -> String {
+    let variant = key.variant_str();
+    format!(
+        "{prefix}{kind}:{}:{}:{variant}:{}",
+        key.service(),
+        variant.len(),
+        key.name()
+    )
+}
+
+/// A record: format, tag, age and time to live at writing, validator, value.
+fn encode_record<V: SharedValue>(
+    value: &V,
+    validator: &Validator,
+    age: Duration,
+    ttl: Duration,
+) -> Vec<u8> {
+    let tag = V::TAG.as_bytes();
+    let mut out = Vec::with_capacity(64);
+    out.push(FORMAT);
+    push_bytes(&mut out, tag);
+    out.extend_from_slice(&millis(age).to_le_bytes());
+    out.extend_from_slice(&millis(ttl).to_le_bytes());
+    match validator.token() {
+        Some(token) => {
+            out.push(1);
+            push_bytes(&mut out, token.as_bytes());
+        }
+        None => out.push(0),
+    }
+    value.encode(&mut out);
+    out
+}
+
+fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&bytes[..len as usize]);
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A record read back: the value, its validator and its age now.
+struct Found<V> {
+    value: V,
+    validator: Validator,
+    age: Duration,
+}
+
+/// Decodes `record`; `None` for another format or tag, or bytes that do not parse.
+fn decode_record<V: SharedValue>(record: &TierRecord) -> Option<Found<V>> {
+    let mut rest = record.bytes.as_slice();
+    if take(&mut rest, 1)? != [FORMAT] || take_bytes(&mut rest)? != V::TAG.as_bytes() {
+        return None;
+    }
+    let age = Duration::from_millis(u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?));
+    let ttl = Duration::from_millis(u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?));
+    let validator = match take(&mut rest, 1)? {
+        [0] => Validator::default(),
+        [1] => Validator::new(std::str::from_utf8(take_bytes(&mut rest)?).ok()?),
+        _ => return None,
+    };
+    let value = V::decode(rest)?;
+    // Its age: as old as when written, plus the time it has spent in the tier.
+    let age = age + ttl.saturating_sub(record.remaining);
+    Some(Found {
+        value,
+        validator,
+        age,
+    })
+}
+
+fn take<'b>(rest: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+    if rest.len() < n {
+        return None;
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Some(head)
+}
+
+fn take_bytes<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
+    let len = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?);
+    take(rest, usize::try_from(len).ok()?)
+}
+
+/// One miss through the tier: the body of [`Cache::get_or_fetch_shared`]'s loader.
+pub(crate) async fn through<V, E, F, Fut>(
+    tier: &dyn SharedTier,
+    counters: &Counters,
+    key: Key<'_>,
+    policy: Policy,
+    previous: Option<Entry<V>>,
+    fetch: F,
+) -> Result<Fetched<V>, E>
+where
+    V: SharedValue,
+    E: CacheError,
+    F: FnOnce(Option<Entry<V>>) -> Fut,
+    Fut: Future<Output = Result<Fetched<V>, E>>,
+{
+    let max_age = policy.max_age();
+    // A forced refresh (max age zero) asks the backend; the tier cannot hold a value for zero.
+    if max_age.is_zero() {
+        return fetch(previous).await;
+    }
+    let value_key = shared_key(tier.prefix(), 'v', key);
+    let look = || async {
+        match tier.read(&value_key).await {
+            Ok(record) => Ok(record
+                .as_ref()
+                .and_then(decode_record::<V>)
+                .filter(|found| {
+                    found.age <= max_age && (policy.shares_secrets() || !found.value.is_secret())
+                })),
+            Err(error) => {
+                counters.shared_errors.inc();
+                tracing::debug!(service = key.service(), name = key.name(), %error, "shared tier");
+                Err(())
+            }
+        }
+    };
+    let answer = |found: Found<V>| {
+        counters.shared_hits.inc();
+        Ok(Fetched::new(found.value)
+            .with_validator(found.validator)
+            .with_age(found.age))
+    };
+    match look().await {
+        Ok(Some(found)) => return answer(found),
+        Ok(None) => {}
+        Err(()) => return fetch(previous).await,
+    }
+    let settings = tier.lease_settings();
+    let lease_key = shared_key(tier.prefix(), 'l', key);
+    match tier.lease(&lease_key, settings.hold).await {
+        Ok(true) => {}
+        Ok(false) => {
+            counters.shared_waits.inc();
+            let mut waited = Duration::ZERO;
+            while waited < settings.wait {
+                tier.pause(settings.poll).await;
+                waited += settings.poll;
+                match look().await {
+                    Ok(Some(found)) => return answer(found),
+                    Ok(None) => {}
+                    Err(()) => return fetch(previous).await,
+                }
+            }
+        }
+        Err(_) => {
+            counters.shared_errors.inc();
+            return fetch(previous).await;
+        }
+    }
+    let fetched = fetch(previous.clone()).await?;
+    let (value, validator) = match (&fetched, &previous) {
+        (
+            Fetched::New {
+                value, validator, ..
+            },
+            _,
+        ) => (value, validator),
+        (Fetched::NotModified { validator }, Some(previous)) => (
+            previous.value(),
+            validator.as_ref().unwrap_or(previous.validator()),
+        ),
+        (Fetched::NotModified { .. }, None) => return Ok(fetched),
+    };
+    if policy.shares_secrets() || !value.is_secret() {
+        let record = encode_record(value, validator, Duration::ZERO, max_age);
+        if tier.write(&value_key, record, max_age).await.is_err() {
+            counters.shared_errors.inc();
+        }
+    }
+    Ok(fetched)
+}
+
+/// A shared tier in memory, on a [`Clock`](crate::Clock) (feature `test-util`): for tests
+/// and the fleet simulation. Records expire by the clock; `pause` is what the owner says it is
+/// (advance a manual clock, or wait in simulated time); it can be taken down and counts calls.
+///
+/// ```
+/// use std::sync::Arc;
+/// use lambda_cache_core::{ManualClock, shared::MemoryTier};
+/// let clock = ManualClock::new();
+/// let tier = Arc::new(MemoryTier::new("app:", clock.clock()).pausing_by(clock));
+/// assert_eq!(tier.calls(), 0);
+/// ```
+#[cfg(feature = "test-util")]
+pub struct MemoryTier {
+    prefix: String,
+    clock: crate::Clock,
+    records: parking_lot::Mutex<hashbrown::HashMap<String, (Vec<u8>, crate::Instant)>>,
+    pause: Box<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>,
+    settings: LeaseSettings,
+    down: std::sync::atomic::AtomicBool,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(feature = "test-util")]
+impl MemoryTier {
+    /// An empty tier whose records expire by `clock`; its pause returns at once until
+    /// [`MemoryTier::pausing_by`] or [`MemoryTier::pausing_with`].
+    ///
+    /// ```
+    /// let tier = lambda_cache_core::shared::MemoryTier::new("app:", lambda_cache_core::Clock::real());
+    /// # let _ = tier;
+    /// ```
+    pub fn new(prefix: &str, clock: crate::Clock) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            clock,
+            records: parking_lot::Mutex::default(),
+            pause: Box::new(|_| Box::pin(async {})),
+            settings: LeaseSettings::default(),
+            down: std::sync::atomic::AtomicBool::new(false),
+            calls: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Pauses by advancing `clock` (a test with one task).
+    ///
+    /// ```
+    /// let clock = lambda_cache_core::ManualClock::new();
+    /// let tier = lambda_cache_core::shared::MemoryTier::new("", clock.clock()).pausing_by(clock);
+    /// # let _ = tier;
+    /// ```
+    #[must_use]
+    pub fn pausing_by(self, clock: crate::ManualClock) -> Self {
+        self.pausing_with(move |wait| {
+            clock.advance(wait);
+            Box::pin(async {})
+        })
+    }
+
+    /// Pauses with `pause` (a simulation's timer).
+    ///
+    /// ```
+    /// let tier = lambda_cache_core::shared::MemoryTier::new("", lambda_cache_core::Clock::real())
+    ///     .pausing_with(|_| Box::pin(async {}));
+    /// # let _ = tier;
+    /// ```
+    #[must_use]
+    pub fn pausing_with(
+        mut self,
+        pause: impl Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        self.pause = Box::new(pause);
+        self
+    }
+
+    /// The lease settings to report.
+    ///
+    /// ```
+    /// use lambda_cache_core::{LeaseSettings, shared::MemoryTier};
+    /// let tier = MemoryTier::new("", lambda_cache_core::Clock::real()).with_lease(LeaseSettings::default());
+    /// # let _ = tier;
+    /// ```
+    #[must_use]
+    pub fn with_lease(mut self, settings: LeaseSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Takes the tier down (every call fails) or brings it back.
+    ///
+    /// ```
+    /// let tier = lambda_cache_core::shared::MemoryTier::new("", lambda_cache_core::Clock::real());
+    /// tier.set_down(true);
+    /// ```
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Calls made (read, lease, write), failed ones included.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::shared::MemoryTier::new("", lambda_cache_core::Clock::real()).calls(), 0);
+    /// ```
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One call: counted, refused while the tier is down, run on the records with the expired
+    /// ones dropped.
+    fn call<T>(
+        &self,
+        call: &'static str,
+        body: impl FnOnce(
+            &mut hashbrown::HashMap<String, (Vec<u8>, crate::Instant)>,
+            crate::Instant,
+        ) -> T,
+    ) -> Result<T, TierError> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(TierError::new(call, "connection refused"));
+        }
+        let now = self.clock.now();
+        let mut records = self.records.lock();
+        records.retain(|_, (_, expires)| *expires > now);
+        Ok(body(&mut records, now))
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl fmt::Debug for MemoryTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTier")
+            .field("prefix", &self.prefix)
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl SharedTier for MemoryTier {
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
+        let record = self.call("read", |records, now| {
+            records.get(key).map(|(bytes, expires)| TierRecord {
+                bytes: bytes.clone(),
+                remaining: expires.saturating_duration_since(now),
+            })
+        });
+        Box::pin(async move { record })
+    }
+
+    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+        let taken = self.call("lease", |records, now| {
+            if records.contains_key(key) {
+                return false;
+            }
+            records.insert(key.to_owned(), (Vec::new(), now + hold));
+            true
+        });
+        Box::pin(async move { taken })
+    }
+
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        record: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), TierError>> {
+        let written = self.call("write", |records, now| {
+            records.insert(key.to_owned(), (record, now + ttl));
+        });
+        Box::pin(async move { written })
+    }
+
+    fn pause(&self, wait: Duration) -> BoxFuture<'_, ()> {
+        (self.pause)(wait)
+    }
+
+    fn lease_settings(&self) -> LeaseSettings {
+        self.settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_older_by_its_time_in_the_tier() {
+        let bytes = encode_record(
+            &"v".to_owned(),
+            &Validator::from(7_i64),
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+        );
+        let found = decode_record::<String>(&TierRecord {
+            bytes,
+            remaining: Duration::from_secs(45),
+        })
+        .unwrap();
+        assert_eq!(found.value, "v");
+        assert_eq!(found.validator.token(), Some("7"));
+        assert_eq!(found.age, Duration::from_secs(17));
+    }
+
+    #[test]
+    fn another_tag_format_or_cut_record_is_not_decoded() {
+        let bytes = encode_record(
+            &b"v".to_vec(),
+            &Validator::default(),
+            Duration::ZERO,
+            Duration::from_secs(1),
+        );
+        let record = |bytes: Vec<u8>| TierRecord {
+            bytes,
+            remaining: Duration::ZERO,
+        };
+        assert!(decode_record::<Vec<u8>>(&record(bytes.clone())).is_some());
+        assert!(decode_record::<String>(&record(bytes.clone())).is_none());
+        let mut other_format = bytes.clone();
+        other_format[0] = 2;
+        assert!(decode_record::<Vec<u8>>(&record(other_format)).is_none());
+        for cut in 0..bytes.len() - 1 {
+            assert!(
+                decode_record::<Vec<u8>>(&record(bytes[..cut].to_vec())).is_none(),
+                "{cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The shared tier's protocol on the in-memory tier and a manual clock: several caches (the
+//! environments of a fleet) on one tier, every backend call counted. The same protocol on a
+//! real Redis is tested in lambda-cache-redis.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lambda_cache_core::shared::MemoryTier;
+use lambda_cache_core::{
+    Cache, CacheError, Entry, Fetched, Key, LeaseSettings, ManualClock, Policy, SharedTier,
+    SharedValue, Validator,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const KEY: Key<'static> = Key::new("ssm", "/app/db-url");
+
+#[derive(Clone, Debug, PartialEq)]
+struct Throttled;
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("throttled")
+    }
+}
+
+impl std::error::Error for Throttled {}
+
+impl CacheError for Throttled {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
+/// A value that may be a secret.
+#[derive(Clone, Debug, PartialEq)]
+struct Param {
+    text: String,
+    secret: bool,
+}
+
+impl SharedValue for Param {
+    const TAG: &'static str = "test.Param";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.secret));
+        out.extend_from_slice(self.text.as_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (secret, text) = bytes.split_first()?;
+        Some(Self {
+            text: String::from_utf8(text.to_vec()).ok()?,
+            secret: *secret == 1,
+        })
+    }
+
+    fn is_secret(&self) -> bool {
+        self.secret
+    }
+}
+
+/// A fleet: caches on one manual clock and one tier, and a backend that counts its calls.
+struct Fleet {
+    clock: ManualClock,
+    tier: Arc<MemoryTier>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Fleet {
+    fn new() -> Self {
+        let clock = ManualClock::new();
+        // Away from the clock's origin, so that an entry's age can reach back before it.
+        clock.advance(Duration::from_secs(3600));
+        let tier = Arc::new(MemoryTier::new("fn-a:", clock.clock()).pausing_by(clock.clone()));
+        Self {
+            clock,
+            tier,
+            calls: Arc::default(),
+        }
+    }
+
+    fn cache(&self) -> Cache {
+        Cache::builder()
+            .clock(self.clock.clock())
+            .shared_tier(Arc::clone(&self.tier) as Arc<dyn SharedTier>)
+            .build()
+            .unwrap()
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn read(
+        &self,
+        cache: &Cache,
+        policy: impl Into<Policy>,
+        answer: Result<Param, Throttled>,
+    ) -> Result<Entry<Param>, Throttled> {
+        let calls = Arc::clone(&self.calls);
+        cache
+            .get_or_fetch_shared(KEY, policy, |_| async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                answer.map(|v| Fetched::new(v).with_validator(Validator::from(3_i64)))
+            })
+            .await
+    }
+}
+
+fn plain(text: &str) -> Param {
+    Param {
+        text: text.to_owned(),
+        secret: false,
+    }
+}
+
+fn secret(text: &str) -> Param {
+    Param {
+        text: text.to_owned(),
+        secret: true,
+    }
+}
+
+#[tokio::test]
+async fn a_value_one_cache_fetched_is_read_by_the_others_as_old_as_it_is() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    assert_eq!(
+        fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap().text,
+        "v1"
+    );
+    fleet.clock.advance(Duration::from_secs(40));
+    let from_tier = fleet.read(&b, MINUTE, Ok(plain("v2"))).await.unwrap();
+    assert_eq!(from_tier.text, "v1");
+    assert_eq!(from_tier.validator().token(), Some("3"));
+    assert_eq!(fleet.calls(), 1);
+    assert_eq!(b.stats().shared_hits, 1);
+    // 40 s old when it came, so b holds it for 20 s more, not 60.
+    fleet.clock.advance(Duration::from_secs(21));
+    assert_eq!(
+        fleet.read(&b, MINUTE, Ok(plain("v2"))).await.unwrap().text,
+        "v2"
+    );
+    assert_eq!(fleet.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_value_older_than_the_readers_max_age_is_not_served() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
+    fleet.clock.advance(Duration::from_secs(30));
+    let read = fleet
+        .read(&b, Duration::from_secs(10), Ok(plain("v2")))
+        .await;
+    assert_eq!(read.unwrap().text, "v2");
+    assert_eq!(fleet.calls(), 2);
+    assert_eq!(b.stats().shared_hits, 0);
+    // And once past the writer's max age the tier drops it: a third cache fetches too.
+    fleet.clock.advance(Duration::from_secs(61));
+    let c = fleet.cache();
+    assert_eq!(
+        fleet.read(&c, MINUTE, Ok(plain("v3"))).await.unwrap().text,
+        "v3"
+    );
+    assert_eq!(fleet.calls(), 3);
+}
+
+#[tokio::test]
+async fn a_cache_that_finds_the_lease_taken_waits_for_the_value_then_fetches_itself() {
+    let fleet = Fleet::new();
+    let settings = LeaseSettings::default();
+    // Another environment holds the lease and never writes (it died).
+    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    assert!(fleet.tier.lease(&lease, settings.hold).await.unwrap());
+    let a = fleet.cache();
+    let before = fleet.clock.clock().now();
+    assert_eq!(
+        fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap().text,
+        "v1"
+    );
+    assert_eq!(fleet.calls(), 1);
+    assert_eq!(a.stats().shared_waits, 1);
+    // It waited the whole wait, and no more, before fetching.
+    assert_eq!(
+        fleet.clock.clock().now().saturating_duration_since(before),
+        settings.wait
+    );
+}
+
+#[tokio::test]
+async fn a_tier_that_is_down_sends_reads_to_the_backend_without_an_error() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    fleet.tier.set_down(true);
+    assert_eq!(
+        fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap().text,
+        "v1"
+    );
+    assert_eq!(
+        fleet.read(&b, MINUTE, Ok(plain("v1"))).await.unwrap().text,
+        "v1"
+    );
+    assert_eq!(fleet.calls(), 2);
+    // One failed read each, then straight to the backend: no lease, no write.
+    assert_eq!((a.stats().shared_errors, b.stats().shared_errors), (1, 1));
+    assert_eq!(fleet.tier.calls(), 2);
+    // Back up: the next miss writes, and another cache reads it.
+    fleet.tier.set_down(false);
+    fleet.clock.advance(MINUTE * 2);
+    fleet.read(&a, MINUTE, Ok(plain("v2"))).await.unwrap();
+    assert_eq!(
+        fleet.read(&b, MINUTE, Ok(plain("v3"))).await.unwrap().text,
+        "v2"
+    );
+    assert_eq!(fleet.calls(), 3);
+}
+
+#[tokio::test]
+async fn secrets_stay_in_the_process_unless_the_read_opts_in() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    fleet.read(&a, MINUTE, Ok(secret("s1"))).await.unwrap();
+    assert_eq!(
+        fleet.read(&b, MINUTE, Ok(secret("s2"))).await.unwrap().text,
+        "s2"
+    );
+    assert_eq!(fleet.calls(), 2, "the secret was not shared");
+    // Opted in, by both writer and reader.
+    let shared = Policy::new(MINUTE).share_secrets();
+    fleet.clock.advance(MINUTE * 2);
+    fleet.read(&a, shared, Ok(secret("s3"))).await.unwrap();
+    let c = fleet.cache();
+    // A reader that did not opt in does not take it from the tier...
+    assert_eq!(
+        fleet.read(&c, MINUTE, Ok(secret("s4"))).await.unwrap().text,
+        "s4"
+    );
+    // ...one that did does.
+    let d = fleet.cache();
+    assert_eq!(
+        fleet.read(&d, shared, Ok(secret("s5"))).await.unwrap().text,
+        "s3"
+    );
+    assert_eq!(fleet.calls(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_backend_with_a_shared_value_at_hand_is_served_stale_locally() {
+    let fleet = Fleet::new();
+    let a = Cache::builder()
+        .clock(fleet.clock.clock())
+        .shared_tier(Arc::clone(&fleet.tier) as Arc<dyn SharedTier>)
+        .stale_if_error(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
+    fleet.clock.advance(MINUTE * 2);
+    let stale = fleet.read(&a, MINUTE, Err(Throttled)).await.unwrap();
+    assert_eq!(stale.text, "v1");
+    assert_eq!(a.stats().stale_served, 1);
+    assert_eq!(fleet.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_forced_refresh_goes_to_the_backend() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
+    let forced = fleet
+        .read(&b, Duration::ZERO, Ok(plain("v2")))
+        .await
+        .unwrap();
+    assert_eq!(forced.text, "v2");
+    assert_eq!(fleet.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_value_from_the_tier_takes_no_jitter() {
+    let fleet = Fleet::new();
+    let a = fleet.cache();
+    let b = Cache::builder()
+        .clock(fleet.clock.clock())
+        .shared_tier(Arc::clone(&fleet.tier) as Arc<dyn SharedTier>)
+        .jitter(0.5)
+        .build()
+        .unwrap();
+    fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
+    fleet.clock.advance(Duration::from_secs(40));
+    fleet.read(&b, MINUTE, Ok(plain("v2"))).await.unwrap();
+    // 59 s old: fresh for b whatever jitter would have drawn (up to 30 s off its max age).
+    fleet.clock.advance(Duration::from_secs(19));
+    assert_eq!(
+        fleet.read(&b, MINUTE, Ok(plain("v2"))).await.unwrap().text,
+        "v1"
+    );
+    assert_eq!(b.stats().hits, 1);
+    assert_eq!(fleet.calls(), 1);
+}
