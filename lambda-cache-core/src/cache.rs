@@ -230,6 +230,7 @@ impl CacheBuilder {
     /// #     fn prefix(&self) -> &str { "" }
     /// #     fn read<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<Option<lambda_cache_core::TierRecord>, lambda_cache_core::TierError>> { Box::pin(async { Ok(None) }) }
     /// #     fn lease<'a>(&'a self, _: &'a str, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
+    /// #     fn release<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
     /// #     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
     /// #     fn pause(&self, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'_, ()> { Box::pin(async {}) }
     /// # }

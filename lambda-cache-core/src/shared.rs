@@ -180,6 +180,9 @@ impl Default for LeaseSettings {
 ///     fn lease<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
 ///         Box::pin(async { Err(TierError::new("lease", "down")) })
 ///     }
+///     fn release<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
+///         Box::pin(async { Err(TierError::new("release", "down")) })
+///     }
 ///     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: Duration) -> BoxFuture<'a, Result<(), TierError>> {
 ///         Box::pin(async { Err(TierError::new("write", "down")) })
 ///     }
@@ -200,6 +203,9 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     /// Takes the lease `key` for `hold` if no one holds it (`SET key 1 NX PX hold`); true if
     /// taken.
     fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>>;
+
+    /// Releases the lease `key` (`DEL`), once its holder has written the value or failed.
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>>;
 
     /// Writes `record` under `key`, to be dropped after `ttl`.
     fn write<'a>(
@@ -364,27 +370,35 @@ where
     }
     let settings = tier.lease_settings();
     let lease_key = shared_key(tier.prefix(), 'l', key);
-    match tier.lease(&lease_key, settings.hold).await {
-        Ok(true) => {}
-        Ok(false) => {
-            counters.shared_waits.inc();
-            let mut waited = Duration::ZERO;
-            while waited < settings.wait {
-                tier.pause(settings.poll).await;
-                waited += settings.poll;
-                match look().await {
-                    Ok(Some(found)) => return answer(found),
-                    Ok(None) => {}
-                    Err(()) => return fetch(previous).await,
-                }
-            }
-        }
+    // Never held past the value's own life: the next expiry finds it free.
+    let hold = settings.hold.min(max_age);
+    let mut leased = match tier.lease(&lease_key, hold).await {
+        Ok(leased) => leased,
         Err(_) => {
             counters.shared_errors.inc();
             return fetch(previous).await;
         }
+    };
+    if !leased {
+        counters.shared_waits.inc();
+        let mut waited = Duration::ZERO;
+        while !leased && waited < settings.wait {
+            tier.pause(settings.poll).await;
+            waited += settings.poll;
+            match look().await {
+                Ok(Some(found)) => return answer(found),
+                Ok(None) => {}
+                Err(()) => return fetch(previous).await,
+            }
+            // The holder may have failed and released it, or died and let it expire.
+            leased = tier.lease(&lease_key, hold).await.unwrap_or(false);
+        }
     }
-    let fetched = fetch(previous.clone()).await?;
+    let fetched = fetch(previous.clone()).await;
+    if leased && tier.release(&lease_key).await.is_err() {
+        counters.shared_errors.inc();
+    }
+    let fetched = fetched?;
     let (value, validator) = match (&fetched, &previous) {
         (
             Fetched::New {
@@ -570,6 +584,13 @@ impl SharedTier for MemoryTier {
             true
         });
         Box::pin(async move { taken })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
+        let released = self.call("release", |records, _| {
+            records.remove(key);
+        });
+        Box::pin(async move { released })
     }
 
     fn write<'a>(

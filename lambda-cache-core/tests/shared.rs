@@ -299,3 +299,16 @@ async fn a_value_from_the_tier_takes_no_jitter() {
     assert_eq!(b.stats().hits, 1);
     assert_eq!(fleet.calls(), 1);
 }
+
+#[tokio::test]
+async fn the_lease_is_released_once_the_value_is_written_or_the_fetch_failed() {
+    let fleet = Fleet::new();
+    let a = fleet.cache();
+    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
+    assert!(fleet.tier.lease(&lease, MINUTE).await.unwrap(), "left held");
+    fleet.tier.release(&lease).await.unwrap();
+    fleet.clock.advance(MINUTE * 2);
+    fleet.read(&a, MINUTE, Err(Throttled)).await.unwrap_err();
+    assert!(fleet.tier.lease(&lease, MINUTE).await.unwrap(), "left held");
+}

@@ -216,21 +216,29 @@ impl SsmCache {
     ) -> Result<Entry<Value>, Error> {
         let id = id.into();
         let name = id.name();
-        self.cache
-            .get_or_fetch(Key::new(SERVICE, name), policy, |_previous| async move {
-                id::validate(name)?;
-                let read = batch::read_all(&self.client, &[name])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| Error::NotFound {
-                        names: vec![name.to_owned()],
-                    })?;
-                let weight = read.value.weight();
-                Ok(Fetched::new(read.value)
-                    .with_validator(Validator::from(read.version))
-                    .with_weight(weight))
-            })
-            .await
+        let fetch = |_previous| async move {
+            id::validate(name)?;
+            let read = batch::read_all(&self.client, &[name])
+                .await?
+                .pop()
+                .ok_or_else(|| Error::NotFound {
+                    names: vec![name.to_owned()],
+                })?;
+            let weight = read.value.weight();
+            Ok(Fetched::new(read.value)
+                .with_validator(Validator::from(read.version))
+                .with_weight(weight))
+        };
+        // With the `shared` feature, through the cache's shared tier if it has one.
+        #[cfg(feature = "shared")]
+        let read = self
+            .cache
+            .get_or_fetch_shared(Key::new(SERVICE, name), policy, fetch);
+        #[cfg(not(feature = "shared"))]
+        let read = self
+            .cache
+            .get_or_fetch(Key::new(SERVICE, name), policy, fetch);
+        read.await
     }
 
     /// A JSON parameter decoded into `T`. The decoded value is cached apart from the text (a

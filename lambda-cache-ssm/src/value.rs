@@ -29,6 +29,57 @@ pub enum Value {
     StringList(Vec<String>),
 }
 
+/// A value in a shared tier (feature `shared`): a kind byte, then the text, a list's items
+/// joined by commas (an item never holds one). A `SecureString` says it is secret: it goes to
+/// the tier only for reads whose policy opts in.
+///
+/// ```
+/// use lambda_cache_core::SharedValue;
+/// use lambda_cache_ssm::Value;
+/// let list = Value::StringList(vec!["a".into(), "b".into()]);
+/// let mut bytes = Vec::new();
+/// list.encode(&mut bytes);
+/// assert_eq!(Value::decode(&bytes), Some(list));
+/// ```
+#[cfg(feature = "shared")]
+impl lambda_cache_core::SharedValue for Value {
+    const TAG: &'static str = "ssm.Value/1";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::String(text) => {
+                out.push(0);
+                out.extend_from_slice(text.as_bytes());
+            }
+            Self::SecureString(text) => {
+                out.push(1);
+                out.extend_from_slice(text.expose().as_bytes());
+            }
+            Self::StringList(items) => {
+                out.push(2);
+                out.extend_from_slice(items.join(",").as_bytes());
+            }
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (kind, text) = bytes.split_first()?;
+        let text = std::str::from_utf8(text).ok()?;
+        match kind {
+            0 => Some(Self::String(text.to_owned())),
+            1 => Some(Self::SecureString(Sensitive::new(text.to_owned()))),
+            2 => Some(Self::StringList(
+                text.split(',').map(str::to_owned).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn is_secret(&self) -> bool {
+        matches!(self, Self::SecureString(_))
+    }
+}
+
 impl Value {
     /// The text of a `String` or (decrypted) `SecureString`; `None` for a `StringList`.
     ///

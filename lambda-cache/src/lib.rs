@@ -82,6 +82,15 @@ pub mod appconfig {
     pub use lambda_cache_appconfig::*;
 }
 
+/// The shared tier on Redis or Valkey (feature `redis`): give a [`RedisTier`](redis::RedisTier)
+/// to a cache with `Cache::builder().shared_tier(..)`, and SSM's `get_entry` reads through it.
+/// See FLEET.md and the README's "A shared tier for the fleet".
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis {
+    pub use lambda_cache_redis::*;
+}
+
 // The README's examples run as doctests.
 #[doc = include_str!("../../README.md")]
 #[cfg(all(
@@ -91,6 +100,7 @@ pub mod appconfig {
     feature = "s3",
     feature = "dynamodb",
     feature = "appconfig",
+    feature = "redis",
     feature = "lambda-runtime"
 ))]
 pub struct ReadmeDoctests;

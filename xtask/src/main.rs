@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `test`: install the moto server if missing, start it on a free loopback port, run every
-//!   test of the workspace against it, stop it.
+//!   test of the workspace against it, stop it; install `redis-server` if missing (the shared
+//!   tier's tests start their own).
 //! - `demo`: the same emulator, then the demo example (the project's main job), then the
 //!   extension's demo (the built binary read by a Python function).
 //! - `emulator`: start the emulator and print the environment to export; stops on Enter or
@@ -31,6 +32,7 @@ use std::process::{Command, ExitCode, Stdio};
 mod bench;
 mod emulator;
 mod fault_matrix;
+mod redis;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -106,8 +108,10 @@ fn test(extra: &[String]) -> Result<(), String> {
 /// `cargo xtask test` with `extra` arguments and environment variables.
 fn test_with(extra: &[String], vars: &[(&str, &std::ffi::OsStr)]) -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
+    let redis_server = redis::server()?;
     let mut cmd = cargo();
     cmd.envs(vars.iter().copied());
+    cmd.env(redis::VARIABLE, &redis_server);
     cmd.args([
         "test",
         "--workspace",
@@ -367,6 +371,7 @@ fn features() -> Result<(), String> {
         "s3",
         "dynamodb",
         "appconfig",
+        "redis",
         "lambda-runtime",
         "full",
     ] {
@@ -382,6 +387,9 @@ fn features() -> Result<(), String> {
         }
         eprintln!("xtask: checking lambda-cache with features [{feature}]");
         run(cmd)?;
+        if !["redis", "full"].contains(&feature) {
+            no_redis_client(feature)?;
+        }
         if let Some((_, own)) = SERVICE_SDKS.iter().find(|(f, _)| *f == feature) {
             links_only_sdk(
                 &[
@@ -399,6 +407,27 @@ fn features() -> Result<(), String> {
         &["--package", "lambda-cache", "--no-default-features"],
         None,
     )?;
+    Ok(())
+}
+
+/// Fails if the facade with `feature` alone compiles the Redis client: only the shared tier's
+/// feature may.
+fn no_redis_client(feature: &str) -> Result<(), String> {
+    let mut tree = cargo();
+    tree.args(["tree", "--edges", "normal", "--prefix", "none"])
+        .args(["--package", "lambda-cache", "--no-default-features"]);
+    if !feature.is_empty() {
+        tree.args(["--features", feature]);
+    }
+    let crates = bench::output(tree)?;
+    if crates
+        .lines()
+        .any(|line| line.split(' ').next() == Some("redis"))
+    {
+        return Err(format!(
+            "lambda-cache with [{feature}] compiles the redis crate"
+        ));
+    }
     Ok(())
 }
 

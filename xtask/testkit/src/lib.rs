@@ -1155,3 +1155,77 @@ impl tracing::Subscriber for TraceCapture {
 
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// The variable naming the `redis-server` (or `valkey-server`) binary that `cargo xtask test`
+/// installed; `redis-server` on the PATH without it.
+pub const REDIS_SERVER_VARIABLE: &str = "LAMBDA_CACHE_REDIS_SERVER";
+
+/// A real Redis (or Valkey) server of a test's own, on a free loopback port, with no
+/// persistence; killed by its process id when dropped (or by [`RedisServer::kill`]).
+#[derive(Debug)]
+pub struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts the server and waits until it answers `PING`.
+    ///
+    /// # Panics
+    /// If the binary cannot be started or does not answer within 10 s: a test that needs the
+    /// server fails rather than passes without it.
+    pub fn start() -> Self {
+        let binary =
+            std::env::var(REDIS_SERVER_VARIABLE).unwrap_or_else(|_| "redis-server".to_owned());
+        let port = free_port();
+        let child = std::process::Command::new(&binary)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting {binary} ({e}): run the tests with `cargo xtask test`, which installs it, or set {REDIS_SERVER_VARIABLE}"
+                )
+            });
+        let server = Self { child, port };
+        for _ in 0..200 {
+            if server.ping() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{binary} on 127.0.0.1:{port} did not answer PING within 10 s");
+    }
+
+    /// True if the server answers `PING` with `PONG`.
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut answer = [0_u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && &answer == b"+PONG\r\n"
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL, by its process id) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

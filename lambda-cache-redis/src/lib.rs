@@ -1,0 +1,456 @@
+//! A shared tier for lambda-cache on Redis or Valkey (ElastiCache, or any server): the
+//! execution environments of a fleet read it on a local miss, so that the fleet fetches each
+//! key from the backend about once per max age instead of once per environment (FLEET.md shows
+//! why that matters against SSM's 40 requests per second).
+//!
+//! A [`RedisTier`] is given to a cache ([`CacheBuilder::shared_tier`]); the service reads that
+//! go through [`Cache::get_or_fetch_shared`] use it (SSM's `get_entry`, with its `shared`
+//! feature). On a local miss: the tier's value if it is young enough, else one environment
+//! takes the key's lease (`SET NX PX`) and fetches while the others poll for its value, and
+//! the value goes back with the reader's max age as its time to live. A tier that is down or
+//! slow costs a read at most [`RedisTierBuilder::timeout`] (and nothing while it stays down,
+//! for [`RedisTierBuilder::retry_after`]); the backend answers instead, and
+//! [`Stats::shared_errors`](lambda_cache_core::Stats) counts it.
+//!
+//! Secrets and SecureStrings stay in the process unless a read opts in with
+//! [`Policy::share_secrets`](lambda_cache_core::Policy::share_secrets): whoever can read the
+//! tier (its network, its users, its snapshots) can then read them in clear.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use lambda_cache_core::Cache;
+//! use lambda_cache_redis::RedisTier;
+//!
+//! # fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let tier = RedisTier::builder("rediss://my-cache.serverless.use1.cache.amazonaws.com:6379")
+//!     .prefix("orders-api:")
+//!     .build()?;
+//! let cache = Cache::builder().shared_tier(Arc::new(tier)).build()?;
+//! # let _ = cache;
+//! # Ok(()) }
+//! ```
+//!
+//! [`CacheBuilder::shared_tier`]: lambda_cache_core::CacheBuilder::shared_tier
+//! [`Cache::get_or_fetch_shared`]: lambda_cache_core::Cache::get_or_fetch_shared
+
+use std::fmt;
+use std::time::Duration;
+
+use lambda_cache_core::{BoxFuture, Clock, Instant};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use lambda_cache_core::{LeaseSettings, SharedTier, SharedValue, TierError, TierRecord};
+
+/// Each call's bound, by default: an ElastiCache node in the same zone answers in well under a
+/// millisecond.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the tier is skipped after a failed connection, by default.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A tier that cannot be set up: the URL (its password never shown) and why.
+///
+/// ```
+/// let err = lambda_cache_redis::RedisTier::builder("http://user:pw@host").build().unwrap_err();
+/// assert!(err.to_string().contains("http://***@host"));
+/// assert!(!err.to_string().contains("pw"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a `redis://`, `rediss://` or `valkey://` URL the client can use.
+    InvalidUrl {
+        /// The URL, its user information replaced by `***`.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUrl { url, reason } => write!(f, "shared tier URL {url}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `url` with its user information (user name, password, token) replaced by `***`.
+fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Settings of a [`RedisTier`]; start from [`RedisTier::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let tier = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1:6379")
+///     .prefix("billing:")
+///     .timeout(Duration::from_millis(50))
+///     .build()
+///     .unwrap();
+/// # let _ = tier;
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct RedisTierBuilder {
+    url: String,
+    prefix: Option<String>,
+    timeout: Duration,
+    retry_after: Duration,
+    lease: LeaseSettings,
+}
+
+impl RedisTierBuilder {
+    /// Put before every key. By default `lambda-cache:<AWS_LAMBDA_FUNCTION_NAME>:`, so two
+    /// functions on one cluster never read each other's entries; give two functions one prefix
+    /// to share them.
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1").prefix("team-a:");
+    /// # let _ = b;
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The bound of each call, connecting included (default [`DEFAULT_TIMEOUT`]).
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1")
+    ///     .timeout(std::time::Duration::from_millis(20));
+    /// # let _ = b;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long the tier is skipped after a connection fails (default
+    /// [`DEFAULT_RETRY_AFTER`]): meanwhile reads go to the backend at once.
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1")
+    ///     .retry_after(std::time::Duration::from_secs(1));
+    /// # let _ = b;
+    /// ```
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    /// The lease: how long it is held, how long and how often the others look for its value.
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1")
+    ///     .lease(lambda_cache_core::LeaseSettings::default());
+    /// # let _ = b;
+    /// ```
+    pub fn lease(mut self, settings: LeaseSettings) -> Self {
+        self.lease = settings;
+        self
+    }
+
+    /// Checks the URL and builds the tier. Nothing connects yet: the first call does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] for a URL the client cannot use.
+    ///
+    /// ```
+    /// assert!(lambda_cache_redis::RedisTier::builder("redis://127.0.0.1:6379").build().is_ok());
+    /// assert!(lambda_cache_redis::RedisTier::builder("127.0.0.1:6379").build().is_err());
+    /// ```
+    pub fn build(self) -> Result<RedisTier, Error> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: shown(&self.url),
+            reason,
+        };
+        if !["redis://", "rediss://", "valkey://", "valkeys://"]
+            .iter()
+            .any(|scheme| self.url.starts_with(scheme))
+        {
+            return Err(invalid(
+                "not a redis://, rediss://, valkey:// or valkeys:// URL".to_owned(),
+            ));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| invalid(e.to_string().replace(&self.url, "the URL")))?;
+        let prefix = self.prefix.unwrap_or_else(|| {
+            let function =
+                std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
+            format!("lambda-cache:{function}:")
+        });
+        Ok(RedisTier {
+            client,
+            prefix,
+            timeout: self.timeout,
+            retry_after: self.retry_after,
+            lease: self.lease,
+            clock: Clock::real(),
+            connection: tokio::sync::Mutex::new(Connection::None),
+        })
+    }
+}
+
+/// The tier's connection: none yet, one (which reconnects by itself), or a failure to connect
+/// and when to try again.
+enum Connection {
+    None,
+    Up(ConnectionManager),
+    Down { until: Instant },
+}
+
+/// A shared tier on a Redis or Valkey server; see the crate's docs.
+///
+/// ```
+/// let tier = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1:6379").build().unwrap();
+/// use lambda_cache_core::SharedTier;
+/// assert!(tier.prefix().starts_with("lambda-cache:"));
+/// ```
+pub struct RedisTier {
+    client: redis::Client,
+    prefix: String,
+    timeout: Duration,
+    retry_after: Duration,
+    lease: LeaseSettings,
+    clock: Clock,
+    connection: tokio::sync::Mutex<Connection>,
+}
+
+impl fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client's connection information holds the password: not shown.
+        f.debug_struct("RedisTier")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTier {
+    /// Settings for a tier at `url` (`redis://host:port`, `rediss://` for TLS, with
+    /// `user:password@` or an IAM token as the password where the server wants one).
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("rediss://user:token@cache.example:6379");
+    /// # let _ = b;
+    /// ```
+    pub fn builder(url: impl Into<String>) -> RedisTierBuilder {
+        RedisTierBuilder {
+            url: url.into(),
+            prefix: None,
+            timeout: DEFAULT_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            lease: LeaseSettings::default(),
+        }
+    }
+
+    /// The connection, made now if there is none, or an error at once while the tier is
+    /// down.
+    async fn connection(&self, call: &'static str) -> Result<ConnectionManager, TierError> {
+        let mut connection = self.connection.lock().await;
+        let now = self.clock.now();
+        match &*connection {
+            Connection::Up(manager) => return Ok(manager.clone()),
+            Connection::Down { until } if now < *until => {
+                return Err(TierError::new(call, "down (a connection failed recently)"));
+            }
+            Connection::None | Connection::Down { .. } => {}
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let made = tokio::time::timeout(
+            self.timeout,
+            ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await;
+        match made {
+            Ok(Ok(manager)) => {
+                *connection = Connection::Up(manager.clone());
+                Ok(manager)
+            }
+            Ok(Err(error)) => {
+                *connection = Connection::Down {
+                    until: now + self.retry_after,
+                };
+                Err(TierError::new(
+                    call,
+                    format!("cannot connect: {}", error.kind_name()),
+                ))
+            }
+            Err(_) => {
+                *connection = Connection::Down {
+                    until: now + self.retry_after,
+                };
+                Err(TierError::new(
+                    call,
+                    format!("no connection within {:?}", self.timeout),
+                ))
+            }
+        }
+    }
+
+    /// Runs `cmd` bounded by the timeout.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        call: &'static str,
+        cmd: impl FnOnce() -> redis::Pipeline,
+    ) -> Result<T, TierError> {
+        let mut manager = self.connection(call).await?;
+        match tokio::time::timeout(self.timeout, cmd().query_async::<T>(&mut manager)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(TierError::new(call, error.kind_name())),
+            Err(_) => Err(TierError::new(
+                call,
+                format!("no answer within {:?}", self.timeout),
+            )),
+        }
+    }
+}
+
+/// What a [`redis::RedisError`] is, without its detail (which may quote a command).
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for redis::RedisError {
+    fn kind_name(&self) -> String {
+        if self.is_timeout() {
+            "timed out".to_owned()
+        } else if self.is_connection_refusal() {
+            "connection refused".to_owned()
+        } else if self.is_connection_dropped() || self.is_io_error() {
+            "connection lost".to_owned()
+        } else {
+            format!("{:?}", self.kind())
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl SharedTier for RedisTier {
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
+        Box::pin(async move {
+            let (bytes, ttl): (Option<Vec<u8>>, i64) = self
+                .query("read", || {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+                    pipe
+                })
+                .await?;
+            // PTTL is -2 for a key gone between the two, -1 for one without expiry (never
+            // written here): neither is served.
+            Ok(match (bytes, u64::try_from(ttl)) {
+                (Some(bytes), Ok(ms)) => Some(TierRecord {
+                    bytes,
+                    remaining: Duration::from_millis(ms),
+                }),
+                _ => None,
+            })
+        })
+    }
+
+    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+        Box::pin(async move {
+            let (set,): (Option<String>,) = self
+                .query("lease", || {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(1)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis(hold));
+                    pipe
+                })
+                .await?;
+            Ok(set.is_some())
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
+        Box::pin(async move {
+            let (): () = self
+                .query("release", || {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("DEL").arg(key).ignore();
+                    pipe
+                })
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        record: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), TierError>> {
+        Box::pin(async move {
+            let (): () = self
+                .query("write", || {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(record)
+                        .arg("PX")
+                        .arg(millis(ttl))
+                        .ignore();
+                    pipe
+                })
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn pause(&self, wait: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(wait))
+    }
+
+    fn lease_settings(&self) -> LeaseSettings {
+        self.lease
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_user_information_is_never_shown() {
+        assert_eq!(shown("rediss://u:secret@h:6379/0"), "rediss://***@h:6379/0");
+        assert_eq!(shown("redis://h:6379"), "redis://h:6379");
+        let err = RedisTier::builder("redis://u:secret@h:notaport")
+            .build()
+            .unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(!format!("{err:?}").contains("secret"), "{err:?}");
+    }
+
+    #[test]
+    fn a_given_prefix_is_used_and_debug_hides_the_address() {
+        let tier = RedisTier::builder("redis://127.0.0.1:1")
+            .prefix("p:")
+            .build()
+            .unwrap();
+        assert_eq!(tier.prefix(), "p:");
+        assert!(!format!("{tier:?}").contains("127.0.0.1"));
+    }
+}
