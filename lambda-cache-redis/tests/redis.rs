@@ -33,6 +33,20 @@ async fn ssm() -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await)
 }
 
+/// A counting proxy in front of moto, a new parameter `label` holding `value`, and the client
+/// that changes it.
+async fn parameter(
+    label: &str,
+    kind: ParameterType,
+    value: &str,
+) -> (CountingProxy, String, aws_sdk_ssm::Client) {
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let name = format!("/{}", unique(label));
+    let ssm = ssm().await;
+    put_parameter(&ssm, &name, kind, value).await;
+    (proxy, name, ssm)
+}
+
 fn text(value: &Value) -> &str {
     value.as_str().expect("a String parameter")
 }
@@ -40,10 +54,7 @@ fn text(value: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_environments_reading_an_expired_key_at_once_make_one_backend_call() {
     let server = RedisServer::start();
-    let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let name = format!("/{}", unique("fleet"));
-    let ssm = ssm().await;
-    put_parameter(&ssm, &name, ParameterType::String, "v1").await;
+    let (proxy, name, ssm) = parameter("fleet", ParameterType::String, "v1").await;
     let prefix = unique("t1");
     let mut fleet = Vec::new();
     for _ in 0..20 {
@@ -84,10 +95,7 @@ async fn twenty_environments_reading_an_expired_key_at_once_make_one_backend_cal
 #[tokio::test]
 async fn the_tier_killed_mid_test_leaves_reads_to_the_backend_without_an_error() {
     let mut server = RedisServer::start();
-    let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let name = format!("/{}", unique("down"));
-    let ssm = ssm().await;
-    put_parameter(&ssm, &name, ParameterType::String, "v1").await;
+    let (proxy, name, ssm) = parameter("down", ParameterType::String, "v1").await;
     let prefix = unique("t2");
     let (a, b, c) = (
         environment(&server, &proxy, &prefix).await,
@@ -117,10 +125,7 @@ async fn the_tier_killed_mid_test_leaves_reads_to_the_backend_without_an_error()
 #[tokio::test]
 async fn a_value_in_the_tier_past_the_readers_max_age_is_not_served() {
     let server = RedisServer::start();
-    let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let name = format!("/{}", unique("old"));
-    let ssm = ssm().await;
-    put_parameter(&ssm, &name, ParameterType::String, "v1").await;
+    let (proxy, name, ssm) = parameter("old", ParameterType::String, "v1").await;
     let prefix = unique("t3");
     let a = environment(&server, &proxy, &prefix).await;
     a.get_entry_with(name.as_str(), Duration::from_secs(60))
@@ -149,10 +154,7 @@ async fn a_value_in_the_tier_past_the_readers_max_age_is_not_served() {
 #[tokio::test]
 async fn a_secure_string_stays_out_of_the_tier_unless_the_read_opts_in() {
     let server = RedisServer::start();
-    let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let name = format!("/{}", unique("secure"));
-    let ssm = ssm().await;
-    put_parameter(&ssm, &name, ParameterType::SecureString, "s3cr3t").await;
+    let (proxy, name, _) = parameter("secure", ParameterType::SecureString, "s3cr3t").await;
     let prefix = unique("t4");
     let (a, b) = (
         environment(&server, &proxy, &prefix).await,
@@ -183,10 +185,7 @@ async fn a_secure_string_stays_out_of_the_tier_unless_the_read_opts_in() {
 #[tokio::test]
 async fn two_prefixes_on_one_server_do_not_meet() {
     let server = RedisServer::start();
-    let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let name = format!("/{}", unique("prefix"));
-    let ssm = ssm().await;
-    put_parameter(&ssm, &name, ParameterType::String, "v1").await;
+    let (proxy, name, _) = parameter("prefix", ParameterType::String, "v1").await;
     let a = environment(&server, &proxy, &unique("fn-a")).await;
     let b = environment(&server, &proxy, &unique("fn-b")).await;
     let minute = Duration::from_secs(60);
@@ -194,4 +193,35 @@ async fn two_prefixes_on_one_server_do_not_meet() {
     b.get_entry_with(name.as_str(), minute).await.unwrap();
     assert_eq!(proxy.count_of("GetParameters"), 2);
     assert_eq!(b.cache().stats().shared_hits, 0);
+}
+
+#[tokio::test]
+async fn a_tier_that_never_answers_costs_its_timeout_then_the_backend_answers() {
+    // A server that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(4).flatten() {
+            open.push(stream);
+        }
+        open
+    });
+    let (proxy, name, _) = parameter("silent", ParameterType::String, "v1").await;
+    let tier = RedisTier::builder(url)
+        .timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let cache = Cache::builder()
+        .shared_tier(Arc::new(tier))
+        .build()
+        .unwrap();
+    let env = SsmCache::from_config(cache, &sdk_config(proxy.endpoint()).await);
+    let read = env
+        .get_entry_with(name.as_str(), Duration::from_secs(60))
+        .await;
+    assert_eq!(text(&read.expect("no error with a silent tier")), "v1");
+    assert_eq!(proxy.count_of("GetParameters"), 1);
+    assert_eq!(env.cache().stats().shared_errors, 1);
+    drop(held);
 }

@@ -1,7 +1,9 @@
 //! Three environments of the example on one real Redis, against moto: one SSM call.
 
 use lambda_cache::ssm::SsmCache;
-use lambda_cache_testkit::{RedisServer, Requests, moto_endpoint, sdk_config, unique};
+use lambda_cache_testkit::{
+    RedisServer, Requests, moto_endpoint, put_parameter, sdk_config, unique,
+};
 use lambda_runtime::{Context, LambdaEvent};
 
 #[tokio::test]
@@ -9,14 +11,14 @@ async fn three_environments_on_one_tier_read_ssm_once() {
     let server = RedisServer::start();
     let config = sdk_config(&moto_endpoint()).await;
     let name = format!("/{}/app/var", unique("tier-example"));
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
-        .name(&name)
-        .value("hello")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    put_parameter(
+        &ssm,
+        &name,
+        aws_sdk_ssm::types::ParameterType::String,
+        "hello",
+    )
+    .await;
     let requests = Requests::default();
     let client = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::config::Builder::from(&config)
