@@ -105,6 +105,58 @@ pub struct RedisTierBuilder {
     timeout: Duration,
     retry_after: Duration,
     lease: LeaseSettings,
+    credentials: Option<Credentials>,
+}
+
+/// What gives a user name and a token, asked again after a period: see
+/// [`RedisTierBuilder::credentials`].
+type Provide =
+    dyn Fn() -> BoxFuture<'static, Result<(String, String), String>> + Send + Sync + 'static;
+
+/// A token source and how often to renew.
+#[derive(Clone)]
+struct Credentials {
+    provide: std::sync::Arc<Provide>,
+    every: Duration,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl redis::StreamingCredentialsProvider for Credentials {
+    fn subscribe(
+        &self,
+    ) -> std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = redis::RedisResult<redis::BasicAuth>> + Send + 'static>,
+    > {
+        let this = self.clone();
+        // The first credentials at once, then new ones every period (the client re-authenticates
+        // its connection with each, and reconnects with the latest).
+        Box::pin(futures_util::stream::unfold(true, move |first| {
+            let this = this.clone();
+            async move {
+                if !first {
+                    tokio::time::sleep(this.every).await;
+                }
+                let credentials = (this.provide)().await.map_or_else(
+                    |reason| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::AuthenticationFailed,
+                            "credentials",
+                            reason,
+                        )))
+                    },
+                    |(user, token)| Ok(redis::BasicAuth::new(user, token)),
+                );
+                Some((credentials, false))
+            }
+        }))
+    }
 }
 
 impl RedisTierBuilder {
@@ -158,6 +210,36 @@ impl RedisTierBuilder {
         self
     }
 
+    /// A user name and token asked of `provide` when the tier connects and again every
+    /// `every`, for a server whose passwords expire: ElastiCache with IAM authentication takes
+    /// an IAM token (a SigV4-presigned `connect` request, valid 15 minutes) as the password of
+    /// a user whose authentication mode is IAM; renew it every 10 minutes. The connection is
+    /// re-authenticated with each new token. An error of `provide` is a failed tier call,
+    /// never a failed read. Whatever the URL says about a user and password is replaced.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tier = lambda_cache_redis::RedisTier::builder("rediss://my-cache.example:6379")
+    ///     .credentials(Duration::from_secs(600), || async {
+    ///         // An IAM token for the user `app`, made with aws-sigv4 (not shown).
+    ///         Ok(("app".to_owned(), "token".to_owned()))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = tier;
+    /// ```
+    pub fn credentials<F, Fut>(mut self, every: Duration, provide: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(String, String), String>> + Send + 'static,
+    {
+        self.credentials = Some(Credentials {
+            provide: std::sync::Arc::new(move || Box::pin(provide())),
+            every,
+        });
+        self
+    }
+
     /// Checks the URL and builds the tier. Nothing connects yet: the first call does.
     ///
     /// # Errors
@@ -193,6 +275,7 @@ impl RedisTierBuilder {
             timeout: self.timeout,
             retry_after: self.retry_after,
             lease: self.lease,
+            credentials: self.credentials,
             clock: Clock::real(),
             connection: tokio::sync::Mutex::new(Connection::None),
         })
@@ -220,6 +303,7 @@ pub struct RedisTier {
     timeout: Duration,
     retry_after: Duration,
     lease: LeaseSettings,
+    credentials: Option<Credentials>,
     clock: Clock,
     connection: tokio::sync::Mutex<Connection>,
 }
@@ -249,6 +333,7 @@ impl RedisTier {
             timeout: DEFAULT_TIMEOUT,
             retry_after: DEFAULT_RETRY_AFTER,
             lease: LeaseSettings::default(),
+            credentials: None,
         }
     }
 
@@ -264,10 +349,13 @@ impl RedisTier {
             }
             Connection::None | Connection::Down { .. } => {}
         }
-        let config = ConnectionManagerConfig::new()
+        let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1);
+        if let Some(credentials) = &self.credentials {
+            config = config.set_credentials_provider(credentials.clone());
+        }
         let made = tokio::time::timeout(
             self.timeout,
             ConnectionManager::new_with_config(self.client.clone(), config),

@@ -225,3 +225,47 @@ async fn a_tier_that_never_answers_costs_its_timeout_then_the_backend_answers() 
     assert_eq!(env.cache().stats().shared_errors, 1);
     drop(held);
 }
+
+#[tokio::test]
+async fn a_token_from_the_credentials_provider_opens_the_tier_and_a_wrong_one_costs_no_read() {
+    let server = RedisServer::start();
+    assert_eq!(
+        server.command(&["ACL", "SETUSER", "app", "on", ">tok-1", "~*", "+@all"]),
+        "+OK"
+    );
+    // Only a user with a token may use the server now.
+    assert_eq!(server.command(&["ACL", "SETUSER", "default", "off"]), "+OK");
+    let (proxy, name, _) = parameter("token", ParameterType::String, "v1").await;
+    let prefix = unique("t7");
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let environment = |token: &'static str| {
+        let asked = Arc::clone(&asked);
+        let tier = RedisTier::builder(server.url())
+            .prefix(&prefix)
+            .credentials(Duration::from_secs(600), move || {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move { Ok(("app".to_owned(), token.to_owned())) }
+            })
+            .build()
+            .unwrap();
+        let cache = Cache::builder()
+            .shared_tier(Arc::new(tier))
+            .build()
+            .unwrap();
+        let proxy = proxy.endpoint().to_owned();
+        async move { SsmCache::from_config(cache, &sdk_config(&proxy).await) }
+    };
+    let minute = Duration::from_secs(60);
+    let (a, b) = (environment("tok-1").await, environment("tok-1").await);
+    a.get_entry_with(name.as_str(), minute).await.unwrap();
+    b.get_entry_with(name.as_str(), minute).await.unwrap();
+    assert_eq!(proxy.count_of("GetParameters"), 1);
+    assert_eq!(b.cache().stats().shared_hits, 1);
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    // A wrong token: the tier refuses it, the read goes to SSM and succeeds.
+    let c = environment("wrong").await;
+    let read = c.get_entry_with(name.as_str(), minute).await;
+    assert_eq!(text(&read.expect("no error with a refused token")), "v1");
+    assert_eq!(proxy.count_of("GetParameters"), 2);
+    assert_eq!(c.cache().stats().shared_errors, 1);
+}

@@ -1212,6 +1212,29 @@ impl RedisServer {
             && &answer == b"+PONG\r\n"
     }
 
+    /// Sends one command as the default user and returns the first line of the answer
+    /// (`+OK`, `-ERR ...`).
+    ///
+    /// # Panics
+    /// If the server cannot be reached.
+    pub fn command(&self, args: &[&str]) -> String {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("redis-server on {}: {e}", self.port));
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream
+            .write_all(request.as_bytes())
+            .expect("a command sent");
+        let mut line = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut line)
+            .expect("an answer");
+        line.trim_end().to_owned()
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
