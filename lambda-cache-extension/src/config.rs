@@ -276,11 +276,18 @@ impl Settings {
                 .iter()
                 .find(|(_, other)| port.is_some() && other == port)
             {
+                // Named after the variable that was set: a port chosen onto another
+                // listener's default is that choice's mistake (found by the property tests).
+                let (name, other) = if vars.0(name).is_none() {
+                    (*earlier, *name)
+                } else {
+                    (*name, *earlier)
+                };
                 return Err(InitError::Variable {
                     name,
                     value: quote(&format!("{}", port.unwrap_or_default())),
                     reason: format!(
-                        "the same port as {earlier}: give each listener its own, or turn one off"
+                        "the same port as {other}: give each listener its own, or turn one off"
                     ),
                 });
             }
@@ -915,6 +922,13 @@ mod tests {
                 "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
                 "2773",
                 "same port as PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+            ),
+            // Found by the property tests: a port set onto another listener's default named
+            // the variable that was not set.
+            (
+                "CACHE_EXTENSION_PORT",
+                "2772",
+                "same port as AWS_APPCONFIG_EXTENSION_HTTP_PORT",
             ),
             (
                 "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",

@@ -1000,16 +1000,27 @@ pub fn wait_exit(
 /// How many cases each property test of a parser runs (`PROPTEST_CASES` overrides it).
 pub const PARSER_CASES: u32 = 2000;
 
-/// The configuration of a parser's property tests: [`PARSER_CASES`] cases, no regression files
-/// written (a failure prints the shrunk input to turn into a plain test).
+/// The seed of the parsers' property tests unless `PROPTEST_RNG_SEED` gives another.
+pub const PARSER_SEED: u64 = 2026;
+
+/// The configuration of a parser's property tests: [`PARSER_CASES`] cases from
+/// [`PARSER_SEED`] (a run judges the code, not the draw; `PROPTEST_RNG_SEED` explores other
+/// cases), no regression files written (a failure prints the shrunk input to turn into a
+/// plain test).
 pub fn parser_cases() -> proptest::test_runner::Config {
+    let default = proptest::test_runner::Config::default();
     proptest::test_runner::Config {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(PARSER_CASES),
         failure_persistence: None,
-        ..proptest::test_runner::Config::default()
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            default.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(PARSER_SEED)
+        },
+        ..default
     }
 }
 
