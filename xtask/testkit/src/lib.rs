@@ -563,6 +563,17 @@ fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, Strin
         .collect()
 }
 
+/// The status (0 if unreadable) and headers of an HTTP answer's head.
+fn parse_answer_head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, parse_headers(lines))
+}
+
 /// A mock of the Lambda Extensions API on a loopback port: `register` answers with an
 /// identifier, `event/next` hands out the events queued by [`ExtensionsApi::invoke`] and
 /// [`ExtensionsApi::shutdown`] (holding the poll until one is queued), and every call is
@@ -845,13 +856,7 @@ pub async fn http_raw(address: &str, request: &[u8]) -> HttpAnswer {
     let _ = stream.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = parse_headers(lines);
+    let (status, headers) = parse_answer_head(head);
     HttpAnswer {
         status,
         headers,
@@ -904,14 +909,8 @@ impl HttpConnection {
             }
             self.read_more().await?;
         };
-        let text = String::from_utf8_lossy(&self.buffer[..head - 4]).into_owned();
-        let mut lines = text.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers = parse_headers(lines);
+        let (status, headers) =
+            parse_answer_head(&String::from_utf8_lossy(&self.buffer[..head - 4]));
         let length = find_header(&headers, "content-length")
             .and_then(|v| v.parse::<usize>().ok())
             .ok_or_else(|| std::io::Error::other("an answer without content-length"))?;
