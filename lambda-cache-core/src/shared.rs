@@ -147,7 +147,7 @@ pub struct LeaseSettings {
     /// How long a cache that found the lease taken looks for the holder's value before it
     /// fetches for itself. Default 1 s.
     pub wait: Duration,
-    /// How often it looks. Default 25 ms.
+    /// How often it looks. Default 25 ms; zero does not wait (it would never end).
     pub poll: Duration,
 }
 
@@ -382,7 +382,7 @@ where
     if !leased {
         counters.shared_waits.inc();
         let mut waited = Duration::ZERO;
-        while !leased && waited < settings.wait {
+        while !leased && waited < settings.wait && !settings.poll.is_zero() {
             tier.pause(settings.poll).await;
             waited += settings.poll;
             match look().await {

@@ -312,3 +312,32 @@ async fn the_lease_is_released_once_the_value_is_written_or_the_fetch_failed() {
     fleet.read(&a, MINUTE, Err(Throttled)).await.unwrap_err();
     assert!(fleet.tier.lease(&lease, MINUTE).await.unwrap(), "left held");
 }
+
+#[tokio::test]
+async fn a_zero_poll_does_not_wait_for_the_lease_holder() {
+    let fleet = Fleet::new();
+    let settings = LeaseSettings {
+        poll: Duration::ZERO,
+        ..LeaseSettings::default()
+    };
+    let tier = Arc::new(
+        MemoryTier::new("fn-a:", fleet.clock.clock())
+            .pausing_by(fleet.clock.clone())
+            .with_lease(settings),
+    );
+    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    assert!(tier.lease(&lease, settings.hold).await.unwrap());
+    let a = Cache::builder()
+        .clock(fleet.clock.clock())
+        .shared_tier(tier as Arc<dyn SharedTier>)
+        .build()
+        .unwrap();
+    let before = fleet.clock.clock().now();
+    assert_eq!(
+        fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap().text,
+        "v1"
+    );
+    assert_eq!(fleet.calls(), 1);
+    assert_eq!(a.stats().shared_waits, 1);
+    assert_eq!(fleet.clock.clock().now(), before);
+}

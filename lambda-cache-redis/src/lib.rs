@@ -64,12 +64,27 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A duration that cannot work: a zero timeout (every call would fail), a zero lease hold
+    /// (no lease would be taken) or a zero lease poll (no one would wait).
+    InvalidSetting {
+        /// The builder's setting (`timeout`, `lease.hold`, `lease.poll`).
+        setting: &'static str,
+        /// Its value.
+        value: Duration,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl { url, reason } => write!(f, "shared tier URL {url}: {reason}"),
+            Self::InvalidSetting {
+                setting,
+                value,
+                reason,
+            } => write!(f, "shared tier {setting} {value:?}: {reason}"),
         }
     }
 }
@@ -243,13 +258,31 @@ impl RedisTierBuilder {
     /// Checks the URL and builds the tier. Nothing connects yet: the first call does.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] for a URL the client cannot use.
+    /// [`Error::InvalidUrl`] for a URL the client cannot use, [`Error::InvalidSetting`] for a
+    /// zero timeout, lease hold or lease poll.
     ///
     /// ```
-    /// assert!(lambda_cache_redis::RedisTier::builder("redis://127.0.0.1:6379").build().is_ok());
-    /// assert!(lambda_cache_redis::RedisTier::builder("127.0.0.1:6379").build().is_err());
+    /// use std::time::Duration;
+    /// use lambda_cache_redis::RedisTier;
+    /// assert!(RedisTier::builder("redis://127.0.0.1:6379").build().is_ok());
+    /// assert!(RedisTier::builder("127.0.0.1:6379").build().is_err());
+    /// let zero = RedisTier::builder("redis://127.0.0.1:6379").timeout(Duration::ZERO).build();
+    /// assert_eq!(zero.unwrap_err().to_string(), "shared tier timeout 0ns: must be above zero");
     /// ```
     pub fn build(self) -> Result<RedisTier, Error> {
+        for (setting, value) in [
+            ("timeout", self.timeout),
+            ("lease.hold", self.lease.hold),
+            ("lease.poll", self.lease.poll),
+        ] {
+            if value.is_zero() {
+                return Err(Error::InvalidSetting {
+                    setting,
+                    value,
+                    reason: "must be above zero",
+                });
+            }
+        }
         let invalid = |reason: String| Error::InvalidUrl {
             url: shown(&self.url),
             reason,
@@ -372,7 +405,7 @@ impl RedisTier {
                 };
                 Err(TierError::new(
                     call,
-                    format!("cannot connect: {}", error.kind_name()),
+                    format!("cannot connect: {}", kind_name(&error)),
                 ))
             }
             Err(_) => {
@@ -396,7 +429,7 @@ impl RedisTier {
         let mut manager = self.connection(call).await?;
         match tokio::time::timeout(self.timeout, cmd().query_async::<T>(&mut manager)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(TierError::new(call, error.kind_name())),
+            Ok(Err(error)) => Err(TierError::new(call, kind_name(&error))),
             Err(_) => Err(TierError::new(
                 call,
                 format!("no answer within {:?}", self.timeout),
@@ -405,22 +438,16 @@ impl RedisTier {
     }
 }
 
-/// What a [`redis::RedisError`] is, without its detail (which may quote a command).
-trait KindName {
-    fn kind_name(&self) -> String;
-}
-
-impl KindName for redis::RedisError {
-    fn kind_name(&self) -> String {
-        if self.is_timeout() {
-            "timed out".to_owned()
-        } else if self.is_connection_refusal() {
-            "connection refused".to_owned()
-        } else if self.is_connection_dropped() || self.is_io_error() {
-            "connection lost".to_owned()
-        } else {
-            format!("{:?}", self.kind())
-        }
+/// What `error` is, without its detail (which may quote a command).
+fn kind_name(error: &redis::RedisError) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connection_refusal() {
+        "connection refused".to_owned()
+    } else if error.is_connection_dropped() || error.is_io_error() {
+        "connection lost".to_owned()
+    } else {
+        format!("{:?}", error.kind())
     }
 }
 
@@ -530,6 +557,34 @@ mod tests {
             .unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(!format!("{err:?}").contains("secret"), "{err:?}");
+    }
+
+    #[test]
+    fn a_zero_duration_is_refused_naming_the_setting() {
+        let builder = || RedisTier::builder("redis://127.0.0.1:1");
+        let lease = |hold: u64, poll: u64| LeaseSettings {
+            hold: Duration::from_millis(hold),
+            poll: Duration::from_millis(poll),
+            ..LeaseSettings::default()
+        };
+        for (built, setting) in [
+            (builder().timeout(Duration::ZERO).build(), "timeout"),
+            (builder().lease(lease(0, 25)).build(), "lease.hold"),
+            (builder().lease(lease(5_000, 0)).build(), "lease.poll"),
+        ] {
+            let err = built.unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidSetting { setting: s, .. } if s == setting),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(setting), "{err}");
+        }
+        // A zero wait is a choice (never wait for the lease holder), not a mistake.
+        let no_wait = LeaseSettings {
+            wait: Duration::ZERO,
+            ..LeaseSettings::default()
+        };
+        assert!(builder().lease(no_wait).build().is_ok());
     }
 
     #[test]
