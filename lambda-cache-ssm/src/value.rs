@@ -40,6 +40,12 @@ pub enum Value {
 /// let mut bytes = Vec::new();
 /// list.encode(&mut bytes);
 /// assert_eq!(Value::decode(&bytes), Some(list));
+/// assert!(!Value::String("x".into()).is_secret());
+/// assert!(Value::SecureString(lambda_cache_core::Sensitive::new("x".into())).is_secret());
+/// // Another kind, no kind, or text that is not UTF-8: not a value (the reader fetches).
+/// assert_eq!(Value::decode(&[3, b'x']), None);
+/// assert_eq!(Value::decode(&[]), None);
+/// assert_eq!(Value::decode(&[0, 0xff]), None);
 /// ```
 #[cfg(feature = "shared")]
 impl lambda_cache_core::SharedValue for Value {

@@ -148,3 +148,24 @@ fn the_reports_hold_every_run() {
     assert_eq!(svg.matches("<polyline").count(), 2);
     assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
 }
+
+#[test]
+fn bad_arguments_are_refused_naming_them() {
+    for (args, named) in [
+        (&["--envs", "many"][..], "--envs \"many\" is not a number"),
+        (&["--envs", "0"][..], "--envs must be 1 to 100000"),
+        (&["--tps", "-1"][..], "--tps above 0"),
+        (&["--keys"][..], "--keys needs a value"),
+        (&["--fast"][..], "unknown argument \"--fast\""),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-cache-fleet"))
+            .arg("--no-write")
+            .args(args)
+            .output()
+            .expect("the fleet binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a table");
+    }
+}
