@@ -269,3 +269,58 @@ async fn a_token_from_the_credentials_provider_opens_the_tier_and_a_wrong_one_co
     assert_eq!(proxy.count_of("GetParameters"), 2);
     assert_eq!(c.cache().stats().shared_errors, 1);
 }
+
+#[tokio::test]
+async fn a_failed_connection_skips_the_tier_for_retry_after_then_it_is_used_again() {
+    let prefix = unique("t8");
+    let (proxy, first, ssm) = parameter("skip", ParameterType::String, "v1").await;
+    let second = format!("{first}-2");
+    put_parameter(&ssm, &second, ParameterType::String, "v2").await;
+    let minute = Duration::from_secs(60);
+    // One tier that skips for an hour after a failure, one that tries again at once; both on a
+    // port where nothing listens yet.
+    let port = lambda_cache_testkit::free_port();
+    let environment = |retry_after: Duration| {
+        let tier = RedisTier::builder(format!("redis://127.0.0.1:{port}"))
+            .prefix(&prefix)
+            .retry_after(retry_after)
+            .build()
+            .unwrap();
+        let cache = Cache::builder()
+            .shared_tier(Arc::new(tier))
+            .build()
+            .unwrap();
+        let proxy = proxy.endpoint().to_owned();
+        async move { SsmCache::from_config(cache, &sdk_config(&proxy).await) }
+    };
+    let skipping = environment(Duration::from_secs(3600)).await;
+    let retrying = environment(Duration::ZERO).await;
+    for env in [&skipping, &retrying] {
+        env.get_entry_with(first.as_str(), minute).await.unwrap();
+        assert_eq!(env.cache().stats().shared_errors, 1);
+    }
+    let server = RedisServer::start_on(port);
+    let in_tier = |name: &str| {
+        let key = shared_key(&prefix, 'v', Key::new("ssm", name));
+        let tier = RedisTier::builder(server.url())
+            .prefix(&prefix)
+            .build()
+            .unwrap();
+        async move { tier.read(&key).await.unwrap().is_some() }
+    };
+    // The server is up, but the skipping tier does not ask it: a second error, nothing written.
+    skipping
+        .get_entry_with(second.as_str(), minute)
+        .await
+        .unwrap();
+    assert_eq!(skipping.cache().stats().shared_errors, 2);
+    assert!(!in_tier(&second).await);
+    // The retrying tier connects and writes the value back.
+    retrying
+        .get_entry_with(second.as_str(), minute)
+        .await
+        .unwrap();
+    assert_eq!(retrying.cache().stats().shared_errors, 1);
+    assert!(in_tier(&second).await);
+    assert_eq!(proxy.count_of("GetParameters"), 4);
+}

@@ -1185,9 +1185,16 @@ impl RedisServer {
     /// If the binary cannot be started or does not answer within 10 s: a test that needs the
     /// server fails rather than passes without it.
     pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts the server on `port` (one a test chose before, to point a client at it first).
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`].
+    pub fn start_on(port: u16) -> Self {
         let binary =
             std::env::var(REDIS_SERVER_VARIABLE).unwrap_or_else(|_| "redis-server".to_owned());
-        let port = free_port();
         let child = std::process::Command::new(&binary)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
