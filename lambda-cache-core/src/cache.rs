@@ -1,38 +1,32 @@
-//! The concurrent keyed store: freshness, single-flight, stale-if-error, jitter and LRU bounds.
+//! The cache: reads, writes and their policies. The parts live in files of their own:
+//! `builder` (settings), `store` (the values held and eviction), `flight` (single flight,
+//! stale-if-error), `derived` (values computed from a raw value).
 
-use std::any::Any;
+mod builder;
+mod derived;
+mod flight;
+mod store;
+
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use hashbrown::HashMap;
-use parking_lot::Mutex;
-use tokio::sync::watch;
+pub use builder::CacheBuilder;
+use builder::{Config, JITTER_ONE};
+use store::{Erased, Store, Stored, Writer};
 
 use crate::clock::{Clock, Instant, duration_nanos};
 use crate::entry::{Entry, Fetched, Inner, Validator};
-use crate::error::{CacheError, ConfigError, LoadError};
+use crate::error::{CacheError, LoadError};
 use crate::key::{Key, Lookup, OwnedKey};
 use crate::policy::{Policy, StaleIfError};
 use crate::stats::{Counters, Stats};
 
 /// The service name under which [`Cache::get_or_load`] keys its values.
 pub const GENERIC_SERVICE: &str = "generic";
-
-/// Last-access times closer than this are not rewritten: a hit then writes no shared memory.
-const TOUCH_GRANULARITY_NANOS: u64 = 1_000_000;
-
-/// Jitter is kept as a fraction of `max_age` in units of 1/65536.
-const JITTER_ONE: u64 = 1 << 16;
-
-type Erased = Arc<dyn Any + Send + Sync>;
-/// What a fetch leader hands its waiters: the entry (`Arc<Inner<V>>`) or the error (`E`).
-type Outcome = Result<Erased, Erased>;
 
 /// A concurrent keyed cache of values fetched from any backend.
 ///
@@ -70,250 +64,14 @@ pub struct Cache {
 }
 
 struct Shared {
-    /// The writers' state. Readers never take this lock: a hit reads `published`.
-    state: Mutex<State>,
-    /// The values held, as readers see them: an immutable map that every write replaces whole
-    /// (read-copy-update). A hit takes no lock and writes no memory that other readers share.
-    published: ArcSwap<Published>,
+    /// The values held, readable without a lock, and the writers' state behind one.
+    store: Store,
     clock: Clock,
     config: Config,
     counters: Counters,
     next_flight: AtomicU64,
     #[cfg(feature = "shared")]
     tier: Option<Arc<dyn crate::shared::SharedTier>>,
-}
-
-#[derive(Clone, Debug)]
-struct Config {
-    capacity: usize,
-    max_bytes: Option<u64>,
-    /// Largest share of max_age that jitter may remove, in 1/65536.
-    jitter: u64,
-    jitter_seed: Option<u64>,
-    stale_if_error: Option<Duration>,
-}
-
-/// The values held, by key; what [`Shared::published`] holds.
-type Published = HashMap<OwnedKey, Arc<Stored>>;
-
-#[derive(Default)]
-struct State {
-    /// The values held: the writers' copy of what is published.
-    stored: Published,
-    /// The fetches under way (a key may have one with or without a value held).
-    flights: HashMap<OwnedKey, Flight>,
-    /// Sum of the weights of the values held.
-    weight: u64,
-    /// `stored` changed since it was last published.
-    dirty: bool,
-}
-
-/// A value held, immutable once stored but for its last-access time: a refresh stores a new one.
-struct Stored {
-    /// An `Arc<Inner<V>>` for the `V` whose type id is part of the key.
-    entry: Erased,
-    fetched_at: Instant,
-    /// The number of the fetch that produced (or last renewed) it.
-    flight: u64,
-    weight: u64,
-    /// This entry's share of max_age removed by jitter, in 1/65536.
-    shrink: u64,
-    /// For LRU eviction; rewritten at most once per [`TOUCH_GRANULARITY_NANOS`].
-    last_access: AtomicU64,
-}
-
-struct Flight {
-    id: u64,
-    done: watch::Receiver<Option<Outcome>>,
-}
-
-/// Settings of a [`Cache`]; start from [`Cache::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use lambda_cache_core::Cache;
-/// let cache = Cache::builder()
-///     .capacity(256)
-///     .max_bytes(16 << 20)
-///     .jitter(0.1)
-///     .stale_if_error(Duration::from_secs(3600))
-///     .build()
-///     .unwrap();
-/// # let _ = cache;
-/// ```
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct CacheBuilder {
-    capacity: usize,
-    max_bytes: Option<u64>,
-    jitter: f64,
-    jitter_seed: Option<u64>,
-    stale_if_error: Option<Duration>,
-    clock: Clock,
-    #[cfg(feature = "shared")]
-    tier: Option<Arc<dyn crate::shared::SharedTier>>,
-}
-
-impl Default for CacheBuilder {
-    fn default() -> Self {
-        Self {
-            capacity: Cache::DEFAULT_CAPACITY,
-            max_bytes: None,
-            jitter: 0.0,
-            jitter_seed: None,
-            stale_if_error: None,
-            clock: Clock::real(),
-            #[cfg(feature = "shared")]
-            tier: None,
-        }
-    }
-}
-
-impl CacheBuilder {
-    /// The most entries held; past it the least recently used is evicted (default 1024).
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder().capacity(2).build().unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn capacity(mut self, entries: usize) -> Self {
-        self.capacity = entries;
-        self
-    }
-
-    /// A budget for the summed weights (bytes) that loaders report; past it the least recently
-    /// used entries are evicted, and a value heavier than the whole budget is returned but not
-    /// kept. No budget by default.
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder().max_bytes(1 << 20).build().unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn max_bytes(mut self, bytes: u64) -> Self {
-        self.max_bytes = Some(bytes);
-        self
-    }
-
-    /// Shortens each entry's max_age by a random share of up to `fraction` (0.0 to 0.5), drawn
-    /// once per fetch, so that many execution environments do not all refresh in the same
-    /// second. Off (0.0) by default.
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder().jitter(0.2).build().unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction;
-        self
-    }
-
-    /// Draws the jitter from `seed` and the fetch's time instead of the process's random
-    /// state, so that a run on a manual clock repeats itself (the fleet simulation). Give each
-    /// cache its own seed, or all caches fetching at one instant draw alike.
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder().jitter(0.2).jitter_seed(7).build().unwrap();
-    /// # let _ = cache;
-    /// ```
-    #[cfg(feature = "test-util")]
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.jitter_seed = Some(seed);
-        self
-    }
-
-    /// A shared tier to read on a miss before the backend, in
-    /// [`Cache::get_or_fetch_shared`] (feature `shared`; `lambda-cache-redis` provides one).
-    ///
-    /// ```
-    /// # #[derive(Debug)] struct T;
-    /// # impl lambda_cache_core::SharedTier for T {
-    /// #     fn prefix(&self) -> &str { "" }
-    /// #     fn read<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<Option<lambda_cache_core::TierRecord>, lambda_cache_core::TierError>> { Box::pin(async { Ok(None) }) }
-    /// #     fn lease<'a>(&'a self, _: &'a str, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
-    /// #     fn release<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
-    /// #     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
-    /// #     fn pause(&self, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'_, ()> { Box::pin(async {}) }
-    /// # }
-    /// let cache = lambda_cache_core::Cache::builder().shared_tier(std::sync::Arc::new(T)).build().unwrap();
-    /// assert!(cache.shared_tier().is_some());
-    /// ```
-    #[cfg(feature = "shared")]
-    pub fn shared_tier(mut self, tier: Arc<dyn crate::shared::SharedTier>) -> Self {
-        self.tier = Some(tier);
-        self
-    }
-
-    /// Enables stale-if-error for every read whose policy says [`StaleIfError::Inherit`]: when a
-    /// refresh fails transiently, a previous value fetched at most `max_stale` ago is served.
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder()
-    ///     .stale_if_error(std::time::Duration::from_secs(600))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn stale_if_error(mut self, max_stale: Duration) -> Self {
-        self.stale_if_error = Some(max_stale);
-        self
-    }
-
-    /// The clock (the real one by default; tests pass a manual one).
-    ///
-    /// ```
-    /// let cache = lambda_cache_core::Cache::builder()
-    ///     .clock(lambda_cache_core::Clock::real())
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = cache;
-    /// ```
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Checks the settings and builds the cache.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the setting at fault: a zero capacity or byte budget, or a jitter
-    /// outside 0.0 to 0.5.
-    ///
-    /// ```
-    /// use lambda_cache_core::{Cache, ConfigError};
-    /// assert_eq!(Cache::builder().jitter(0.9).build().unwrap_err(), ConfigError::JitterOutOfRange(0.9));
-    /// ```
-    pub fn build(self) -> Result<Cache, ConfigError> {
-        if self.capacity == 0 {
-            return Err(ConfigError::ZeroCapacity);
-        }
-        if self.max_bytes == Some(0) {
-            return Err(ConfigError::ZeroByteBudget);
-        }
-        if !(0.0..=0.5).contains(&self.jitter) {
-            return Err(ConfigError::JitterOutOfRange(self.jitter));
-        }
-        // The range check above bounds the product to 0..=32768.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let jitter = (self.jitter * JITTER_ONE as f64).round() as u64;
-        Ok(Cache {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                published: ArcSwap::from_pointee(Published::default()),
-                clock: self.clock,
-                config: Config {
-                    capacity: self.capacity,
-                    max_bytes: self.max_bytes,
-                    jitter,
-                    jitter_seed: self.jitter_seed,
-                    stale_if_error: self.stale_if_error,
-                },
-                #[cfg(feature = "shared")]
-                tier: self.tier,
-                counters: Counters::default(),
-                next_flight: AtomicU64::new(0),
-            }),
-        })
-    }
 }
 
 /// The future of [`Cache::get_or_fetch`]: a hit already answered, or the boxed miss path.
@@ -337,20 +95,24 @@ impl<V, E, M: Future<Output = Result<Entry<V>, E>>> Future for Answer<V, M> {
     }
 }
 
-/// What a reader does after looking at its key under the writers' lock.
-enum Step<V> {
-    Ready(Entry<V>),
-    Wait(watch::Receiver<Option<Outcome>>),
-    Lead {
-        id: u64,
-        done: watch::Sender<Option<Outcome>>,
-        previous: Option<Entry<V>>,
-    },
-}
-
 impl Cache {
     /// The default capacity in entries.
     pub const DEFAULT_CAPACITY: usize = 1024;
+
+    /// The largest capacity a cache accepts: 1,048,576 entries. A cache sets aside 8 bytes per
+    /// entry of capacity when built (8 MiB at this bound), so a setting read from the
+    /// environment cannot reserve memory without end by mistake; a larger one is refused with
+    /// [`ConfigError::CapacityTooLarge`](crate::ConfigError::CapacityTooLarge).
+    ///
+    /// ```
+    /// use lambda_cache_core::{Cache, ConfigError};
+    /// assert!(Cache::builder().capacity(Cache::MAX_CAPACITY).build().is_ok());
+    /// assert_eq!(
+    ///     Cache::builder().capacity(Cache::MAX_CAPACITY + 1).build().unwrap_err(),
+    ///     ConfigError::CapacityTooLarge(Cache::MAX_CAPACITY + 1)
+    /// );
+    /// ```
+    pub const MAX_CAPACITY: usize = 1 << 20;
 
     /// Starts configuring a cache.
     ///
@@ -439,15 +201,13 @@ impl Cache {
         max_age: Duration,
         now: Instant,
     ) -> Option<Entry<V>> {
-        let erased = {
-            let published = self.shared.published.load();
-            let stored = published.get(lookup)?;
+        let erased = self.shared.store.read(lookup, |stored| {
             if !is_fresh(stored, max_age, now) {
                 return None;
             }
             stored.touch(now);
-            Arc::clone(&stored.entry)
-        };
+            Some(Arc::clone(&stored.entry))
+        })??;
         erased.downcast::<Inner<V>>().ok().map(Entry::from_inner)
     }
 
@@ -576,184 +336,6 @@ impl Cache {
         self.shared.tier.as_deref()
     }
 
-    /// The miss path of [`Cache::get_or_fetch`]: join the fetch under way or lead a new one.
-    async fn miss<V, E, F, Fut>(
-        &self,
-        lookup: Lookup<'_>,
-        policy: Policy,
-        fetch: F,
-    ) -> Result<Entry<V>, E>
-    where
-        V: Send + Sync + 'static,
-        E: CacheError,
-        F: FnOnce(Option<Entry<V>>) -> Fut,
-        Fut: Future<Output = Result<Fetched<V>, E>>,
-    {
-        self.shared.counters.misses.inc();
-        // Any fetch numbered from here on started after this request missed.
-        let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
-        let (id, done, previous) = loop {
-            match self.join_or_lead::<V>(&lookup, policy.max_age(), first_new_flight) {
-                Step::Ready(entry) => return Ok(entry),
-                Step::Lead { id, done, previous } => break (id, done, previous),
-                Step::Wait(mut rx) => {
-                    // An error here means the leader was dropped mid-fetch: look again.
-                    let Ok(outcome) = rx.wait_for(Option::is_some).await.map(|o| o.clone()) else {
-                        continue;
-                    };
-                    match outcome {
-                        Some(Ok(entry)) => {
-                            if let Ok(inner) = entry.downcast::<Inner<V>>() {
-                                return Ok(Entry::from_inner(inner));
-                            }
-                        }
-                        Some(Err(error)) => {
-                            if let Some(error) = error.downcast_ref::<E>() {
-                                return Err(error.clone());
-                            }
-                        }
-                        None => {}
-                    }
-                    // A flight of another error type for the same key: look again.
-                }
-            }
-        };
-        let guard = FlightGuard {
-            cache: self,
-            lookup,
-            id,
-            done: Some(done),
-        };
-        self.lead(guard, policy, previous, fetch).await
-    }
-
-    /// Looks at the key under the writers' lock: a value fresh enough now, a fetch to join, or
-    /// the lead of a new fetch.
-    fn join_or_lead<V: Send + Sync + 'static>(
-        &self,
-        lookup: &Lookup<'_>,
-        max_age: Duration,
-        first_new_flight: u64,
-    ) -> Step<V> {
-        let now = self.shared.clock.now();
-        let mut state = self.shared.state.lock();
-        let held = |stored: &Stored| {
-            Arc::clone(&stored.entry)
-                .downcast::<Inner<V>>()
-                .ok()
-                .map(Entry::from_inner)
-        };
-        if let Some(stored) = state.stored.get(lookup)
-            // A value fetched since this request began is fresh enough even for max_age zero.
-            && (is_fresh(stored, max_age, now) || stored.flight >= first_new_flight)
-            && let Some(entry) = held(stored)
-        {
-            stored.touch(now);
-            return Step::Ready(entry);
-        }
-        if let Some(flight) = state.flights.get(lookup) {
-            return Step::Wait(flight.done.clone());
-        }
-        // Only a leader hands the loader the previous entry (for revalidation).
-        let previous = state.stored.get(lookup).and_then(|stored| held(stored));
-        let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        let (done, rx) = watch::channel(None);
-        state
-            .flights
-            .insert(OwnedKey::from_lookup(lookup), Flight { id, done: rx });
-        Step::Lead { id, done, previous }
-    }
-
-    async fn lead<V, E, F, Fut>(
-        &self,
-        mut guard: FlightGuard<'_>,
-        policy: Policy,
-        previous: Option<Entry<V>>,
-        fetch: F,
-    ) -> Result<Entry<V>, E>
-    where
-        V: Send + Sync + 'static,
-        E: CacheError,
-        F: FnOnce(Option<Entry<V>>) -> Fut,
-        Fut: Future<Output = Result<Fetched<V>, E>>,
-    {
-        let counters = &self.shared.counters;
-        let started = self.shared.clock.now();
-        counters.fetches.inc();
-        // One span per backend fetch: what was fetched (never the value), how it ended, how long
-        // it took. Nothing is recorded on a hit.
-        let key = guard.lookup.key;
-        let span = tracing::debug_span!(
-            "lambda_cache.fetch",
-            service = key.service(),
-            name = key.name(),
-            variant = key.variant_str(),
-            revalidating = previous.is_some(),
-            outcome = tracing::field::Empty,
-            stale_served = false,
-            duration_us = tracing::field::Empty,
-        );
-        let outcome = tracing::Instrument::instrument(fetch(previous.clone()), span.clone()).await;
-        let elapsed = self.shared.clock.now().saturating_duration_since(started);
-        span.record(
-            "duration_us",
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        );
-        match outcome {
-            Ok(Fetched::New {
-                value,
-                validator,
-                weight,
-                age,
-            }) => {
-                span.record("outcome", "new");
-                let entry = Entry::new(value, started.saturating_sub(age), validator);
-                // A value that arrived aged (from a shared tier) takes no jitter: its age is
-                // the fleet's, whose refreshes the tier's lease already makes one.
-                guard.finish(Some((&entry, weight, age.is_zero())), Ok(erase(&entry)));
-                Ok(entry)
-            }
-            Ok(Fetched::NotModified { validator }) => {
-                span.record("outcome", "not_modified");
-                let Some(previous) = previous else {
-                    panic!("a loader answered NotModified without being handed a previous entry");
-                };
-                let entry = previous.renewed(started, validator);
-                guard.finish(Some((&entry, u64::MAX, true)), Ok(erase(&entry)));
-                Ok(entry)
-            }
-            Err(error) => {
-                span.record("outcome", "error");
-                counters.errors.inc();
-                if let Some(previous) = previous.filter(|p| {
-                    error.is_transient() && self.may_serve_stale(policy.stale(), p.fetched_at())
-                }) {
-                    span.record("stale_served", true);
-                    let age = self
-                        .shared
-                        .clock
-                        .now()
-                        .saturating_duration_since(previous.fetched_at());
-                    // The error's text names the input, never a value (every service's errors
-                    // are written so).
-                    tracing::warn!(
-                        parent: &span,
-                        service = key.service(),
-                        name = key.name(),
-                        age_s = age.as_secs(),
-                        error = %error,
-                        "refresh failed; a stale value is served (stale-if-error)"
-                    );
-                    counters.stale_served.inc();
-                    guard.finish::<V>(None, Ok(erase(&previous)));
-                    return Ok(previous);
-                }
-                guard.finish::<V>(None, Err(Arc::new(error.clone())));
-                Err(error)
-            }
-        }
-    }
-
     fn may_serve_stale(&self, stale: StaleIfError, fetched_at: Instant) -> bool {
         let max_stale = match stale {
             StaleIfError::Off => return false,
@@ -768,118 +350,6 @@ impl Cache {
             .now()
             .saturating_duration_since(fetched_at)
             <= max_stale
-    }
-
-    /// A value derived from the raw value under `key` (decoded JSON, a parsed file, any pure
-    /// function of it), cached apart from it and answered from memory while the raw value it
-    /// came from is young enough for `policy`.
-    ///
-    /// On a miss, `source` reads the raw value (through its own single-flight fetch, with the
-    /// same policy) and `derive` computes the derived value from it; the derived entry keeps the
-    /// raw entry's fetched-at time and validator, so it is never served older than the policy
-    /// allows and stale-if-error measures the raw value's age. A raw value renewed unchanged
-    /// (same validator) renews the derived one without deriving again. The derived entry has
-    /// its own slot, whatever its type, and takes no flight of its own: `source` may read the
-    /// raw key without waiting on itself. Concurrent misses may each derive once; the backend
-    /// still sees one fetch.
-    ///
-    /// # Errors
-    /// The error of `source`, or of `derive`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError, Policy};
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let cache = Cache::builder().build()?;
-    /// let key = Key::new("inventory", "limits");
-    /// let raw = |policy: Policy| {
-    ///     let cache = cache.clone();
-    ///     async move {
-    ///         cache.get_or_fetch(key, policy, |_| async {
-    ///             Ok::<_, LoadError<std::io::Error>>(Fetched::new(String::from("42")))
-    ///         }).await
-    ///     }
-    /// };
-    /// let parsed = cache
-    ///     .get_derived(key, Duration::from_secs(60), raw, |text: &String| {
-    ///         text.parse::<u32>().map_err(|e| LoadError::new(std::io::Error::other(e)))
-    ///     })
-    ///     .await?;
-    /// assert_eq!(*parsed, 42);
-    /// assert_eq!(cache.stats().fetches, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn get_derived<S, T, E, F, Fut, D>(
-        &self,
-        key: Key<'_>,
-        policy: impl Into<Policy>,
-        source: F,
-        derive: D,
-    ) -> Result<Entry<T>, E>
-    where
-        S: Send + Sync + 'static,
-        T: Send + Sync + 'static,
-        F: FnOnce(Policy) -> Fut,
-        Fut: Future<Output = Result<Entry<S>, E>>,
-        D: FnOnce(&S) -> Result<T, E>,
-    {
-        let policy = policy.into();
-        let lookup = Lookup::derived::<T>(key);
-        if let Some(hit) = self.hit::<T>(&lookup, policy.max_age()) {
-            return Ok(hit);
-        }
-        // Boxed for the same reason as `get_or_fetch`'s miss path.
-        Box::pin(async move {
-            let raw = source(policy).await?;
-            let held = self.lookup_fresh::<T>(&lookup, Duration::MAX, Instant::from_nanos(0));
-            let entry = match held {
-                Some(held) if held.fetched_at() == raw.fetched_at() => return Ok(held),
-                Some(held)
-                    if !raw.validator().is_none()
-                        && held.validator() == raw.validator()
-                        && held.fetched_at() < raw.fetched_at() =>
-                {
-                    held.renewed(raw.fetched_at(), None)
-                }
-                _ => Entry::new(
-                    derive(raw.value())?,
-                    raw.fetched_at(),
-                    raw.validator().clone(),
-                ),
-            };
-            self.put_derived::<S, T>(&lookup, &entry);
-            Ok(entry)
-        })
-        .await
-    }
-
-    /// Stores a derived entry as it is (its fetched-at time is its raw value's), weighed as the
-    /// raw value it comes from. An entry older than the one held is not stored.
-    fn put_derived<S: Send + Sync + 'static, T: Send + Sync + 'static>(
-        &self,
-        lookup: &Lookup<'_>,
-        entry: &Entry<T>,
-    ) {
-        let shared = &self.shared;
-        let now = shared.clock.now();
-        let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        shared.write(|state| {
-            let raw_weight = state
-                .stored
-                .get(&Lookup::raw::<S>(lookup.key))
-                .map_or(0, |stored| stored.weight);
-            if state
-                .stored
-                .get(lookup)
-                .is_some_and(|held| held.fetched_at > entry.fetched_at())
-            {
-                return;
-            }
-            shared.put(state, lookup, entry, (raw_weight, true), flight, now);
-            shared.evict_over_budget(state, lookup);
-        });
     }
 
     /// The value of `load()`, cached under `name` for any data (the "explicit cache" of a
@@ -946,11 +416,45 @@ impl Cache {
         let now = shared.clock.now();
         let entry = Entry::new(value, now, validator);
         let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        shared.write(|state| {
-            shared.put(state, &lookup, &entry, (weight, true), flight, now);
-            shared.evict_over_budget(state, &lookup);
+        shared.write(|writer| {
+            shared.put(
+                writer,
+                &lookup,
+                None,
+                (erase(&entry), entry.fetched_at()),
+                (Some(weight), true),
+                flight,
+                now,
+            );
+            shared.evict_over_budget(writer, &lookup);
         });
         entry
+    }
+
+    /// Starts a batch of values fetched together (one `GetParameters` or `BatchGetItem`
+    /// answer): each [`Batch::insert`] returns its entry at once, and the batch stores them all
+    /// under one pass of the writers' lock when it is dropped or [`Batch::commit`]ted, so that
+    /// K values cost one publication, not K.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key, Validator};
+    /// let cache = Cache::builder().build().unwrap();
+    /// let mut batch = cache.batch();
+    /// let a = batch.insert(Key::new("ssm", "/a"), String::from("1"), Validator::from(1_i64), 1);
+    /// batch.insert(Key::new("ssm", "/b"), 2_u32, Validator::none(), 4);
+    /// batch.commit();
+    /// assert_eq!(a.as_str(), "1");
+    /// assert_eq!(cache.len(), 2);
+    /// assert_eq!(cache.stats().publishes, 1);
+    /// assert_eq!(*cache.get_fresh::<u32>(Key::new("ssm", "/b"), Duration::from_secs(5)).unwrap(), 2);
+    /// ```
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            cache: self,
+            now: self.shared.clock.now(),
+            pending: Vec::new(),
+        }
     }
 
     /// The value under `key` if the policy's stale-if-error allows serving it after a refresh
@@ -984,6 +488,11 @@ impl Cache {
         if !self.may_serve_stale(policy.stale(), previous.fetched_at()) {
             return None;
         }
+        tracing::warn!(
+            service = key.service(),
+            key = %key.digest(),
+            "refresh failed; a stale value is served (stale-if-error)"
+        );
         self.shared.counters.stale_served.inc();
         Some(previous)
     }
@@ -1003,10 +512,12 @@ impl Cache {
     /// # }).unwrap();
     /// ```
     pub fn invalidate(&self, key: Key<'_>) -> usize {
-        self.remove_where(|owned| owned.matches(&key))
+        // A fetch under way is left alone: its waiters still find it.
+        self.shared
+            .write(|writer| self.shared.store.remove_key(writer, &key))
     }
 
-    /// Drops every entry.
+    /// Drops every entry, and with them the cache's references to their values.
     ///
     /// ```
     /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
@@ -1014,26 +525,7 @@ impl Cache {
     /// assert_eq!(cache.len(), 0);
     /// ```
     pub fn clear(&self) {
-        self.remove_where(|_| true);
-    }
-
-    fn remove_where(&self, mut doomed: impl FnMut(&OwnedKey) -> bool) -> usize {
-        // A fetch under way is left alone: its waiters still find it.
-        self.shared.write(|state| {
-            let before = state.stored.len();
-            let mut freed = 0;
-            state.stored.retain(|key, stored| {
-                let keep = !doomed(key);
-                if !keep {
-                    freed += stored.weight;
-                }
-                keep
-            });
-            let removed = before - state.stored.len();
-            state.weight -= freed;
-            state.dirty |= removed > 0;
-            removed
-        })
+        self.shared.write(|writer| self.shared.store.clear(writer));
     }
 
     /// How many values are held.
@@ -1042,7 +534,7 @@ impl Cache {
     /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.state.lock().stored.len()
+        Store::len(&self.shared.store.lock())
     }
 
     /// True if no value is held.
@@ -1060,7 +552,7 @@ impl Cache {
     /// assert_eq!(lambda_cache_core::Cache::builder().build().unwrap().weight(), 0);
     /// ```
     pub fn weight(&self) -> u64 {
-        self.shared.state.lock().weight
+        Store::weight(&self.shared.store.lock())
     }
 
     /// The counters since the cache was built.
@@ -1100,181 +592,168 @@ fn is_fresh(stored: &Stored, max_age: Duration, now: Instant) -> bool {
     now.as_nanos().saturating_sub(stored.fetched_at.as_nanos()) < max_age - cut
 }
 
-impl Stored {
-    #[inline]
-    fn touch(&self, now: Instant) {
-        let now = now.as_nanos();
-        let last = self.last_access.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= TOUCH_GRANULARITY_NANOS {
-            self.last_access.store(now, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Held by a fetch's leader. Finishing publishes the outcome; dropping it unfinished (the
-/// leader's future was cancelled) clears the flight so that a waiter takes the lead.
-struct FlightGuard<'a> {
-    cache: &'a Cache,
-    lookup: Lookup<'a>,
-    id: u64,
-    done: Option<watch::Sender<Option<Outcome>>>,
-}
-
-impl FlightGuard<'_> {
-    /// Stores the new entry (if any; a weight of `u64::MAX` keeps the previous weight), ends
-    /// the flight and wakes its waiters with `outcome`.
-    fn finish<V: Send + Sync + 'static>(
-        &mut self,
-        store: Option<(&Entry<V>, u64, bool)>,
-        outcome: Outcome,
-    ) {
-        let shared = &self.cache.shared;
-        let now = shared.clock.now();
-        shared.write(|state| {
-            state.end_flight(&self.lookup, self.id);
-            if let Some((entry, weight, jitter)) = store {
-                shared.put(state, &self.lookup, entry, (weight, jitter), self.id, now);
-            }
-            shared.evict_over_budget(state, &self.lookup);
-        });
-        if let Some(done) = self.done.take() {
-            done.send_replace(Some(outcome));
-        }
-    }
-}
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        if self.done.is_none() {
-            return;
-        }
-        self.cache
-            .shared
-            .write(|state| state.end_flight(&self.lookup, self.id));
-        // Dropping the sender wakes the waiters, who look again.
-    }
-}
-
-impl Config {
-    /// This fetch's share of max_age removed by jitter.
-    fn draw_shrink(&self, now: Instant) -> u64 {
-        if self.jitter == 0 {
-            return 0;
-        }
-        let random = match self.jitter_seed {
-            // splitmix64 of the seed and the time: the same run draws the same.
-            Some(seed) => {
-                let mut z = seed ^ now.as_nanos().wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^ (z >> 31)
-            }
-            None => std::hash::RandomState::new().hash_one(now.as_nanos()),
-        };
-        random % (self.jitter + 1)
-    }
-}
-
-impl State {
-    /// Ends the flight numbered `id` if it is still the key's (a newer one is left alone).
-    fn end_flight(&mut self, lookup: &Lookup<'_>, id: u64) {
-        if self
-            .flights
-            .get(lookup)
-            .is_some_and(|flight| flight.id == id)
-        {
-            self.flights.remove(lookup);
-        }
-    }
-}
-
 impl Shared {
-    /// Runs `f` under the writers' lock, then publishes the values held to readers if `f`
-    /// changed them (one copy of the map of pointers per write, never per read).
-    fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.state.lock();
-        let out = f(&mut state);
-        if std::mem::take(&mut state.dirty) {
-            self.published.store(Arc::new(state.stored.clone()));
+    /// Runs `f` under the writers' lock, counting a publication if `f` changed what readers see
+    /// (each write replaces one bucket's chain, never the whole).
+    fn write<R>(&self, f: impl FnOnce(&mut Writer) -> R) -> R {
+        let mut writer = self.store.lock();
+        let out = f(&mut writer);
+        if Store::take_changed(&mut writer) {
+            self.counters.publishes.inc();
         }
         out
     }
 
-    /// Stores `entry` under `lookup` in place of any previous value, counting it in the totals.
-    /// A weight of `u64::MAX` keeps the previous value's weight; a value heavier than the whole
-    /// byte budget is not kept (and the previous one is dropped: it is no longer current).
-    /// `jitter` false stores it without a jitter draw.
-    fn put<V: Send + Sync + 'static>(
+    /// Stores `entry` under `lookup` in place of any previous value. A weight of `None` keeps
+    /// the previous value's weight; a value heavier than the whole byte budget is not kept
+    /// (and the previous one is dropped: it is no longer current). `jitter` false stores it
+    /// without a jitter draw. `owned` is the key's owned form if the caller has one.
+    #[allow(clippy::too_many_arguments)]
+    fn put(
         &self,
-        state: &mut State,
+        writer: &mut Writer,
         lookup: &Lookup<'_>,
-        entry: &Entry<V>,
-        (weight, jitter): (u64, bool),
+        owned: Option<OwnedKey>,
+        (entry, fetched_at): (Erased, Instant),
+        (weight, jitter): (Option<u64>, bool),
         flight: u64,
         now: Instant,
     ) {
-        let old_weight = state.stored.get(lookup).map(|old| old.weight);
-        let weight = match (weight, old_weight) {
-            (u64::MAX, Some(old)) => old,
-            (u64::MAX, None) => 0,
-            (weight, _) => weight,
+        let weight = match weight {
+            Some(weight) => weight,
+            None => self
+                .store
+                .held(writer, lookup)
+                .map_or(0, |held| held.stored().weight),
         };
-        state.weight -= old_weight.unwrap_or(0);
-        state.dirty = true;
         if self.config.max_bytes.is_some_and(|budget| weight > budget) {
-            state.stored.remove(lookup);
+            self.store.remove(writer, lookup);
             return;
         }
-        let stored = Arc::new(Stored {
-            entry: erase(entry),
-            fetched_at: entry.fetched_at(),
-            flight,
-            weight,
-            shrink: if jitter {
-                self.config.draw_shrink(now)
-            } else {
-                0
-            },
-            last_access: AtomicU64::new(now.as_nanos()),
-        });
-        state.weight += weight;
-        match state.stored.get_mut(lookup) {
-            Some(held) => *held = stored,
-            None => {
-                state.stored.insert(OwnedKey::from_lookup(lookup), stored);
-            }
-        }
+        let shrink = if jitter {
+            self.config.draw_shrink(now)
+        } else {
+            0
+        };
+        let stored = Stored::new(entry, fetched_at, flight, weight, shrink, now);
+        self.store.put(writer, lookup, owned, stored);
     }
 
-    /// Evicts least recently used values (never `keep`, never one being fetched) until the
-    /// capacity and the byte budget hold.
-    fn evict_over_budget(&self, state: &mut State, keep: &Lookup<'_>) {
-        let over = |state: &State| {
-            state.stored.len() > self.config.capacity
-                || self.config.max_bytes.is_some_and(|b| state.weight > b)
+    /// Evicts entries not read for long (never `keep`, never one being fetched) until the
+    /// capacity and the byte budget hold. Each eviction compares a few entries drawn at random
+    /// (all of them in a small cache): its cost does not grow with the entries held.
+    fn evict_over_budget(&self, writer: &mut Writer, keep: &Lookup<'_>) {
+        let over = |writer: &Writer| {
+            Store::len(writer) > self.config.capacity
+                || self
+                    .config
+                    .max_bytes
+                    .is_some_and(|b| Store::weight(writer) > b)
         };
-        while over(state) {
-            let victim = state
-                .stored
-                .iter()
-                .filter(|(key, _)| {
-                    !state.flights.contains_key(*key)
-                        && !hashbrown::Equivalent::equivalent(keep, *key)
-                })
-                .min_by_key(|(_, stored)| stored.last_access.load(Ordering::Relaxed))
-                .map(|(key, _)| key.clone());
-            let Some(victim) = victim else { break };
-            if let Some(stored) = state.stored.remove(&victim) {
-                state.weight -= stored.weight;
-                state.dirty = true;
+        while over(writer) {
+            let Some(victim) = self.store.victim(writer, keep) else {
+                break;
+            };
+            if let Some(held) = self.store.remove(writer, &victim.as_lookup()) {
                 self.counters.evictions.inc();
                 tracing::debug!(
                     service = victim.service(),
-                    name = victim.name(),
-                    weight = stored.weight,
-                    "evicted the least recently used entry"
+                    name = %crate::shown(victim.name()),
+                    weight = held.stored().weight,
+                    "evicted an entry not read for long"
                 );
             }
         }
+    }
+}
+
+/// Values fetched together, stored under one pass of the writers' lock: see [`Cache::batch`].
+///
+/// ```
+/// use lambda_cache_core::{Cache, Key, Validator};
+/// let cache = Cache::builder().build().unwrap();
+/// {
+///     let mut batch = cache.batch();
+///     batch.insert(Key::new("ssm", "/a"), 1_u8, Validator::none(), 1);
+/// } // stored when dropped
+/// assert_eq!(cache.len(), 1);
+/// ```
+#[must_use = "a batch stores its values when committed or dropped"]
+pub struct Batch<'c> {
+    cache: &'c Cache,
+    now: Instant,
+    pending: Vec<Pending>,
+}
+
+struct Pending {
+    key: OwnedKey,
+    entry: store::Erased,
+    fetched_at: Instant,
+    weight: u64,
+}
+
+impl Batch<'_> {
+    /// Adds a value fetched now, to replace any value under `key` when the batch is stored;
+    /// returns its entry at once. A fetch under way for the key is not disturbed.
+    ///
+    /// ```
+    /// use lambda_cache_core::{Cache, Key, Validator};
+    /// let cache = Cache::builder().build().unwrap();
+    /// let mut batch = cache.batch();
+    /// let entry = batch.insert(Key::new("ddb", "users/1"), vec![1_u8], Validator::none(), 1);
+    /// assert_eq!(entry.len(), 1);
+    /// ```
+    pub fn insert<V: Send + Sync + 'static>(
+        &mut self,
+        key: Key<'_>,
+        value: V,
+        validator: Validator,
+        weight: u64,
+    ) -> Entry<V> {
+        let entry = Entry::new(value, self.now, validator);
+        self.pending.push(Pending {
+            key: OwnedKey::from_lookup(&Lookup::raw::<V>(key)),
+            entry: erase(&entry),
+            fetched_at: self.now,
+            weight,
+        });
+        entry
+    }
+
+    /// Stores the values added (as dropping the batch does).
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder().build().unwrap();
+    /// cache.batch().commit();
+    /// assert_eq!(cache.stats().publishes, 0);
+    /// ```
+    pub fn commit(self) {}
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let shared = &self.cache.shared;
+        let pending = std::mem::take(&mut self.pending);
+        let first = shared
+            .next_flight
+            .fetch_add(pending.len() as u64, Ordering::AcqRel);
+        shared.write(|writer| {
+            for (flight, item) in (first..).zip(pending) {
+                let lookup = item.key.as_lookup();
+                shared.put(
+                    writer,
+                    &lookup,
+                    Some(item.key.clone()),
+                    (item.entry, item.fetched_at),
+                    (Some(item.weight), true),
+                    flight,
+                    self.now,
+                );
+                shared.evict_over_budget(writer, &lookup);
+            }
+        });
     }
 }

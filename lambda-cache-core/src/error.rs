@@ -19,6 +19,7 @@ use std::sync::Arc;
 /// impl std::error::Error for Throttled {}
 /// impl CacheError for Throttled {
 ///     fn is_transient(&self) -> bool { true }
+///     fn not_modified_without_value(_: lambda_cache_core::Key<'_>) -> Self { Throttled }
 /// }
 /// assert!(Throttled.is_transient());
 /// ```
@@ -26,9 +27,17 @@ pub trait CacheError: std::error::Error + Clone + Send + Sync + 'static {
     /// True for failures that may pass by themselves (throttling, timeouts, 5xx, I/O); false for
     /// failures that will not (not found, access denied, bad input).
     fn is_transient(&self) -> bool;
+
+    /// The error of a read whose loader answered [`crate::Fetched::NotModified`] although the
+    /// cache held no value under `key` to keep (a backend or proxy answering "not modified"
+    /// to a request that sent no validator). Name the key (see [`crate::shown`]); such an
+    /// answer may pass by itself, so it is best classed transient.
+    fn not_modified_without_value(key: crate::Key<'_>) -> Self;
 }
 
-/// The error of a generic loader ([`crate::Cache::get_or_load`]): the loader's own error, shared.
+/// The error of a generic loader ([`crate::Cache::get_or_load`]): the loader's own error, shared,
+/// or (for a loader of [`crate::Cache::get_or_fetch`]) the cache's refusal of an answer that
+/// it cannot use.
 ///
 /// Every loader error counts as transient, so stale-if-error (where enabled) may cover it.
 ///
@@ -37,10 +46,15 @@ pub trait CacheError: std::error::Error + Clone + Send + Sync + 'static {
 /// let e = LoadError::new(std::io::Error::other("backend down"));
 /// assert_eq!(e.to_string(), "backend down");
 /// assert!(e.is_transient());
-/// assert_eq!(e.inner().kind(), std::io::ErrorKind::Other);
+/// assert_eq!(e.inner().unwrap().kind(), std::io::ErrorKind::Other);
 /// ```
 pub struct LoadError<E> {
-    inner: Arc<E>,
+    inner: Arc<Repr<E>>,
+}
+
+enum Repr<E> {
+    Loader(E),
+    NotModifiedWithoutValue(String),
 }
 
 impl<E> LoadError<E> {
@@ -51,18 +65,22 @@ impl<E> LoadError<E> {
     /// ```
     pub fn new(error: E) -> Self {
         Self {
-            inner: Arc::new(error),
+            inner: Arc::new(Repr::Loader(error)),
         }
     }
 
-    /// The loader's error.
+    /// The loader's error; `None` if the cache refused the loader's answer (a "not modified"
+    /// with no value held, see [`CacheError::not_modified_without_value`]).
     ///
     /// ```
     /// let e = lambda_cache_core::LoadError::new(std::fmt::Error);
-    /// let _: &std::fmt::Error = e.inner();
+    /// let _: &std::fmt::Error = e.inner().unwrap();
     /// ```
-    pub fn inner(&self) -> &E {
-        &self.inner
+    pub fn inner(&self) -> Option<&E> {
+        match &*self.inner {
+            Repr::Loader(error) => Some(error),
+            Repr::NotModifiedWithoutValue(_) => None,
+        }
     }
 }
 
@@ -76,25 +94,47 @@ impl<E> Clone for LoadError<E> {
 
 impl<E: fmt::Debug> fmt::Debug for LoadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.inner, f)
+        match &*self.inner {
+            Repr::Loader(error) => fmt::Debug::fmt(error, f),
+            Repr::NotModifiedWithoutValue(message) => f
+                .debug_tuple("NotModifiedWithoutValue")
+                .field(message)
+                .finish(),
+        }
     }
 }
 
 impl<E: fmt::Display> fmt::Display for LoadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.inner, f)
+        match &*self.inner {
+            Repr::Loader(error) => fmt::Display::fmt(error, f),
+            Repr::NotModifiedWithoutValue(message) => f.write_str(message),
+        }
     }
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.source()
+        match &*self.inner {
+            Repr::Loader(error) => error.source(),
+            Repr::NotModifiedWithoutValue(_) => None,
+        }
     }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> CacheError for LoadError<E> {
     fn is_transient(&self) -> bool {
         true
+    }
+
+    fn not_modified_without_value(key: crate::Key<'_>) -> Self {
+        Self {
+            inner: Arc::new(Repr::NotModifiedWithoutValue(format!(
+                "{} {}: the loader answered not modified, but no value was held",
+                key.service(),
+                shown(key.name())
+            ))),
+        }
     }
 }
 
@@ -115,6 +155,8 @@ pub enum ConfigError {
     ZeroByteBudget,
     /// `jitter(f)` with `f` outside `0.0..=0.5`.
     JitterOutOfRange(f64),
+    /// `capacity(n)` with `n` above [`crate::Cache::MAX_CAPACITY`].
+    CapacityTooLarge(usize),
 }
 
 impl fmt::Display for ConfigError {
@@ -124,6 +166,11 @@ impl fmt::Display for ConfigError {
             Self::ZeroByteBudget => {
                 f.write_str("cache max_bytes is 0: give a positive byte budget or none")
             }
+            Self::CapacityTooLarge(n) => write!(
+                f,
+                "cache capacity {n} is above the most a cache holds ({}): give a smaller one, or a byte budget",
+                crate::Cache::MAX_CAPACITY
+            ),
             Self::JitterOutOfRange(v) => {
                 write!(
                     f,

@@ -73,6 +73,33 @@ impl<'a> Key<'a> {
         self.name
     }
 
+    /// A short digest of the whole key (service, name, variant), the same in every process:
+    /// what the cache's events at `INFO` and above show instead of the name, which a caller may
+    /// have built from data that must not reach a log (a user id, a token). Events at `DEBUG`
+    /// and `TRACE` carry the name itself, so a digest can be matched to its key there.
+    ///
+    /// ```
+    /// use lambda_cache_core::Key;
+    /// let key = Key::new("generic", "user:alice:token=s3cr3t");
+    /// let digest = key.digest().to_string();
+    /// assert_eq!(digest.len(), 12);
+    /// assert!(!digest.contains("alice"));
+    /// assert_eq!(digest, Key::new("generic", "user:alice:token=s3cr3t").digest().to_string());
+    /// assert_ne!(digest, Key::new("generic", "user:bob").digest().to_string());
+    /// ```
+    pub fn digest(&self) -> KeyDigest {
+        // FNV-1a over the parts, each followed by a 0xff byte (which UTF-8 never holds): fixed,
+        // so the same key shows the same digest in every environment of a fleet.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [self.service, self.name, self.variant] {
+            for byte in part.bytes().chain(std::iter::once(0xff)) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        KeyDigest(hash >> 16)
+    }
+
     /// The variant part (empty when none was set).
     ///
     /// ```
@@ -80,6 +107,21 @@ impl<'a> Key<'a> {
     /// ```
     pub const fn variant_str(&self) -> &'a str {
         self.variant
+    }
+}
+
+/// A key's digest (see [`Key::digest`]): 12 hexadecimal digits.
+///
+/// ```
+/// let digest = lambda_cache_core::Key::new("ssm", "/a").digest();
+/// assert!(digest.to_string().chars().all(|c| c.is_ascii_hexdigit()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KeyDigest(u64);
+
+impl std::fmt::Display for KeyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:012x}", self.0)
     }
 }
 
@@ -138,8 +180,18 @@ impl OwnedKey {
         }))
     }
 
-    pub(crate) fn service(&self) -> &str {
+    pub(crate) fn service(&self) -> &'static str {
         self.0.service
+    }
+
+    /// This key as a lookup, borrowing its parts.
+    pub(crate) fn as_lookup(&self) -> Lookup<'_> {
+        let parts = &*self.0;
+        Lookup {
+            key: Key::new(parts.service, &parts.name).variant(&parts.variant),
+            type_id: parts.type_id,
+            derived: parts.derived,
+        }
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -205,11 +257,19 @@ impl Hash for Lookup<'_> {
     }
 }
 
-impl hashbrown::Equivalent<OwnedKey> for Lookup<'_> {
-    fn equivalent(&self, owned: &OwnedKey) -> bool {
+impl Lookup<'_> {
+    /// True if `owned` is this key, of this type, raw or derived alike.
+    #[inline]
+    pub(crate) fn matches(&self, owned: &OwnedKey) -> bool {
         self.type_id == owned.0.type_id
             && self.derived == owned.0.derived
             && owned.matches(&self.key)
+    }
+}
+
+impl hashbrown::Equivalent<OwnedKey> for Lookup<'_> {
+    fn equivalent(&self, owned: &OwnedKey) -> bool {
+        self.matches(owned)
     }
 }
 

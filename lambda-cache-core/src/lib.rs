@@ -41,7 +41,7 @@ mod sensitive;
 pub mod shared;
 mod stats;
 
-pub use cache::{Cache, CacheBuilder, GENERIC_SERVICE};
+pub use cache::{Batch, Cache, CacheBuilder, GENERIC_SERVICE};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, Instant};
@@ -51,7 +51,7 @@ pub use error::{CacheError, ConfigError, LoadError, Shown, error_chain, shown};
 pub use join::{join_all, join2};
 #[cfg(feature = "json")]
 pub use json::{JsonError, decode_json};
-pub use key::Key;
+pub use key::{Key, KeyDigest};
 pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;
 #[cfg(feature = "shared")]

@@ -352,7 +352,7 @@ where
                 })),
             Err(error) => {
                 counters.shared_errors.inc();
-                tracing::debug!(service = key.service(), name = key.name(), %error, "shared tier");
+                tracing::debug!(service = key.service(), name = %crate::shown(key.name()), %error, "shared tier");
                 Err(())
             }
         }

@@ -33,6 +33,9 @@ pub struct Stats {
     pub shared_waits: u64,
     /// Shared-tier calls that failed or timed out; each read went on to the backend.
     pub shared_errors: u64,
+    /// Passes of the writers' lock that changed what readers see: one per value fetched or
+    /// inserted, one per [`crate::Batch`] of many, one per eviction run, invalidation or clear.
+    pub publishes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +49,7 @@ pub(crate) struct Counters {
     pub(crate) shared_hits: Counter,
     pub(crate) shared_waits: Counter,
     pub(crate) shared_errors: Counter,
+    pub(crate) publishes: Counter,
 }
 
 impl Counters {
@@ -60,6 +64,7 @@ impl Counters {
             shared_hits: self.shared_hits.get(),
             shared_waits: self.shared_waits.get(),
             shared_errors: self.shared_errors.get(),
+            publishes: self.publishes.get(),
         }
     }
 }

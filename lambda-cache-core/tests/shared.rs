@@ -31,6 +31,10 @@ impl CacheError for Throttled {
     fn is_transient(&self) -> bool {
         true
     }
+
+    fn not_modified_without_value(_: lambda_cache_core::Key<'_>) -> Self {
+        Self
+    }
 }
 
 /// A value that may be a secret.

@@ -32,6 +32,10 @@ impl CacheError for TestError {
     fn is_transient(&self) -> bool {
         matches!(self, Self::Throttled)
     }
+
+    fn not_modified_without_value(key: Key<'_>) -> Self {
+        Self::NotFound(format!("not modified without value: {}", key.name()))
+    }
 }
 
 /// A backend that counts its calls and answers what it is told to.

@@ -18,6 +18,7 @@ const KEY: Key<'static> = Key::new("ssm", "/prod/db/password");
 #[derive(Clone, Debug, Default)]
 struct Said {
     name: String,
+    level: Option<tracing::Level>,
     fields: Vec<(String, String)>,
 }
 
@@ -77,6 +78,7 @@ impl Subscriber for Capture {
     fn event(&self, event: &Event<'_>) {
         let mut said = Said {
             name: event.metadata().name().to_owned(),
+            level: Some(*event.metadata().level()),
             ..Said::default()
         };
         event.record(&mut said);
@@ -109,6 +111,10 @@ impl CacheError for Throttled {
     fn is_transient(&self) -> bool {
         true
     }
+
+    fn not_modified_without_value(_: lambda_cache_core::Key<'_>) -> Self {
+        Self
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -132,7 +138,8 @@ async fn a_fetch_is_one_span_a_hit_is_silent_and_no_value_is_ever_recorded() {
         let fetch = &spans[0];
         assert_eq!(fetch.name, "lambda_cache.fetch");
         assert_eq!(fetch.field("service"), Some("ssm"));
-        assert_eq!(fetch.field("name"), Some("/prod/db/password"));
+        assert_eq!(fetch.field("name"), Some(r#""/prod/db/password""#));
+        assert_eq!(fetch.field("key"), Some(KEY.digest().to_string().as_str()));
         assert_eq!(fetch.field("outcome"), Some("new"));
         assert_eq!(fetch.field("stale_served"), Some("false"));
         assert!(fetch.field("duration_us").is_some());
@@ -153,7 +160,8 @@ async fn a_fetch_is_one_span_a_hit_is_silent_and_no_value_is_ever_recorded() {
     assert_eq!(capture.spans.lock().len(), 1);
     assert!(capture.events.lock().is_empty());
 
-    // A throttled refresh served stale: the span says so, and one warning names key and age.
+    // A throttled refresh served stale: the span says so, one warning gives the key's digest
+    // and the age, and a DEBUG event the name and the error.
     clock.advance(Duration::from_secs(90));
     let stale = cache
         .get_or_fetch(KEY, policy, |_| async {
@@ -169,9 +177,19 @@ async fn a_fetch_is_one_span_a_hit_is_silent_and_no_value_is_ever_recorded() {
         assert_eq!(spans[1].field("stale_served"), Some("true"));
         assert_eq!(spans[1].field("revalidating"), Some("true"));
         let events = capture.events.lock();
-        assert_eq!(events.len(), 1, "{events:?}");
-        assert_eq!(events[0].field("age_s"), Some("90"));
-        assert_eq!(events[0].field("name"), Some("/prod/db/password"));
+        assert_eq!(events.len(), 2, "{events:?}");
+        let warn = events
+            .iter()
+            .find(|e| e.level == Some(tracing::Level::WARN))
+            .unwrap();
+        assert_eq!(warn.field("age_s"), Some("90"));
+        assert_eq!(warn.field("key"), Some(KEY.digest().to_string().as_str()));
+        assert_eq!(warn.field("name"), None);
+        let debug = events
+            .iter()
+            .find(|e| e.level == Some(tracing::Level::DEBUG))
+            .unwrap();
+        assert_eq!(debug.field("name"), Some(r#""/prod/db/password""#));
     }
     assert!(
         !capture.everything().contains(SECRET),
@@ -195,7 +213,68 @@ async fn an_eviction_is_an_event_naming_the_key() {
     }
     let events = capture.events.lock();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].field("name"), Some("first"));
+    assert_eq!(events[0].level, Some(tracing::Level::DEBUG));
+    assert_eq!(events[0].field("name"), Some(r#""first""#));
     drop(events);
     assert!(!capture.everything().contains(SECRET));
+}
+
+/// A generic loader's name built from user data (a token in it), read under a subscriber at
+/// each level: at INFO and above neither the name nor the loader's error text appears (the
+/// key's digest does); at DEBUG and TRACE the name appears, quoted through `shown`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_name_built_from_user_data_stays_out_of_events_at_info_and_above() {
+    const TOKEN: &str = "tok-7c1f9e";
+    let name = format!("user:alice:token={TOKEN}");
+    // Set before the first fetch: a callsite first met with no subscriber is disabled for all.
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let clock = ManualClock::new();
+    let cache = Cache::builder()
+        .clock(clock.clock())
+        .stale_if_error(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    cache
+        .get_or_load(&name, Duration::from_secs(60), || async {
+            Ok::<_, std::io::Error>(1_u32)
+        })
+        .await
+        .unwrap();
+    let (spans_before, events_before) = (capture.spans.lock().len(), capture.events.lock().len());
+    clock.advance(Duration::from_secs(61));
+    let stale = cache
+        .get_or_load(&name, Duration::from_secs(60), || async {
+            Err::<u32, _>(std::io::Error::other(format!("denied for {TOKEN}")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(*stale, 1);
+    let digest = Key::new("generic", &name).digest().to_string();
+    let events = capture.events.lock()[events_before..].to_vec();
+    let at_info_or_above: Vec<&Said> = events
+        .iter()
+        .filter(|e| e.level.is_some_and(|l| l <= tracing::Level::INFO))
+        .collect();
+    assert_eq!(at_info_or_above.len(), 1, "{events:?}");
+    let shown = format!("{:?}", at_info_or_above);
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(!shown.contains("alice"), "{shown}");
+    assert!(shown.contains(&digest), "{shown}");
+    let below: Vec<&Said> = events
+        .iter()
+        .filter(|e| e.level.is_some_and(|l| l > tracing::Level::INFO))
+        .collect();
+    assert!(
+        below
+            .iter()
+            .any(|e| e.field("name") == Some(format!("{:?}", name).as_str())),
+        "{below:?}"
+    );
+    // The span (DEBUG) names the key through `shown` too.
+    let spans = capture.spans.lock();
+    assert_eq!(
+        spans[spans_before].field("name"),
+        Some(format!("{name:?}").as_str())
+    );
 }

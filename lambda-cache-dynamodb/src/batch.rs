@@ -40,7 +40,17 @@ pub(crate) async fn read_all(client: &Client, keys: &[&ItemKey]) -> Vec<Result<I
     }
     outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| unreachable!("every key is in one chunk")))
+        .zip(keys)
+        .map(|(outcome, key)| {
+            // Every key is in one chunk, whose reader answers each of its keys; a key left
+            // unanswered all the same is an error naming it, never a panic.
+            outcome.unwrap_or_else(|| {
+                Err(Error::Transport {
+                    table: key.table().to_owned(),
+                    message: format!("no answer for {key} in the batch"),
+                })
+            })
+        })
         .collect()
 }
 

@@ -119,6 +119,15 @@ impl CacheError for Error {
             _ => false,
         }
     }
+
+    fn not_modified_without_value(key: lambda_cache_core::Key<'_>) -> Self {
+        // The cache key's name is the table (the item's key values are in its variant).
+        Self::Transport {
+            table: key.name().to_owned(),
+            message: "the backend answered 304 Not Modified to a read that sent no validator"
+                .to_owned(),
+        }
+    }
 }
 
 impl Error {

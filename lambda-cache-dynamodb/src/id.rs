@@ -51,6 +51,17 @@ impl PartialEq for KeyValue {
 
 impl Eq for KeyValue {}
 
+/// Hashes as [`PartialEq`] compares: a number by its canonical form.
+impl std::hash::Hash for KeyValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Self::S(text) => (0_u8, text).hash(state),
+            Self::N { canonical, .. } => (1_u8, canonical).hash(state),
+            Self::B(bytes) => (2_u8, bytes).hash(state),
+        }
+    }
+}
+
 impl KeyValue {
     /// A number key value, from its decimal text (`42`, `-1.5`, `6.02e23`).
     ///
@@ -219,7 +230,7 @@ pub(crate) fn canonical_number(text: &str) -> Result<String, &'static str> {
 /// # let _ = score;
 /// # Ok::<(), lambda_cache_dynamodb::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ItemKey {
     table: String,
     partition: (String, KeyValue),
@@ -478,6 +489,23 @@ fn plain(value: &KeyValue) -> String {
     }
 }
 
+/// Keys compare as the cache and DynamoDB see them: by table and canonical key (a number
+/// written `1.0` or `01` is one key), never by the text a message shows.
+impl PartialEq for ItemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.table == other.table && self.encoded == other.encoded
+    }
+}
+
+impl Eq for ItemKey {}
+
+impl std::hash::Hash for ItemKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.table.hash(state);
+        self.encoded.hash(state);
+    }
+}
+
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label)
@@ -486,6 +514,38 @@ impl fmt::Display for ItemKey {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn keys_equal_by_canonical_number_are_equal_and_hash_alike() {
+        let state = std::collections::hash_map::RandomState::new();
+        for (a, b) in [("1.0", "01"), ("1", "1e0"), ("120", "0.12e3")] {
+            let one = ItemKey::new("T", "id", KeyValue::n(a).unwrap());
+            let other = ItemKey::new("T", "id", KeyValue::n(b).unwrap());
+            assert_ne!(
+                one.to_string(),
+                other.to_string(),
+                "labels keep the text given"
+            );
+            assert_eq!(one, other, "{a} and {b}");
+            assert_eq!(state.hash_one(&one), state.hash_one(&other));
+            assert_eq!(
+                state.hash_one(KeyValue::n(a).unwrap()),
+                state.hash_one(KeyValue::n(b).unwrap())
+            );
+            let sorted = |k: ItemKey| k.sort("s", KeyValue::n(a).unwrap());
+            assert_eq!(sorted(one.clone()), sorted(other.clone()));
+        }
+        assert_ne!(
+            ItemKey::new("T", "id", KeyValue::n("1").unwrap()),
+            ItemKey::new("T", "id", "1")
+        );
+        assert_ne!(
+            ItemKey::new("T", "id", KeyValue::n("1").unwrap()),
+            ItemKey::new("U", "id", KeyValue::n("1").unwrap())
+        );
+    }
+
     use super::*;
 
     #[test]

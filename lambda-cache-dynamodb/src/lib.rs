@@ -329,6 +329,8 @@ impl DynamoCache {
         if wanted.is_empty() {
             return outcomes.into_iter().flatten().collect();
         }
+        // Every item of the answer is stored in one pass of the cache's writers' lock.
+        let mut store = self.cache.batch();
         let read: Vec<Result<Entry<Item>, Error>> = batch::read_all(&self.client, &wanted)
             .await
             .into_iter()
@@ -336,11 +338,11 @@ impl DynamoCache {
             .map(|(outcome, key)| {
                 outcome.map(|item| {
                     let weight = value::weight(&item);
-                    self.cache
-                        .insert(cache_key(key), item, Validator::none(), weight)
+                    store.insert(cache_key(key), item, Validator::none(), weight)
                 })
             })
             .collect();
+        store.commit();
         outcomes
             .into_iter()
             .zip(requests)

@@ -178,6 +178,18 @@ impl CacheError for Failure {
             Self::BadRequest { .. } | Self::NotFound { .. } => false,
         }
     }
+
+    fn not_modified_without_value(key: lambda_cache::Key<'_>) -> Self {
+        Self::Backend(AwsError::from_code(
+            "NotModified",
+            &format!(
+                "{} {}: 304 Not Modified to a read that sent no validator",
+                key.service(),
+                lambda_cache::shown(key.name())
+            ),
+            Some(304),
+        ))
+    }
 }
 
 /// A table's key attributes.

@@ -340,7 +340,10 @@ impl Settings {
             .boolean("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED")?
             .unwrap_or(true);
         let size = vars
-            .count("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE")?
+            .count(
+                "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+                lambda_cache::Cache::MAX_CAPACITY,
+            )?
             .unwrap_or(1000);
         let capacity = (enabled && size > 0).then_some(size);
         // Zero is refused where the value is parsed, so that the error shows it as given.
@@ -438,10 +441,14 @@ impl<F: Fn(&str) -> Option<OsString>> Vars<'_, F> {
         self.parsed(name, |text| go::parse_bool(text).map_err(|e| e.to_string()))
     }
 
-    fn count(&self, name: &'static str) -> Result<Option<usize>, InitError> {
-        self.parsed(name, |text| {
-            text.parse::<usize>()
-                .map_err(|_| "give a whole number (0 or more)".to_owned())
+    /// A whole number up to `max`, bounded where it is read so that the error shows it as given.
+    fn count(&self, name: &'static str, max: usize) -> Result<Option<usize>, InitError> {
+        self.parsed(name, |text| match text.parse::<usize>() {
+            Ok(n) if n > max => Err(format!(
+                "above the most a cache holds ({max}): give a smaller number"
+            )),
+            Ok(n) => Ok(n),
+            Err(_) => Err("give a whole number (0 or more)".to_owned()),
         })
     }
 
@@ -912,6 +919,11 @@ mod tests {
                 "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
                 "-1",
                 "whole number",
+            ),
+            (
+                "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+                "1048577",
+                "most a cache holds (1048576)",
             ),
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "0", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0", "positive"),

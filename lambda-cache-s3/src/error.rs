@@ -162,6 +162,14 @@ impl CacheError for Error {
             _ => false,
         }
     }
+
+    fn not_modified_without_value(key: lambda_cache_core::Key<'_>) -> Self {
+        Self::Transport {
+            uri: key.name().to_owned(),
+            message: "the backend answered 304 Not Modified to a read that sent no validator"
+                .to_owned(),
+        }
+    }
 }
 
 /// What a GetObject failure means.
@@ -195,5 +203,22 @@ impl Failure {
             },
             _ => Error::Service { uri, failure },
         })
+    }
+
+    /// The read's outcome: a 304 renews the copy held only if the request sent its ETag
+    /// (`conditional`); to any other request it is an error naming the URI (a proxy may
+    /// answer so), never an unchanged value that is not there.
+    pub(crate) fn settle<V>(
+        self,
+        uri: &str,
+        conditional: bool,
+    ) -> Result<lambda_cache_core::Fetched<V>, Error> {
+        match self {
+            Self::NotModified if conditional => Ok(lambda_cache_core::Fetched::not_modified()),
+            Self::NotModified => Err(<Error as CacheError>::not_modified_without_value(
+                lambda_cache_core::Key::new("s3", uri),
+            )),
+            Self::Error(err) => Err(err),
+        }
     }
 }

@@ -403,28 +403,17 @@ impl S3Cache {
         id::check_file_name(uri_text, entry_name)?;
         self.disk.claim(uri_text, entry_name)?;
         let mut request = self.client.get_object().bucket(uri.bucket()).key(uri.key());
+        let mut conditional = false;
         if object.checks_before_download()
             && let Some(etag) = previous.as_ref().and_then(|p| p.etag())
             && self.disk.holds(entry_name)
         {
             request = request.if_none_match(etag);
+            conditional = true;
         }
         let output = match request.send().await {
             Ok(output) => output,
-            Err(err) => {
-                return match Failure::from_sdk(uri_text, err) {
-                    Failure::NotModified if previous.is_some() => Ok(Fetched::not_modified()),
-                    Failure::NotModified => Err(Error::Service {
-                        uri: uri_text.to_owned(),
-                        failure: lambda_cache_aws::AwsError::from_code(
-                            "NotModified",
-                            "S3 answered 304 to an unconditional request",
-                            Some(304),
-                        ),
-                    }),
-                    Failure::Error(err) => Err(err),
-                };
-            }
+            Err(err) => return Failure::from_sdk(uri_text, err).settle(uri_text, conditional),
         };
         let etag = Some(etag_of(uri_text, &output)?);
         let expected = output.content_length().and_then(|n| u64::try_from(n).ok());
@@ -524,17 +513,14 @@ impl S3Cache {
                     .get_object()
                     .bucket(parsed.bucket())
                     .key(parsed.key());
+                let mut conditional = false;
                 if let Some(etag) = previous.as_ref().and_then(|p| p.validator().token()) {
                     request = request.if_none_match(etag);
+                    conditional = true;
                 }
                 let output = match request.send().await {
                     Ok(output) => output,
-                    Err(err) => {
-                        return match Failure::from_sdk(uri, err) {
-                            Failure::NotModified => Ok(Fetched::not_modified()),
-                            Failure::Error(err) => Err(err),
-                        };
-                    }
+                    Err(err) => return Failure::from_sdk(uri, err).settle(uri, conditional),
                 };
                 let size = output
                     .content_length()

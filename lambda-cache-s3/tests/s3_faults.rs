@@ -53,6 +53,18 @@ fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     )
 }
 
+/// An S3 cache reading from `server`, with a directory of its own.
+async fn s3_on(server: &MockServer) -> (S3Cache, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Cache::builder(
+        Cache::builder().build().unwrap(),
+        s3_client(&sdk_config(&server.uri()).await),
+    )
+    .directory(dir.path())
+    .build();
+    (s3, dir)
+}
+
 fn response(content_length: usize, etag: &str, body: &[u8]) -> Vec<u8> {
     let mut bytes = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \
@@ -131,13 +143,7 @@ async fn access_denied_and_slow_down_are_typed_and_classed() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let s3 = S3Cache::builder(
-        Cache::builder().build().unwrap(),
-        s3_client(&sdk_config(&server.uri()).await),
-    )
-    .directory(dir.path())
-    .build();
+    let (s3, dir) = s3_on(&server).await;
     let err = s3.get_entry("s3://bucket/secret.bin").await.unwrap_err();
     assert!(
         matches!(&err, Error::AccessDenied { uri, .. } if uri == "s3://bucket/secret.bin"),
@@ -154,4 +160,49 @@ async fn access_denied_and_slow_down_are_typed_and_classed() {
     assert!(err.is_transient());
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert!(files_in(dir.path()).is_empty(), "nothing written");
+}
+
+/// A 304 to a read that sent no validator (a proxy may answer so), for bytes and for files: a
+/// typed error naming the URI, never a panic nor an unchanged value that is not held; the next
+/// read, answered properly, stores the object.
+#[tokio::test]
+async fn not_modified_to_an_unconditional_read_is_an_error_naming_the_uri() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(304))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"e1\"")
+                .set_body_bytes(b"allow".to_vec()),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let (s3, dir) = s3_on(&server).await;
+    let uri = "s3://bucket/allow-list.txt";
+    let err = s3
+        .get_bytes(uri, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport { uri: named, message } if named == uri && message.contains("304")),
+        "{err:?}"
+    );
+    let err = s3.get_entry(uri).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport { uri: named, .. } if named == uri),
+        "{err:?}"
+    );
+    assert!(files_in(dir.path()).is_empty(), "nothing written");
+    let bytes = s3.get_bytes(uri, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(bytes.as_slice(), b"allow");
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    for request in server.received_requests().await.unwrap() {
+        assert!(!request.headers.contains_key("if-none-match"));
+    }
 }

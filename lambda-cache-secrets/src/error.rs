@@ -140,6 +140,14 @@ impl CacheError for Error {
             _ => false,
         }
     }
+
+    fn not_modified_without_value(key: lambda_cache_core::Key<'_>) -> Self {
+        Self::Transport {
+            secret: key.name().to_owned(),
+            message: "the backend answered 304 Not Modified to a read that sent no validator"
+                .to_owned(),
+        }
+    }
 }
 
 impl Error {

@@ -149,11 +149,14 @@ impl SsmCache {
             outcomes[i] = Some(read.map(Read::Map));
         }
         if let Some(batch) = batch {
+            // Every value of the answer is stored in one pass of the cache's writers' lock.
+            let mut store = self.cache.batch();
             for (outcome, (request, policy)) in outcomes.iter_mut().zip(requests.iter().copied()) {
                 if outcome.is_none() {
-                    *outcome = Some(self.settle(request, policy, &batch));
+                    *outcome = Some(self.settle(request, policy, &batch, &mut store));
                 }
             }
+            store.commit();
         }
         outcomes
             .into_iter()
@@ -167,6 +170,7 @@ impl SsmCache {
         request: &Request,
         policy: Policy,
         batch: &Result<(std::collections::HashMap<String, Found>, Vec<String>), Error>,
+        store: &mut lambda_cache_core::Batch<'_>,
     ) -> Result<Read, Error> {
         let found = match batch {
             Ok((found, _)) => found,
@@ -190,7 +194,7 @@ impl SsmCache {
                 let read = found.get(name).ok_or_else(|| Error::NotFound {
                     names: vec![name.clone()],
                 })?;
-                let entry = self.cache.insert(
+                let entry = store.insert(
                     Key::new(SERVICE, name),
                     read.value.clone(),
                     Validator::from(read.version),
@@ -218,7 +222,7 @@ impl SsmCache {
                         Some((short_name(name).to_owned(), read.value.clone()))
                     })
                     .collect();
-                Ok(Read::Map(self.cache.insert(
+                Ok(Read::Map(store.insert(
                     list.cache_key(),
                     map,
                     Validator::none(),

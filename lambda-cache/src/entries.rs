@@ -87,6 +87,15 @@ impl CacheError for SourceError {
     fn is_transient(&self) -> bool {
         self.transient
     }
+
+    fn not_modified_without_value(key: lambda_cache_core::Key<'_>) -> Self {
+        Self {
+            inner: Arc::new(
+                lambda_cache_core::LoadError::<std::io::Error>::not_modified_without_value(key),
+            ),
+            transient: true,
+        }
+    }
 }
 
 /// One entry that failed to refresh: its entry name and why.
@@ -632,6 +641,12 @@ impl std::error::Error for LoaderError {
 impl CacheError for LoaderError {
     fn is_transient(&self) -> bool {
         true
+    }
+
+    fn not_modified_without_value(key: lambda_cache_core::Key<'_>) -> Self {
+        Self(Arc::new(
+            lambda_cache_core::LoadError::<std::io::Error>::not_modified_without_value(key),
+        ))
     }
 }
 

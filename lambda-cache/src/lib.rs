@@ -35,8 +35,9 @@ use std::future::Future;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use lambda_cache_core::ManualClock;
 pub use lambda_cache_core::{
-    Cache, CacheBuilder, CacheError, Clock, ConfigError, Entry, Fetched, GENERIC_SERVICE, Instant,
-    Key, LoadError, Policy, Sensitive, Shown, StaleIfError, Stats, Validator, error_chain, shown,
+    Batch, Cache, CacheBuilder, CacheError, Clock, ConfigError, Entry, Fetched, GENERIC_SERVICE,
+    Instant, Key, KeyDigest, LoadError, Policy, Sensitive, Shown, StaleIfError, Stats, Validator,
+    error_chain, shown,
 };
 
 pub mod entries;

@@ -116,7 +116,8 @@ fn build_floor() -> Result<std::path::PathBuf, String> {
 pub(crate) fn bench() -> Result<(), String> {
     let calls_path = root().join("target/bench-calls.json");
     let extension_path = root().join("target/bench-extension.json");
-    for stale in [&calls_path, &extension_path] {
+    let memory_path = root().join("target/bench-memory.json");
+    for stale in [&calls_path, &extension_path, &memory_path] {
         let _ = std::fs::remove_file(stale); // never report an earlier run's figures
     }
     // The processes the cold-start and extension benchmarks start: the size fixtures, the
@@ -131,6 +132,7 @@ pub(crate) fn bench() -> Result<(), String> {
         cmd.args(["bench", "--package", "lambda-cache-bench", "--bench", "*"])
             .env("LAMBDA_CACHE_CALLS_REPORT", &calls_path)
             .env("LAMBDA_CACHE_EXTENSION_REPORT", &extension_path)
+            .env("LAMBDA_CACHE_MEMORY_REPORT", &memory_path)
             .env("LAMBDA_CACHE_EXTENSION_BIN", &layer.binary)
             .env("LAMBDA_CACHE_FLOOR_BIN", &floor)
             .env(
@@ -172,6 +174,7 @@ pub(crate) fn bench() -> Result<(), String> {
     let init = |f: &str| median_ns("init", f).map(|ns| ns / 1e6);
     let (cold_ours, cold_bare) = (cold("lambda_cache")?, cold("bare_sdk")?);
     let (init_ours, init_bare) = (init("lambda_cache")?, init("bare_sdk")?);
+    let writes = WriteFigures::read(&root().join("target/criterion"), &memory_path)?;
     let calls = calls.trim();
     let calls_fields = calls
         .strip_prefix('{')
@@ -194,6 +197,7 @@ pub(crate) fn bench() -> Result<(), String> {
          \"ratio\":{:.4}}},\
          \"init_ms\":{{\"lambda_cache\":{init_ours:.3},\"bare_sdk\":{init_bare:.3},\
          \"ratio\":{:.4}}},\
+         \"write_ns\":{},\"memory_bytes_per_entry\":{},\
          \"extension\":{extension}}}",
         entries10 / 10.0,
         sizes.lambda_cache,
@@ -202,6 +206,8 @@ pub(crate) fn bench() -> Result<(), String> {
         layer.zip_bytes,
         cold_ours / cold_bare,
         init_ours / init_bare,
+        writes.json(),
+        writes.memory_json(),
     );
     let path = root().join("target/bench-report.json");
     std::fs::write(&path, format!("{report}\n"))
@@ -265,6 +271,9 @@ pub(crate) fn bench() -> Result<(), String> {
         format!("{:.0} us", bare_batch / 1e3),
         "",
     );
+    for (what, value, target) in writes.rows() {
+        row(&what, value, target);
+    }
     row(
         "binary: lambda-cache / bare SDK (bytes)",
         format!(
@@ -466,4 +475,204 @@ fn hit_binary(dir: &Path) -> Result<std::path::PathBuf, String> {
             Some(std::path::PathBuf::from(path))
         })
         .ok_or_else(|| format!("no hit benchmark built in {}", dir.display()))
+}
+
+/// The sizes the write and memory figures are taken at (as `xtask/bench`'s `WRITE_SIZES`).
+const WRITE_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+/// Keys refreshed per iteration of the refresh figure (as `xtask/bench`'s `REFRESHED`).
+const REFRESHED: f64 = 1_000.0;
+
+/// `{"lambda_cache":{"1000":…,…},"moka":{…}}` from (ours, moka) pairs by size.
+fn by_size(pairs: &[(f64, f64); 3]) -> String {
+    let side = |pick: fn(&(f64, f64)) -> f64| {
+        WRITE_SIZES
+            .iter()
+            .zip(pairs)
+            .map(|(n, pair)| format!("\"{n}\":{:.1}", pick(pair)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "{{\"lambda_cache\":{{{}}},\"moka\":{{{}}}}}",
+        side(|p| p.0),
+        side(|p| p.1)
+    )
+}
+
+/// The write benchmark's figures of one run, per write in nanoseconds, by N: (ours, moka).
+struct WriteFigures {
+    fill: [(f64, f64); 3],
+    refresh: [(f64, f64); 3],
+    /// Bytes per entry held: (ours, moka).
+    memory: [(f64, f64); 3],
+}
+
+impl WriteFigures {
+    fn read(home: &Path, memory: &Path) -> Result<Self, String> {
+        let memory = std::fs::read_to_string(memory)
+            .map_err(|e| format!("cannot read {}: {e}", memory.display()))?;
+        let mut figures = Self {
+            fill: [(0.0, 0.0); 3],
+            refresh: [(0.0, 0.0); 3],
+            memory: [(0.0, 0.0); 3],
+        };
+        for (i, n) in WRITE_SIZES.iter().enumerate() {
+            #[allow(clippy::cast_precision_loss)] // at most 100,000
+            let writes = *n as f64;
+            let per = |what: &str, side: &str, writes: f64| {
+                median_in(home, "write", &format!("{what}_{side}_{n}")).map(|ns| ns / writes)
+            };
+            figures.fill[i] = (
+                per("fill", "lambda_cache", writes)?,
+                per("fill", "moka", writes)?,
+            );
+            figures.refresh[i] = (
+                per("refresh", "lambda_cache", REFRESHED)?,
+                per("refresh", "moka", REFRESHED)?,
+            );
+            figures.memory[i] = (
+                json_number(&memory, &format!("lambda_cache_{n}"))?,
+                json_number(&memory, &format!("moka_{n}"))?,
+            );
+        }
+        Ok(figures)
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"fill\":{},\"refresh_1000\":{}}}",
+            by_size(&self.fill),
+            by_size(&self.refresh)
+        )
+    }
+
+    fn memory_json(&self) -> String {
+        by_size(&self.memory)
+    }
+
+    /// The figures as table rows: what, this run's value, the target.
+    fn rows(&self) -> Vec<(String, String, &'static str)> {
+        let pair = |(ours, moka): (f64, f64), unit: &str| {
+            format!("{ours:.0} / {moka:.0} {unit} = {:.2}x", ours / moka)
+        };
+        let mut rows = Vec::new();
+        for (i, n) in WRITE_SIZES.iter().enumerate() {
+            rows.push((
+                format!("write, fill {n} keys: ours / moka, per write"),
+                pair(self.fill[i], "ns"),
+                "<= 2x moka",
+            ));
+        }
+        for (i, n) in WRITE_SIZES.iter().enumerate() {
+            rows.push((
+                format!("write, refresh 1,000 of {n}: ours / moka"),
+                pair(self.refresh[i], "ns"),
+                "<= 2x moka",
+            ));
+        }
+        rows.push((
+            "write, fill: ours at 100,000 / at 1,000".into(),
+            format!("{:.2}x", self.fill[2].0 / self.fill[0].0),
+            "<= 2x (flat)",
+        ));
+        rows.push((
+            "write, refresh: ours at 100,000 / at 1,000".into(),
+            format!("{:.2}x", self.refresh[2].0 / self.refresh[0].0),
+            "<= 2x (flat)",
+        ));
+        for (i, n) in WRITE_SIZES.iter().enumerate() {
+            rows.push((
+                format!("memory per entry at {n}: ours / moka"),
+                pair(self.memory[i], "B"),
+                "(reported)",
+            ));
+        }
+        rows
+    }
+
+    /// The targets of this run: flat (ours at the largest N within 2x ours at the smallest, for
+    /// fill and refresh) and within 2x moka at every N.
+    fn targets(&self) -> [(String, bool); 4] {
+        let flat = |pairs: &[(f64, f64); 3]| pairs[2].0 <= 2.0 * pairs[0].0;
+        let near_moka = |pairs: &[(f64, f64); 3]| pairs.iter().all(|(o, m)| *o <= 2.0 * m);
+        [
+            ("fill flat (100,000 <= 2x 1,000)".into(), flat(&self.fill)),
+            (
+                "refresh flat (100,000 <= 2x 1,000)".into(),
+                flat(&self.refresh),
+            ),
+            ("fill <= 2x moka at every N".into(), near_moka(&self.fill)),
+            (
+                "refresh <= 2x moka at every N".into(),
+                near_moka(&self.refresh),
+            ),
+        ]
+    }
+}
+
+/// `cargo xtask bench-write [RUNS]`: the write benchmark (and memory per entry) `RUNS` times (5
+/// by default), one build; prints each run's figures and whether each target held in every run.
+pub(crate) fn write_runs(args: &[String]) -> Result<(), String> {
+    let runs: usize = match args.first() {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("runs must be a number, got {n:?}"))?,
+        None => 5,
+    };
+    let memory_path = root().join("target/bench-memory.json");
+    let mut all = Vec::new();
+    for round in 1..=runs {
+        let _ = std::fs::remove_file(&memory_path);
+        let mut cmd = cargo();
+        cmd.args([
+            "bench",
+            "--package",
+            "lambda-cache-bench",
+            "--bench",
+            "write",
+        ])
+        .env("LAMBDA_CACHE_MEMORY_REPORT", &memory_path)
+        .stdout(std::process::Stdio::null());
+        eprintln!("xtask: write benchmark, run {round} of {runs}");
+        run(cmd)?;
+        all.push(WriteFigures::read(
+            &root().join("target/criterion"),
+            &memory_path,
+        )?);
+    }
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "per write (ns), lambda-cache / moka, {runs} runs; memory in bytes per entry held"
+    );
+    let _ = writeln!(
+        table,
+        "| figure | {} |",
+        (1..=runs)
+            .map(|r| format!("run {r}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(table, "|---|{}", "---|".repeat(runs));
+    let rows: Vec<Vec<(String, String, &str)>> = all.iter().map(WriteFigures::rows).collect();
+    for (r, (label, _, target)) in rows[0].iter().enumerate() {
+        let cells: Vec<&str> = rows.iter().map(|run| run[r].1.as_str()).collect();
+        let _ = writeln!(table, "| {label} ({target}) | {} |", cells.join(" | "));
+    }
+    let mut held_everywhere = true;
+    for (t, (label, _)) in all[0].targets().iter().enumerate() {
+        let held = all.iter().filter(|f| f.targets()[t].1).count();
+        held_everywhere &= held == runs;
+        let _ = writeln!(table, "target {label}: held in {held} of {runs} runs");
+    }
+    #[allow(clippy::print_stdout)] // the command's report
+    {
+        print!("{table}");
+    }
+    if held_everywhere {
+        Ok(())
+    } else {
+        Err("a write target did not hold in every run (see the table)".into())
+    }
 }

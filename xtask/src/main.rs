@@ -13,6 +13,9 @@
 //!   `target/bench-report.json`.
 //! - `bench-against REV [RUNS]`: the hit benchmark of an older commit and of the working tree,
 //!   run alternately in one sitting; prints each side's ratio to its own raw baseline.
+//! - `bench-write [RUNS]`: the write benchmark alone (filling N keys and refreshing 1,000 of a
+//!   full cache, N = 1,000 to 100,000, lambda-cache and moka, and memory per entry), `RUNS` times
+//!   (5 by default); prints every run's figures and whether each target held in every run.
 //! - `size`: the binary sizes alone.
 //! - `layer`: the extension's release binary for this machine's target, stripped, and the
 //!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
@@ -43,13 +46,14 @@ fn main() -> ExitCode {
         Some("features") => features(),
         Some("bench") => bench::bench(),
         Some("bench-against") => bench::against(&args[1..]),
+        Some("bench-write") => bench::write_runs(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
         Some("layer") => layer(),
         Some("fault-matrix") => fault_matrix::write(),
         Some("load") => load(),
         Some("fleet") => fleet(&args[1..]),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|bench-write|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
         )),
     };
     match result {

@@ -82,3 +82,58 @@ impl Ssm {
 pub fn unique_path(label: &str) -> String {
     format!("/{}", unique(label))
 }
+
+/// The numbers of keys the write and memory figures are taken at.
+pub const WRITE_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+/// Keys refreshed in a full cache by the write benchmark's refresh figure.
+pub const REFRESHED: usize = 1_000;
+
+/// `n` distinct key names of a realistic length.
+pub fn key_names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("/production/app/key-{i:06}"))
+        .collect()
+}
+
+/// A lambda-cache store sized for `n` keys, as the write benchmark builds it.
+///
+/// # Panics
+/// If the capacity is refused.
+pub fn lambda_cache_for(n: usize) -> Cache {
+    Cache::builder().capacity(n + 10).build().expect("capacity")
+}
+
+/// A moka store sized for `n` keys, as the write benchmark builds it.
+pub fn moka_for(n: usize) -> moka::sync::Cache<String, std::sync::Arc<u64>> {
+    moka::sync::Cache::builder()
+        .max_capacity(n as u64 + 10)
+        .build()
+}
+
+/// One write through lambda-cache's read-through path: a miss that loads `value` under `name`
+/// (or, with `max_age` zero, a forced refresh of it).
+///
+/// # Panics
+/// If the load does not complete at once (it never waits).
+pub fn lambda_cache_write(cache: &Cache, name: &str, value: u64, max_age: std::time::Duration) {
+    let entry = ready(cache.get_or_load(name, max_age, || async move {
+        Ok::<_, std::convert::Infallible>(value)
+    }))
+    .expect("an infallible load");
+    std::hint::black_box(entry);
+}
+
+/// One write through moka's read-through path (`get_with`), or a replacement (`insert`).
+pub fn moka_write(
+    cache: &moka::sync::Cache<String, std::sync::Arc<u64>>,
+    name: &str,
+    value: u64,
+    replace: bool,
+) {
+    if replace {
+        cache.insert(name.to_owned(), std::sync::Arc::new(value));
+    } else {
+        std::hint::black_box(cache.get_with(name.to_owned(), || std::sync::Arc::new(value)));
+    }
+}

@@ -187,6 +187,10 @@ impl CacheError for Throttled {
     fn is_transient(&self) -> bool {
         true
     }
+
+    fn not_modified_without_value(_: lambda_cache_core::Key<'_>) -> Self {
+        Self
+    }
 }
 
 /// The shared state of a run: the backend's bucket, the random stream, the measures.

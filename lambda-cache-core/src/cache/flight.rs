@@ -1,0 +1,371 @@
+//! Single flight: one fetch at a time per key, its outcome shared with the readers who waited,
+//! each of whom applies its own policy to it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::store::{Erased, Stored};
+use super::{Cache, erase, is_fresh};
+use crate::entry::{Entry, Fetched, Inner};
+use crate::error::CacheError;
+use crate::key::{Lookup, OwnedKey};
+use crate::policy::Policy;
+
+/// A fetch under way, as its waiters find it.
+pub(super) struct Flight {
+    id: u64,
+    done: watch::Receiver<Option<Outcome>>,
+}
+
+/// What a fetch's leader hands its waiters. A failure carries the value held before it, so
+/// that each waiter decides by its own policy whether a stale value may answer it.
+#[derive(Clone)]
+pub(super) enum Outcome {
+    /// The value fetched or renewed (an `Arc<Inner<V>>`).
+    Value(Erased),
+    /// The fetch failed with the error (an `E`); the value held before it, if any.
+    Failed {
+        error: Erased,
+        previous: Option<Erased>,
+    },
+}
+
+/// What a reader does after looking at its key under the writers' lock.
+enum Step<V> {
+    Ready(Entry<V>),
+    Wait(watch::Receiver<Option<Outcome>>),
+    Lead {
+        id: u64,
+        done: watch::Sender<Option<Outcome>>,
+        previous: Option<Entry<V>>,
+    },
+}
+
+fn downcast<V: Send + Sync + 'static>(erased: &Erased) -> Option<Entry<V>> {
+    Arc::clone(erased)
+        .downcast::<Inner<V>>()
+        .ok()
+        .map(Entry::from_inner)
+}
+
+impl Cache {
+    /// The miss path of [`Cache::get_or_fetch`]: join the fetch under way or lead a new one.
+    pub(super) async fn miss<V, E, F, Fut>(
+        &self,
+        lookup: Lookup<'_>,
+        policy: Policy,
+        fetch: F,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
+        self.shared.counters.misses.inc();
+        // Any fetch numbered from here on started after this request missed.
+        let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
+        let (id, done, previous) = loop {
+            match self.join_or_lead::<V>(&lookup, policy.max_age(), first_new_flight) {
+                Step::Ready(entry) => return Ok(entry),
+                Step::Lead { id, done, previous } => break (id, done, previous),
+                Step::Wait(mut rx) => {
+                    // An error here means the leader was dropped mid-fetch: look again.
+                    let Ok(outcome) = rx.wait_for(Option::is_some).await.map(|o| o.clone()) else {
+                        continue;
+                    };
+                    if let Some(answer) =
+                        outcome.and_then(|o| self.settle_waiter(&lookup, policy, o))
+                    {
+                        return answer;
+                    }
+                    // A flight of another value or error type for the same key: look again.
+                }
+            }
+        };
+        let guard = FlightGuard {
+            cache: self,
+            lookup,
+            id,
+            done: Some(done),
+        };
+        self.lead(guard, policy, previous, fetch).await
+    }
+
+    /// A waiter's answer from the leader's outcome, by the waiter's own policy: the value
+    /// fetched; or on a failure, the value held before it if this waiter's stale-if-error
+    /// allows it, else the error. `None` if the outcome is of other types than this reader's.
+    fn settle_waiter<V, E>(
+        &self,
+        lookup: &Lookup<'_>,
+        policy: Policy,
+        outcome: Outcome,
+    ) -> Option<Result<Entry<V>, E>>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+    {
+        match outcome {
+            Outcome::Value(entry) => downcast(&entry).map(Ok),
+            Outcome::Failed { error, previous } => {
+                let error = error.downcast_ref::<E>()?.clone();
+                let previous = previous.as_ref().and_then(downcast::<V>);
+                match previous.filter(|p| self.may_serve_stale_after(&error, policy, p)) {
+                    Some(previous) => {
+                        self.shared.counters.stale_served.inc();
+                        self.log_stale(lookup, &previous, &error);
+                        Some(Ok(previous))
+                    }
+                    None => Some(Err(error)),
+                }
+            }
+        }
+    }
+
+    /// Looks at the key under the writers' lock: a value fresh enough now, a fetch to join, or
+    /// the lead of a new fetch.
+    fn join_or_lead<V: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+        max_age: Duration,
+        first_new_flight: u64,
+    ) -> Step<V> {
+        let store = &self.shared.store;
+        let now = self.shared.clock.now();
+        let mut writer = store.lock();
+        let held = store.held(&writer, lookup);
+        let usable = |stored: &Stored| {
+            // A value fetched since this request began is fresh enough even for max_age zero.
+            is_fresh(stored, max_age, now) || stored.flight >= first_new_flight
+        };
+        if let Some(held) = &held
+            && usable(held.stored())
+            && let Some(entry) = downcast(&held.stored().entry)
+        {
+            held.stored().touch(now);
+            return Step::Ready(entry);
+        }
+        if let Some(flight) = writer.flights.get(lookup) {
+            return Step::Wait(flight.done.clone());
+        }
+        // Only a leader hands the loader the previous entry (for revalidation).
+        let previous = held.and_then(|held| downcast(&held.stored().entry));
+        let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
+        let (done, rx) = watch::channel(None);
+        writer
+            .flights
+            .insert(OwnedKey::from_lookup(lookup), Flight { id, done: rx });
+        Step::Lead { id, done, previous }
+    }
+
+    async fn lead<V, E, F, Fut>(
+        &self,
+        mut guard: FlightGuard<'_>,
+        policy: Policy,
+        previous: Option<Entry<V>>,
+        fetch: F,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
+        let counters = &self.shared.counters;
+        let started = self.shared.clock.now();
+        counters.fetches.inc();
+        // One span per backend fetch: what was fetched (never the value), how it ended, how long
+        // it took. Nothing is recorded on a hit. The span is at DEBUG, the only level at which
+        // the key's name is shown.
+        let key = guard.lookup.key;
+        let span = tracing::debug_span!(
+            "lambda_cache.fetch",
+            service = key.service(),
+            name = %crate::shown(key.name()),
+            variant = %crate::shown(key.variant_str()),
+            key = %key.digest(),
+            revalidating = previous.is_some(),
+            outcome = tracing::field::Empty,
+            stale_served = false,
+            duration_us = tracing::field::Empty,
+        );
+        let outcome = tracing::Instrument::instrument(fetch(previous.clone()), span.clone()).await;
+        let elapsed = self.shared.clock.now().saturating_duration_since(started);
+        span.record(
+            "duration_us",
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        );
+        match (outcome, previous) {
+            (
+                Ok(Fetched::New {
+                    value,
+                    validator,
+                    weight,
+                    age,
+                }),
+                _,
+            ) => {
+                span.record("outcome", "new");
+                let entry = Entry::new(value, started.saturating_sub(age), validator);
+                // A value that arrived aged (from a shared tier) takes no jitter: its age is
+                // the fleet's, whose refreshes the tier's lease already makes one.
+                guard.finish(
+                    Some((&entry, Some(weight), age.is_zero())),
+                    Outcome::Value(erase(&entry)),
+                );
+                Ok(entry)
+            }
+            (Ok(Fetched::NotModified { validator }), Some(previous)) => {
+                span.record("outcome", "not_modified");
+                let entry = previous.renewed(started, validator);
+                guard.finish(Some((&entry, None, true)), Outcome::Value(erase(&entry)));
+                Ok(entry)
+            }
+            // A backend (or a proxy before it) answered "not modified" to a read that held
+            // nothing to compare: a failure of the read, never a panic.
+            (Ok(Fetched::NotModified { .. }), None) => self.fail(
+                guard,
+                &span,
+                policy,
+                E::not_modified_without_value(key),
+                None,
+            ),
+            (Err(error), previous) => self.fail(guard, &span, policy, error, previous),
+        }
+    }
+
+    /// The end of a failed fetch: the previous value if the leader's policy allows it, else
+    /// the error; the waiters get both, to apply their own policies.
+    fn fail<V, E>(
+        &self,
+        mut guard: FlightGuard<'_>,
+        span: &tracing::Span,
+        policy: Policy,
+        error: E,
+        previous: Option<Entry<V>>,
+    ) -> Result<Entry<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+    {
+        let counters = &self.shared.counters;
+        span.record("outcome", "error");
+        counters.errors.inc();
+        let outcome = Outcome::Failed {
+            error: Arc::new(error.clone()),
+            previous: previous.as_ref().map(erase),
+        };
+        if let Some(previous) = previous.filter(|p| self.may_serve_stale_after(&error, policy, p)) {
+            span.record("stale_served", true);
+            self.log_stale(&guard.lookup, &previous, &error);
+            counters.stale_served.inc();
+            guard.finish::<V>(None, outcome);
+            return Ok(previous);
+        }
+        tracing::debug!(parent: span, error = %error, "fetch failed");
+        guard.finish::<V>(None, outcome);
+        Err(error)
+    }
+
+    /// True if `error` may be answered with `previous` under `policy`'s stale-if-error.
+    fn may_serve_stale_after<V, E: CacheError>(
+        &self,
+        error: &E,
+        policy: Policy,
+        previous: &Entry<V>,
+    ) -> bool {
+        error.is_transient() && self.may_serve_stale(policy.stale(), previous.fetched_at())
+    }
+
+    /// The event of a stale value served: at WARN, so without the key's name (its digest
+    /// instead) and without the error's text, either of which may hold what the caller built
+    /// the key or the loader's message from; both are in the DEBUG span and event.
+    fn log_stale<V, E: CacheError>(&self, lookup: &Lookup<'_>, previous: &Entry<V>, error: &E) {
+        let age = self
+            .shared
+            .clock
+            .now()
+            .saturating_duration_since(previous.fetched_at());
+        let key = lookup.key;
+        tracing::debug!(
+            service = key.service(),
+            name = %crate::shown(key.name()),
+            key = %key.digest(),
+            error = %error,
+            "refresh failed; a stale value is served (stale-if-error)"
+        );
+        tracing::warn!(
+            service = key.service(),
+            key = %key.digest(),
+            age_s = age.as_secs(),
+            "refresh failed; a stale value is served (stale-if-error)"
+        );
+    }
+}
+
+/// Held by a fetch's leader. Finishing publishes the outcome; dropping it unfinished (the
+/// leader's future was cancelled) clears the flight so that a waiter takes the lead.
+struct FlightGuard<'a> {
+    cache: &'a Cache,
+    lookup: Lookup<'a>,
+    id: u64,
+    done: Option<watch::Sender<Option<Outcome>>>,
+}
+
+impl FlightGuard<'_> {
+    /// Stores the new entry (if any; a weight of `None` keeps the previous weight), ends the
+    /// flight and wakes its waiters with `outcome`.
+    fn finish<V: Send + Sync + 'static>(
+        &mut self,
+        store: Option<(&Entry<V>, Option<u64>, bool)>,
+        outcome: Outcome,
+    ) {
+        let shared = &self.cache.shared;
+        let now = shared.clock.now();
+        shared.write(|writer| {
+            end_flight(writer, &self.lookup, self.id);
+            if let Some((entry, weight, jitter)) = store {
+                shared.put(
+                    writer,
+                    &self.lookup,
+                    None,
+                    (erase(entry), entry.fetched_at()),
+                    (weight, jitter),
+                    self.id,
+                    now,
+                );
+            }
+            shared.evict_over_budget(writer, &self.lookup);
+        });
+        if let Some(done) = self.done.take() {
+            done.send_replace(Some(outcome));
+        }
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            return;
+        }
+        self.cache
+            .shared
+            .write(|writer| end_flight(writer, &self.lookup, self.id));
+        // Dropping the sender wakes the waiters, who look again.
+    }
+}
+
+/// Ends the flight numbered `id` if it is still the key's (a newer one is left alone).
+fn end_flight(writer: &mut super::store::Writer, lookup: &Lookup<'_>, id: u64) {
+    if writer
+        .flights
+        .get(lookup)
+        .is_some_and(|flight| flight.id == id)
+    {
+        writer.flights.remove(lookup);
+    }
+}
