@@ -10,15 +10,17 @@ use tokio::sync::watch;
 
 use super::store::{Erased, Stored};
 use super::{Cache, erase, is_fresh};
+use crate::clock::Instant;
 use crate::entry::{Entry, Fetched, Inner};
 use crate::error::CacheError;
 use crate::key::{Lookup, OwnedKey};
 use crate::policy::Policy;
 
-/// A fetch under way, as its waiters find it.
+/// A fetch under way, as its waiters find it. The channel that hands them its outcome is made
+/// by the first waiter: a fetch nobody waits for (most refreshes) allocates none.
 pub(super) struct Flight {
     id: u64,
-    done: watch::Receiver<Option<Outcome>>,
+    done: Option<watch::Sender<Option<Outcome>>>,
 }
 
 /// What a fetch's leader hands its waiters. A failure carries the value held before it, so
@@ -40,7 +42,8 @@ enum Step<V> {
     Wait(watch::Receiver<Option<Outcome>>),
     Lead {
         id: u64,
-        done: watch::Sender<Option<Outcome>>,
+        /// When the lead was taken: the fetch's start.
+        now: Instant,
         previous: Option<Entry<V>>,
     },
 }
@@ -69,10 +72,10 @@ impl Cache {
         self.shared.counters.misses.inc();
         // Any fetch numbered from here on started after this request missed.
         let first_new_flight = self.shared.next_flight.load(Ordering::Acquire);
-        let (id, done, previous) = loop {
+        let (id, started, previous) = loop {
             match self.join_or_lead::<V>(&lookup, policy.max_age(), first_new_flight) {
                 Step::Ready(entry) => return Ok(entry),
-                Step::Lead { id, done, previous } => break (id, done, previous),
+                Step::Lead { id, now, previous } => break (id, now, previous),
                 Step::Wait(mut rx) => {
                     // An error here means the leader was dropped mid-fetch: look again.
                     let Ok(outcome) = rx.wait_for(Option::is_some).await.map(|o| o.clone()) else {
@@ -91,9 +94,9 @@ impl Cache {
             cache: self,
             lookup,
             id,
-            done: Some(done),
+            finished: false,
         };
-        self.lead(guard, policy, previous, fetch).await
+        self.lead(guard, started, policy, previous, fetch).await
     }
 
     /// A waiter's answer from the leader's outcome, by the waiter's own policy: the value
@@ -149,22 +152,25 @@ impl Cache {
             held.stored().touch(now);
             return Step::Ready(entry);
         }
-        if let Some(flight) = writer.flights.get(lookup) {
-            return Step::Wait(flight.done.clone());
+        if let Some(flight) = writer.flights.get_mut(lookup) {
+            let done = flight.done.get_or_insert_with(|| watch::channel(None).0);
+            return Step::Wait(done.subscribe());
         }
-        // Only a leader hands the loader the previous entry (for revalidation).
+        // Only a leader hands the loader the previous entry (for revalidation). The flight's
+        // key is the held entry's, shared, when there is one.
+        let owned = held
+            .as_ref()
+            .map_or_else(|| OwnedKey::from_lookup(lookup), |held| held.key().clone());
         let previous = held.and_then(|held| downcast(&held.stored().entry));
         let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        let (done, rx) = watch::channel(None);
-        writer
-            .flights
-            .insert(OwnedKey::from_lookup(lookup), Flight { id, done: rx });
-        Step::Lead { id, done, previous }
+        writer.flights.insert(owned, Flight { id, done: None });
+        Step::Lead { id, now, previous }
     }
 
     async fn lead<V, E, F, Fut>(
         &self,
         mut guard: FlightGuard<'_>,
+        started: Instant,
         policy: Policy,
         previous: Option<Entry<V>>,
         fetch: F,
@@ -176,7 +182,6 @@ impl Cache {
         Fut: Future<Output = Result<Fetched<V>, E>>,
     {
         let counters = &self.shared.counters;
-        let started = self.shared.clock.now();
         counters.fetches.inc();
         // One span per backend fetch: what was fetched (never the value), how it ended, how long
         // it took. Nothing is recorded on a hit. The span is at DEBUG, the only level at which
@@ -194,10 +199,10 @@ impl Cache {
             duration_us = tracing::field::Empty,
         );
         let outcome = tracing::Instrument::instrument(fetch(previous.clone()), span.clone()).await;
-        let elapsed = self.shared.clock.now().saturating_duration_since(started);
+        let ended = self.shared.clock.now();
         span.record(
             "duration_us",
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            u64::try_from(ended.saturating_duration_since(started).as_micros()).unwrap_or(u64::MAX),
         );
         match (outcome, previous) {
             (
@@ -216,25 +221,29 @@ impl Cache {
                 guard.finish(
                     Some((&entry, Some(weight), age.is_zero())),
                     Outcome::Value(erase(&entry)),
+                    ended,
                 );
                 Ok(entry)
             }
             (Ok(Fetched::NotModified { validator }), Some(previous)) => {
                 span.record("outcome", "not_modified");
                 let entry = previous.renewed(started, validator);
-                guard.finish(Some((&entry, None, true)), Outcome::Value(erase(&entry)));
+                guard.finish(
+                    Some((&entry, None, true)),
+                    Outcome::Value(erase(&entry)),
+                    ended,
+                );
                 Ok(entry)
             }
             // A backend (or a proxy before it) answered "not modified" to a read that held
             // nothing to compare: a failure of the read, never a panic.
             (Ok(Fetched::NotModified { .. }), None) => self.fail(
-                guard,
-                &span,
+                (guard, &span, ended),
                 policy,
                 E::not_modified_without_value(key),
                 None,
             ),
-            (Err(error), previous) => self.fail(guard, &span, policy, error, previous),
+            (Err(error), previous) => self.fail((guard, &span, ended), policy, error, previous),
         }
     }
 
@@ -242,8 +251,7 @@ impl Cache {
     /// the error; the waiters get both, to apply their own policies.
     fn fail<V, E>(
         &self,
-        mut guard: FlightGuard<'_>,
-        span: &tracing::Span,
+        (mut guard, span, ended): (FlightGuard<'_>, &tracing::Span, Instant),
         policy: Policy,
         error: E,
         previous: Option<Entry<V>>,
@@ -263,11 +271,11 @@ impl Cache {
             span.record("stale_served", true);
             self.log_stale(&guard.lookup, &previous, &error);
             counters.stale_served.inc();
-            guard.finish::<V>(None, outcome);
+            guard.finish::<V>(None, outcome, ended);
             return Ok(previous);
         }
         tracing::debug!(parent: span, error = %error, "fetch failed");
-        guard.finish::<V>(None, outcome);
+        guard.finish::<V>(None, outcome, ended);
         Err(error)
     }
 
@@ -313,26 +321,27 @@ struct FlightGuard<'a> {
     cache: &'a Cache,
     lookup: Lookup<'a>,
     id: u64,
-    done: Option<watch::Sender<Option<Outcome>>>,
+    finished: bool,
 }
 
 impl FlightGuard<'_> {
-    /// Stores the new entry (if any; a weight of `None` keeps the previous weight), ends the
-    /// flight and wakes its waiters with `outcome`.
+    /// Stores the new entry (if any; a weight of `None` keeps the previous weight) as of `now`,
+    /// ends the flight and wakes its waiters, if any came, with `outcome`.
     fn finish<V: Send + Sync + 'static>(
         &mut self,
         store: Option<(&Entry<V>, Option<u64>, bool)>,
         outcome: Outcome,
+        now: Instant,
     ) {
+        self.finished = true;
         let shared = &self.cache.shared;
-        let now = shared.clock.now();
-        shared.write(|writer| {
-            end_flight(writer, &self.lookup, self.id);
+        let done = shared.write(|writer| {
+            let (owned, done) = end_flight(writer, &self.lookup, self.id);
             if let Some((entry, weight, jitter)) = store {
                 shared.put(
                     writer,
                     &self.lookup,
-                    None,
+                    owned,
                     (erase(entry), entry.fetched_at()),
                     (weight, jitter),
                     self.id,
@@ -340,8 +349,9 @@ impl FlightGuard<'_> {
                 );
             }
             shared.evict_over_budget(writer, &self.lookup);
+            done
         });
-        if let Some(done) = self.done.take() {
+        if let Some(done) = done {
             done.send_replace(Some(outcome));
         }
     }
@@ -349,23 +359,32 @@ impl FlightGuard<'_> {
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        if self.done.is_none() {
+        if self.finished {
             return;
         }
-        self.cache
-            .shared
-            .write(|writer| end_flight(writer, &self.lookup, self.id));
-        // Dropping the sender wakes the waiters, who look again.
+        // Dropping the flight's sender wakes the waiters, who look again.
+        drop(
+            self.cache
+                .shared
+                .write(|writer| end_flight(writer, &self.lookup, self.id)),
+        );
     }
 }
 
-/// Ends the flight numbered `id` if it is still the key's (a newer one is left alone).
-fn end_flight(writer: &mut super::store::Writer, lookup: &Lookup<'_>, id: u64) {
+/// Ends the flight numbered `id` if it is still the key's (a newer one is left alone); returns
+/// its key (for the value it stores) and its waiters' channel, if any waiter came.
+fn end_flight(
+    writer: &mut super::store::Writer,
+    lookup: &Lookup<'_>,
+    id: u64,
+) -> (Option<OwnedKey>, Option<watch::Sender<Option<Outcome>>>) {
     if writer
         .flights
         .get(lookup)
         .is_some_and(|flight| flight.id == id)
+        && let Some((key, flight)) = writer.flights.remove_entry(lookup)
     {
-        writer.flights.remove(lookup);
+        return (Some(key), flight.done);
     }
+    (None, None)
 }

@@ -352,6 +352,10 @@ impl HeldRef {
     pub(super) fn stored(&self) -> &Stored {
         &self.0.stored
     }
+
+    pub(super) fn key(&self) -> &OwnedKey {
+        &self.0.key
+    }
 }
 
 /// The chain `head` without the node of `lookup`, and that node. The nodes before it are
