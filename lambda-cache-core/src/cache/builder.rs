@@ -66,7 +66,8 @@ impl Default for CacheBuilder {
 
 impl CacheBuilder {
     /// The most entries held, from 1 to [`Cache::MAX_CAPACITY`]; past it an entry that has not
-    /// been read for long is evicted (default 1024). The cache sets aside one pointer (8 bytes)
+    /// been read for long is evicted (default 1024): the least recently read of 8 drawn at
+    /// random, or of all of them up to 16 entries, never one being fetched. The cache sets aside one pointer (8 bytes)
     /// per entry of capacity, rounded up to a power of two, when it is built.
     ///
     /// ```
@@ -78,9 +79,9 @@ impl CacheBuilder {
         self
     }
 
-    /// A budget for the summed weights (bytes) that loaders report; past it the least recently
-    /// used entries are evicted, and a value heavier than the whole budget is returned but not
-    /// kept. No budget by default.
+    /// A budget for the summed weights (bytes) that loaders report; past it entries not read
+    /// for long are evicted (as for the capacity), and a value heavier than the whole budget is
+    /// returned but not kept. No budget by default.
     ///
     /// ```
     /// let cache = lambda_cache_core::Cache::builder().max_bytes(1 << 20).build().unwrap();
