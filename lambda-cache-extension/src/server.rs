@@ -504,9 +504,28 @@ fn value(served: Served) -> Response<Full<Bytes>> {
     response
 }
 
+/// Seconds a client told 429 should wait before it asks again: the in-flight limit frees as
+/// soon as one backend call ends, which the backend timeout bounds.
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// An error answer as the AWS services and AWS's extensions give one: the JSON body's `__type`
+/// repeated in `X-Amzn-Errortype` (which the SDKs read first), and `Retry-After` on a 429.
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "__type": code, "message": message });
-    json(status, body.to_string().into())
+    let mut response = json(status, body.to_string().into());
+    let headers = response.headers_mut();
+    // Codes are ASCII names (ours, or an AWS service's); one that is not a valid header value
+    // is left to the body.
+    if let Ok(value) = HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        headers.insert(
+            hyper::header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

@@ -268,6 +268,8 @@ async fn items_are_fetched_once_per_ttl_and_answered_as_plain_json() {
     let no_table = ext.get("/dynamodb?name=NoSuchTable@@1").await;
     assert_eq!(no_table.status, 404, "{no_table:?}");
     assert_eq!(no_table.json()["__type"], "ResourceNotFoundException");
+    assert_typed(&missing);
+    assert_typed(&no_table);
 
     // Malformed names are 400 naming the parameter, before any backend call.
     let calls = proxy.all().len();
@@ -281,6 +283,7 @@ async fn items_are_fetched_once_per_ttl_and_answered_as_plain_json() {
     ] {
         let answer = ext.get(&bad).await;
         assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+        assert_typed(&answer);
         let body = answer.json();
         assert_eq!(body["__type"], "BadRequest");
         let message = body["message"].as_str().unwrap_or_default();
@@ -290,6 +293,20 @@ async fn items_are_fetched_once_per_ttl_and_answered_as_plain_json() {
         );
     }
     assert_eq!(proxy.all().len(), calls, "a bad request reaches no backend");
+}
+
+/// An error answer says its type twice, as AWS's do: the body's `__type` and the
+/// `X-Amzn-Errortype` header, equal; only a 429 says when to retry.
+fn assert_typed(answer: &HttpAnswer) {
+    let body = answer.json();
+    let code = body["__type"].as_str();
+    assert!(code.is_some(), "{answer:?}");
+    assert_eq!(answer.header("x-amzn-errortype"), code, "{answer:?}");
+    assert_eq!(
+        answer.header("retry-after").is_some(),
+        answer.status == 429,
+        "{answer:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,6 +352,9 @@ async fn tokens_methods_proxies_and_routes() {
     assert_eq!(post.header("allow"), Some("GET"));
     let unknown = ext.get("/nothing/here").await;
     assert_eq!(unknown.status, 404);
+    for answer in [&none, &wrong, &dynamodb, &forwarded, &post, &unknown] {
+        assert_typed(answer);
+    }
     let stats = ext.get("/v1/stats").await;
     assert_eq!(stats.status, 200);
     assert!(
@@ -699,6 +719,8 @@ async fn misses_past_the_in_flight_limit_are_answered_429_and_hits_never() {
     let refused = ext.get("/dynamodb?name=T@@other").await;
     assert_eq!(refused.status, 429, "{refused:?}");
     assert_eq!(refused.json()["__type"], "TooManyRequests");
+    assert_eq!(refused.header("retry-after"), Some("1"), "{refused:?}");
+    assert_typed(&refused);
     // A hit takes no place: it is answered while the limit is full.
     let held = ext.get(hit).await;
     assert_eq!(held.status, 200, "{held:?}");
