@@ -75,8 +75,15 @@ impl Policy {
     /// Serve the previous value when a refresh fails transiently and the value is at most
     /// `max_stale` old.
     ///
+    /// The bound is the value's age, counted from its fetch, not the time since its max age
+    /// ran out: to serve a value for up to `d` past a max age `m`, give `m + d` (the extension's
+    /// `CACHE_EXTENSION_MAX_STALE` does so). A bound below the max age serves nothing stale.
+    ///
     /// ```
-    /// let p = lambda_cache_core::Policy::default().stale_if_error(std::time::Duration::from_secs(600));
+    /// use std::time::Duration;
+    /// let max_age = Duration::from_secs(300);
+    /// // Up to 10 minutes past the 5-minute max age:
+    /// let p = lambda_cache_core::Policy::new(max_age).stale_if_error(max_age + Duration::from_secs(600));
     /// # let _ = p;
     /// ```
     #[must_use]

@@ -272,10 +272,13 @@ impl Backend {
             ttl
         };
         let policy = Policy::new(max_age);
-        if self.max_stale.is_zero() {
+        // Caching off serves nothing stale: nothing is held past its answer.
+        if self.max_stale.is_zero() || !self.caching {
             policy.no_stale()
         } else {
-            policy.stale_if_error(self.max_stale)
+            // The core bounds a stale value by its age since its fetch; the extension's
+            // setting is how far past its TTL it may be served, so the bound is their sum.
+            policy.stale_if_error(ttl.saturating_add(self.max_stale))
         }
     }
 
@@ -301,8 +304,19 @@ impl Backend {
         let entry = self
             .cache
             .get_or_fetch(key, policy, |_previous| fetch())
-            .await?;
+            .await;
+        if !self.caching {
+            // Concurrent identical requests still shared the one fetch; the value is dropped
+            // once answered.
+            self.cache.invalidate(key);
+        }
+        let entry = entry?;
         Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
+    }
+
+    /// False when caching is off (`…_CACHE_ENABLED=false` or `…_CACHE_SIZE=0`).
+    pub(crate) fn caching(&self) -> bool {
+        self.caching
     }
 
     /// A place among the requests that may wait on the backend, or [`Failure::Busy`].

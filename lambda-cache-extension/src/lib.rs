@@ -127,7 +127,9 @@ async fn run() -> ExitCode {
     for listener in listeners {
         server.spawn(listener);
     }
-    if settings.init_startup {
+    if settings.init_startup && !backend.caching() {
+        log("caching is off: nothing is preloaded");
+    } else if settings.init_startup {
         let preload = backend.preload(PRELOAD_MAX_ITEMS, PRELOAD_MAX_BYTES);
         match tokio::time::timeout(PRELOAD_TIME, preload).await {
             Ok((loaded, problems)) => {

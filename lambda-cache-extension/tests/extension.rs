@@ -617,6 +617,85 @@ async fn throttling_dynamodb(then: ResponseTemplate) -> MockServer {
     .await
 }
 
+/// Caching off (either way of saying it) holds nothing past an answer and serves nothing stale:
+/// three identical requests in a row make three backend calls, and once the backend throttles,
+/// the answer is its 502, never the value read a moment before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caching_off_holds_nothing_and_serves_nothing_stale() {
+    let throttle = aws_json(
+        400,
+        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
+    );
+    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    for off in [
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "false"),
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "0"),
+    ] {
+        let server = throttling_dynamodb(throttle.clone()).await;
+        let ext = Extension::start(&server.uri(), Some(config), &[off]).await;
+        let first = ext.get("/dynamodb?name=T@@k").await;
+        assert_eq!(first.status, 200, "{off:?}: {first:?}");
+        assert_eq!(first.header("x-lambda-cache-source"), Some("backend"));
+        let stats = ext.get("/v1/stats").await.json();
+        assert_eq!(stats["cache"]["entries"], 0, "{off:?}: {stats}");
+        for _ in 0..2 {
+            let failed = ext.get("/dynamodb?name=T@@k").await;
+            assert_eq!(failed.status, 502, "{off:?}: {failed:?}");
+            assert_eq!(failed.json()["__type"], "ThrottlingException");
+        }
+        assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+        let stats = ext.get("/v1/stats").await.json();
+        assert_eq!(stats["cache"]["staleServed"], 0, "{off:?}: {stats}");
+        drop(ext);
+    }
+}
+
+/// `CACHE_EXTENSION_MAX_STALE` counts from the end of the TTL, whichever of the two is longer:
+/// a value is served stale while its age is within TTL + max stale, and not past it. Each read
+/// below at 750 ms is older than the max stale alone (a 502 when the window was counted from
+/// the fetch) and within their sum; the read at 1,100 ms is past the sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stale_window_starts_when_the_ttl_ends() {
+    let throttle = aws_json(
+        400,
+        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
+    );
+    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    for (ttl, max_stale) in [("600ms", "300ms"), ("300ms", "600ms")] {
+        let server = throttling_dynamodb(throttle.clone()).await;
+        let ext = Extension::start(
+            &server.uri(),
+            Some(config),
+            &[
+                ("CACHE_EXTENSION_TTL", ttl),
+                ("CACHE_EXTENSION_MAX_STALE", max_stale),
+            ],
+        )
+        .await;
+        let clock = lambda_cache::Clock::real();
+        let fetched = clock.now();
+        let since = || clock.now().saturating_duration_since(fetched);
+        let fresh = ext.get("/dynamodb?name=T@@k").await;
+        assert_eq!(fresh.status, 200, "{fresh:?}");
+        tokio::time::sleep(Duration::from_millis(750).saturating_sub(since())).await;
+        let stale = ext.get("/dynamodb?name=T@@k").await;
+        assert_eq!(
+            (stale.status, stale.header("x-lambda-cache-source")),
+            (200, Some("stale")),
+            "TTL {ttl}, max stale {max_stale}: {stale:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1_100).saturating_sub(since())).await;
+        let failed = ext.get("/dynamodb?name=T@@k").await;
+        assert_eq!(
+            failed.status, 502,
+            "TTL {ttl}, max stale {max_stale}: {failed:?}"
+        );
+        assert_eq!(failed.json()["__type"], "ThrottlingException");
+        assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+        drop(ext);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
     let throttle = aws_json(
