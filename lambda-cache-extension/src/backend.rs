@@ -213,6 +213,8 @@ pub(crate) struct Backend {
     appconfig_ttl: Duration,
     max_stale: Duration,
     caching: bool,
+    /// Entries the cache holds at most: the preload stops there rather than evict.
+    capacity: usize,
     /// Requests that may wait on the backend at once; a hit never takes a place.
     in_flight: Semaphore,
 }
@@ -253,6 +255,7 @@ impl Backend {
             appconfig_ttl: settings.appconfig_ttl,
             max_stale: settings.max_stale,
             caching: settings.capacity.is_some(),
+            capacity: settings.capacity.unwrap_or(1000),
             in_flight: Semaphore::new(settings.max_in_flight),
         })
     }
@@ -662,8 +665,24 @@ impl Backend {
         Ok(entry.value().clone())
     }
 
-    /// Reads what `cache.yaml` lists into the cache: each table scanned (its projection and
-    /// keys), each parameter and secret read; stops at `max_items` or `max_bytes` rendered.
+    /// Entries the cache can still take without evicting one.
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.cache.len())
+    }
+
+    /// What the preload says when the cache is full: it stops rather than evict what it read.
+    fn full(&self, loaded: usize) -> String {
+        format!(
+            "stopped at {loaded} values: the cache holds {} entries \
+             (PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE) and the preload never evicts what it read; \
+             the rest is left for on-demand reads",
+            self.capacity
+        )
+    }
+
+    /// Reads what `cache.yaml` lists into the cache: each parameter and secret read, each
+    /// table scanned (its projection and keys); stops at `max_items` or `max_bytes` rendered,
+    /// or when the cache is full, so that nothing preloaded is evicted by what follows.
     /// Returns the values loaded; a failure stops that table or skips that name, and is
     /// returned as text for the log (never a value).
     pub(crate) async fn preload(&self, max_items: usize, max_bytes: u64) -> (usize, Vec<String>) {
@@ -671,6 +690,11 @@ impl Backend {
         let mut bytes = 0_u64;
         let mut problems = Vec::new();
         for name in &self.file.parameters {
+            // A parameter may take two entries (as read, and undecrypted).
+            if self.room() < 2 {
+                problems.push(self.full(loaded));
+                return (loaded, problems);
+            }
             match self.parameter(name, true, false).await {
                 Ok(served) => {
                     loaded += 1;
@@ -693,6 +717,10 @@ impl Backend {
             }
         }
         for id in &self.file.secrets {
+            if self.room() == 0 {
+                problems.push(self.full(loaded));
+                return (loaded, problems);
+            }
             match self.secret(id, None, None, false).await {
                 Ok(served) => {
                     loaded += 1;
@@ -718,12 +746,17 @@ impl Backend {
                     ));
                     break 'tables;
                 }
+                let room = self.room();
+                if room == 0 {
+                    problems.push(self.full(loaded));
+                    break 'tables;
+                }
                 let mut request = self
                     .dynamodb
                     .scan()
                     .table_name(table)
                     .limit(
-                        i32::try_from(max_items - loaded)
+                        i32::try_from((max_items - loaded).min(room))
                             .unwrap_or(i32::MAX)
                             .min(1000),
                     )
@@ -740,6 +773,8 @@ impl Backend {
                         continue 'tables;
                     }
                 };
+                // A page is stored in one pass of the cache's writers' lock.
+                let mut store = self.cache.batch();
                 for item in page.items() {
                     let Some(hash) = item.get(&schema.hash.name).and_then(key_value) else {
                         continue;
@@ -755,7 +790,7 @@ impl Backend {
                     let body = Bytes::from(item_json(item));
                     let weight = body.len() as u64;
                     bytes += weight;
-                    self.cache.insert(
+                    store.insert(
                         Key::new(DYNAMODB, table).variant(&encoded),
                         Body(body),
                         Validator::default(),
@@ -763,6 +798,7 @@ impl Backend {
                     );
                     loaded += 1;
                 }
+                store.commit();
                 match page.last_evaluated_key {
                     Some(next) if !next.is_empty() => start = Some(next),
                     _ => break,

@@ -130,6 +130,15 @@ async fn run() -> ExitCode {
     if settings.init_startup && !backend.caching() {
         log("caching is off: nothing is preloaded");
     } else if settings.init_startup {
+        let listed = backend.file().parameters.len() + backend.file().secrets.len();
+        let capacity = settings.capacity.unwrap_or(0);
+        if listed > capacity {
+            log(&format!(
+                "warning: cache.yaml lists {listed} parameters and secrets to preload, more than \
+                 the {capacity} entries the cache holds (PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE); \
+                 the preload stops when the cache is full"
+            ));
+        }
         let preload = backend.preload(PRELOAD_MAX_ITEMS, PRELOAD_MAX_BYTES);
         match tokio::time::timeout(PRELOAD_TIME, preload).await {
             Ok((loaded, problems)) => {

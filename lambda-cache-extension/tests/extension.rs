@@ -985,6 +985,67 @@ async fn init_startup_preloads_what_cache_yaml_lists() {
     );
 }
 
+/// A table larger than the cache, preloaded after two parameters: the preload stops when the
+/// cache is full instead of evicting what it read first, says so, and the parameters are still
+/// answered from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preload_larger_than_the_cache_keeps_what_it_read_first() {
+    const ITEMS: usize = 400;
+    const CAPACITY: usize = 200;
+    let client = dynamodb().await;
+    let table = unique("Big");
+    create_table(&client, &table, ("sku", ScalarAttributeType::S), None).await;
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..ITEMS {
+        let (client, table) = (client.clone(), table.clone());
+        writes.spawn(async move {
+            put_item(&client, &table, &[("sku", s(&format!("k{i}")))]).await;
+        });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.expect("put_item");
+    }
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await);
+    let prefix = unique("preload");
+    let names: Vec<String> = (0..2).map(|i| format!("/{prefix}/p{i}")).collect();
+    for name in &names {
+        put_parameter(&ssm, name, ParameterType::String, "on").await;
+    }
+    let config = format!(
+        "parameters:\n  - {}\n  - {}\ndynamodb:\n  - table: {table}\n    hashKey: sku\n",
+        names[0], names[1]
+    );
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(
+        proxy.endpoint(),
+        Some(&config),
+        &[
+            ("CACHE_EXTENSION_INIT_STARTUP", "true"),
+            ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "200"),
+        ],
+    )
+    .await;
+    let stats = ext.get("/v1/stats").await.json();
+    let entries = stats["cache"]["entries"].as_u64().unwrap_or(u64::MAX);
+    assert!(entries <= CAPACITY as u64, "{stats}");
+    assert_eq!(stats["cache"]["evictions"], 0, "{stats}");
+    for name in &names {
+        let answer = ext
+            .get(&format!("/systemsmanager/parameters/get?name={name}"))
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(
+            answer.header("x-lambda-cache-source"),
+            Some("cache"),
+            "{name}"
+        );
+    }
+    assert_eq!(proxy.count_of(".GetParameter"), 2, "{:?}", proxy.all());
+    let log = ext.stderr();
+    assert!(log.contains("the cache holds 200 entries"), "{log}");
+    assert!(log.contains("left for on-demand reads"), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_appconfig_route_serves_profiles_and_flags_as_the_aws_appconfig_extension() {
     let fake = FakeAppConfig::start().await;
