@@ -604,6 +604,17 @@ async fn the_aws_extension_routes_answer_its_shapes() {
     }
 }
 
+/// `cache.yaml` for the stand-in's table `T`, keyed by `pk`.
+const TABLE_T: &str = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+
+/// DynamoDB's throttling answer.
+fn dynamodb_throttle() -> ResponseTemplate {
+    aws_json(
+        400,
+        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
+    )
+}
+
 /// A DynamoDB stand-in that answers one GetItem, then `then` (throttling).
 async fn throttling_dynamodb(then: ResponseTemplate) -> MockServer {
     answer_once_then(
@@ -622,11 +633,8 @@ async fn throttling_dynamodb(then: ResponseTemplate) -> MockServer {
 /// the answer is its 502, never the value read a moment before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caching_off_holds_nothing_and_serves_nothing_stale() {
-    let throttle = aws_json(
-        400,
-        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
-    );
-    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    let throttle = dynamodb_throttle();
+    let config = TABLE_T;
     for off in [
         ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "false"),
         ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "0"),
@@ -656,11 +664,8 @@ async fn caching_off_holds_nothing_and_serves_nothing_stale() {
 /// the fetch) and within their sum; the read at 1,100 ms is past the sum.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stale_window_starts_when_the_ttl_ends() {
-    let throttle = aws_json(
-        400,
-        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
-    );
-    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    let throttle = dynamodb_throttle();
+    let config = TABLE_T;
     for (ttl, max_stale) in [("600ms", "300ms"), ("300ms", "600ms")] {
         let server = throttling_dynamodb(throttle.clone()).await;
         let ext = Extension::start(
@@ -698,11 +703,8 @@ async fn the_stale_window_starts_when_the_ttl_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
-    let throttle = aws_json(
-        400,
-        serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}),
-    );
-    let config = "dynamodb:\n  - table: T\n    hashKey: pk\n";
+    let throttle = dynamodb_throttle();
+    let config = TABLE_T;
     let vars = [("CACHE_EXTENSION_TTL", "100ms")];
 
     // A recent value: served, marked stale.
