@@ -411,23 +411,9 @@ impl Cache {
         validator: Validator,
         weight: u64,
     ) -> Entry<V> {
-        let shared = &self.shared;
-        let lookup = Lookup::raw::<V>(key);
-        let now = shared.clock.now();
-        let entry = Entry::new(value, now, validator);
-        let flight = shared.next_flight.fetch_add(1, Ordering::AcqRel);
-        shared.write(|writer| {
-            shared.put(
-                writer,
-                &lookup,
-                None,
-                (erase(&entry), entry.fetched_at()),
-                (Some(weight), true),
-                flight,
-                now,
-            );
-            shared.evict_over_budget(writer, &lookup);
-        });
+        let mut batch = self.batch();
+        let entry = batch.insert(key, value, validator, weight);
+        batch.commit();
         entry
     }
 
@@ -685,10 +671,10 @@ pub struct Batch<'c> {
     pending: Vec<Pending>,
 }
 
+/// A value of a batch, fetched at the batch's `now`.
 struct Pending {
     key: OwnedKey,
     entry: store::Erased,
-    fetched_at: Instant,
     weight: u64,
 }
 
@@ -714,7 +700,6 @@ impl Batch<'_> {
         self.pending.push(Pending {
             key: OwnedKey::from_lookup(&Lookup::raw::<V>(key)),
             entry: erase(&entry),
-            fetched_at: self.now,
             weight,
         });
         entry
@@ -747,7 +732,7 @@ impl Drop for Batch<'_> {
                     writer,
                     &lookup,
                     Some(item.key.clone()),
-                    (item.entry, item.fetched_at),
+                    (item.entry, self.now),
                     (Some(item.weight), true),
                     flight,
                     self.now,

@@ -21,7 +21,8 @@ pub struct Stats {
     pub fetches: u64,
     /// Loader calls that failed.
     pub errors: u64,
-    /// Failed refreshes answered with the previous value (stale-if-error).
+    /// Reads answered with the previous value after a refresh failed (stale-if-error): the
+    /// fetch's leader and each waiter whose own policy allowed it.
     pub stale_served: u64,
     /// Entries removed to respect the capacity or the byte budget.
     pub evictions: u64,

@@ -2,51 +2,18 @@
 //! when it samples, readers racing writers at 100,000 keys see whole values no older than their
 //! max age, and each waiter of a shared fetch applies its own policy to its outcome.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lambda_cache_core::{
-    Cache, CacheError, ConfigError, Fetched, Key, ManualClock, Policy, Validator,
-};
+use lambda_cache_core::{Cache, ConfigError, Fetched, Key, ManualClock, Policy, Validator};
 use tokio::sync::Notify;
+
+mod common;
+use common::{TestError, cache_with_clock};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const KEY: Key<'static> = Key::new("ssm", "/app/db/host");
-
-#[derive(Clone, Debug, PartialEq)]
-enum TestError {
-    Throttled,
-    NotModifiedWithoutValue(String),
-}
-
-impl fmt::Display for TestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Throttled => f.write_str("throttled"),
-            Self::NotModifiedWithoutValue(name) => write!(f, "304 with nothing held: {name}"),
-        }
-    }
-}
-
-impl std::error::Error for TestError {}
-
-impl CacheError for TestError {
-    fn is_transient(&self) -> bool {
-        true
-    }
-
-    fn not_modified_without_value(key: Key<'_>) -> Self {
-        Self::NotModifiedWithoutValue(key.name().to_owned())
-    }
-}
-
-fn cache_with_clock() -> (Cache, ManualClock) {
-    let clock = ManualClock::new();
-    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
-    (cache, clock)
-}
 
 /// Runs a leader whose fetch fails once `release` is notified and a waiter that joins it, with
 /// their own policies; returns (leader's answer, waiter's answer, fetches made).
@@ -145,7 +112,7 @@ async fn not_modified_with_nothing_held_is_a_typed_error_and_the_next_read_fetch
         .unwrap_err();
     assert_eq!(
         err,
-        TestError::NotModifiedWithoutValue(String::from("/app/db/host"))
+        TestError::NotFound(String::from("not modified without value: /app/db/host"))
     );
     assert!(cache.is_empty());
     assert_eq!(cache.stats().errors, 1);

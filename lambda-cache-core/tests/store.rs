@@ -1,42 +1,15 @@
 //! Behaviour of the store, driven by a manual clock: no test sleeps, every test counts fetches.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lambda_cache_core::{
-    Cache, CacheError, ConfigError, Entry, Fetched, Key, ManualClock, Policy, Validator,
-};
+use lambda_cache_core::{Cache, ConfigError, Entry, Fetched, Key, ManualClock, Policy, Validator};
+
+mod common;
+use common::{TestError, cache_with_clock};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-#[derive(Clone, Debug, PartialEq)]
-enum TestError {
-    Throttled,
-    NotFound(String),
-}
-
-impl fmt::Display for TestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Throttled => f.write_str("throttled"),
-            Self::NotFound(name) => write!(f, "{name} not found"),
-        }
-    }
-}
-
-impl std::error::Error for TestError {}
-
-impl CacheError for TestError {
-    fn is_transient(&self) -> bool {
-        matches!(self, Self::Throttled)
-    }
-
-    fn not_modified_without_value(key: Key<'_>) -> Self {
-        Self::NotFound(format!("not modified without value: {}", key.name()))
-    }
-}
 
 /// A backend that counts its calls and answers what it is told to.
 #[derive(Clone, Default)]
@@ -65,12 +38,6 @@ impl Backend {
             })
             .await
     }
-}
-
-fn cache_with_clock() -> (Cache, ManualClock) {
-    let manual = ManualClock::new();
-    let cache = Cache::builder().clock(manual.clock()).build().unwrap();
-    (cache, manual)
 }
 
 const KEY: Key<'static> = Key::new("ssm", "/app/db/host");

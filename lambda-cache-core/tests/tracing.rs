@@ -278,3 +278,63 @@ async fn a_name_built_from_user_data_stays_out_of_events_at_info_and_above() {
         Some(format!("{name:?}").as_str())
     );
 }
+
+/// A failed refresh answered stale to its leader and to five waiters: six stale answers
+/// counted, one WARN (the leader's), so that a storm of readers is one line in the log.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stale_answer_shared_by_waiters_is_one_warning() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let policy = Policy::new(Duration::from_secs(60)).stale_if_error(Duration::from_secs(600));
+    cache
+        .get_or_fetch(KEY, policy, |_| async {
+            Ok::<_, Throttled>(Fetched::new(String::from("v1")))
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(90));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, release) = (cache.clone(), Arc::clone(&release));
+        tokio::spawn(async move {
+            cache
+                .get_or_fetch(KEY, policy, |_| async move {
+                    release.notified().await;
+                    Err::<Fetched<String>, _>(Throttled)
+                })
+                .await
+                .map(|e| e.to_string())
+        })
+    };
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(KEY, policy, |_| async {
+                        Ok::<_, Throttled>(Fetched::new(String::from("never")))
+                    })
+                    .await
+                    .map(|e| e.to_string())
+            })
+        })
+        .collect();
+    while cache.stats().misses < 7 {
+        tokio::task::yield_now().await;
+    }
+    release.notify_one();
+    assert_eq!(leader.await.unwrap().unwrap(), "v1");
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap(), "v1");
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.fetches, stats.stale_served), (2, 6));
+    let events = capture.events.lock();
+    let warnings = events
+        .iter()
+        .filter(|e| e.level == Some(tracing::Level::WARN))
+        .count();
+    assert_eq!(warnings, 1, "{events:?}");
+}

@@ -1046,6 +1046,27 @@ async fn a_preload_larger_than_the_cache_keeps_what_it_read_first() {
     let log = ext.stderr();
     assert!(log.contains("the cache holds 200 entries"), "{log}");
     assert!(log.contains("left for on-demand reads"), "{log}");
+    assert!(!log.contains("warning"), "{log}");
+    drop(ext);
+
+    // A cache.yaml listing more parameters than the cache holds: a warning naming both numbers,
+    // and the preload stops rather than evict.
+    let ext = Extension::start(
+        proxy.endpoint(),
+        Some(&config),
+        &[
+            ("CACHE_EXTENSION_INIT_STARTUP", "true"),
+            ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "1"),
+        ],
+    )
+    .await;
+    let log = ext.stderr();
+    assert!(
+        log.contains("warning: cache.yaml lists 2 parameters and secrets to preload, more than the 1 entries the cache holds"),
+        "{log}"
+    );
+    assert!(log.contains("the cache holds 1 entries"), "{log}");
+    assert_eq!(ext.get("/v1/stats").await.json()["cache"]["evictions"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -557,19 +557,17 @@ impl WriteFigures {
             format!("{ours:.0} / {moka:.0} {unit} = {:.2}x", ours / moka)
         };
         let mut rows = Vec::new();
-        for (i, n) in WRITE_SIZES.iter().enumerate() {
-            rows.push((
-                format!("write, fill {n} keys: ours / moka, per write"),
-                pair(self.fill[i], "ns"),
-                "<= 2x moka",
-            ));
-        }
-        for (i, n) in WRITE_SIZES.iter().enumerate() {
-            rows.push((
-                format!("write, refresh 1,000 of {n}: ours / moka"),
-                pair(self.refresh[i], "ns"),
-                "<= 2x moka",
-            ));
+        for (what, pairs) in [
+            ("fill N keys", &self.fill),
+            ("refresh 1,000 of N", &self.refresh),
+        ] {
+            for (n, &figures) in WRITE_SIZES.iter().zip(pairs) {
+                rows.push((
+                    format!("write, {what}, N = {n}: ours / moka, per write"),
+                    pair(figures, "ns"),
+                    "<= 2x moka",
+                ));
+            }
         }
         rows.push((
             "write, fill: ours at 100,000 / at 1,000".into(),
@@ -581,10 +579,10 @@ impl WriteFigures {
             format!("{:.2}x", self.refresh[2].0 / self.refresh[0].0),
             "<= 2x (flat)",
         ));
-        for (i, n) in WRITE_SIZES.iter().enumerate() {
+        for (n, &figures) in WRITE_SIZES.iter().zip(&self.memory) {
             rows.push((
                 format!("memory per entry at {n}: ours / moka"),
-                pair(self.memory[i], "B"),
+                pair(figures, "B"),
                 "(reported)",
             ));
         }

@@ -119,8 +119,15 @@ impl Cache {
                 let previous = previous.as_ref().and_then(downcast::<V>);
                 match previous.filter(|p| self.may_serve_stale_after(&error, policy, p)) {
                     Some(previous) => {
+                        // Counted per read; the WARN is the leader's, once per failed refresh,
+                        // so that a thousand waiters do not write a thousand lines.
                         self.shared.counters.stale_served.inc();
-                        self.log_stale(lookup, &previous, &error);
+                        tracing::debug!(
+                            service = lookup.key.service(),
+                            name = %crate::shown(lookup.key.name()),
+                            key = %lookup.key.digest(),
+                            "a waiter is served a stale value (stale-if-error)"
+                        );
                         Some(Ok(previous))
                     }
                     None => Some(Err(error)),

@@ -12,7 +12,8 @@
 //! Every entry of a key (whatever its value type, raw or derived) hashes to one bucket, so
 //! invalidating a key reads one chain. Eviction samples: it picks among a few random entries
 //! held (all of them up to [`EXACT_LRU`]) the one read least recently, never the key being
-//! stored and never one being fetched.
+//! stored and never one being fetched; only when [`ROUNDS`] draws found nothing else (most
+//! entries being fetched) does it compare them all.
 
 use std::any::Any;
 use std::hash::{BuildHasher, Hasher};
@@ -35,10 +36,14 @@ pub(super) type Erased = Arc<dyn Any + Send + Sync>;
 const TOUCH_GRANULARITY_NANOS: u64 = 1_000_000;
 
 /// Up to this many entries, eviction compares them all (exact least recently used).
-pub(super) const EXACT_LRU: usize = 16;
+const EXACT_LRU: usize = 16;
 
 /// Beyond [`EXACT_LRU`] entries, eviction compares this many drawn at random.
 const SAMPLES: usize = 8;
+
+/// Draws of [`SAMPLES`] an eviction makes before it compares every entry (when all it drew
+/// were excluded: being fetched, or the key being stored).
+const ROUNDS: usize = 4;
 
 /// The fewest buckets a store has.
 const MIN_BUCKETS: usize = 16;
@@ -280,19 +285,9 @@ impl Store {
     /// [`EXACT_LRU`] entries), never `keep` and never one being fetched.
     pub(super) fn victim(&self, writer: &mut Writer, keep: &Lookup<'_>) -> Option<OwnedKey> {
         let held = writer.keys.len();
-        let mut drawn = [usize::MAX; SAMPLES];
-        if held > EXACT_LRU {
-            for slot in &mut drawn {
-                *slot = writer.next_draw(held);
-            }
-        }
-        let writer: &Writer = writer;
-        let eligible = |writer: &Writer, key: &OwnedKey| {
-            !writer.flights.contains_key(key) && !keep.matches(key)
-        };
         let oldest = |writer: &Writer, candidates: &mut dyn Iterator<Item = &OwnedKey>| {
             candidates
-                .filter(|key| eligible(writer, key))
+                .filter(|key| !writer.flights.contains_key(*key) && !keep.matches(key))
                 .filter_map(|key| {
                     let last = self.held(writer, &key.as_lookup())?;
                     Some((last.0.stored.last_access(), key.clone()))
@@ -301,16 +296,23 @@ impl Store {
                 .map(|(_, key)| key)
         };
         if held > EXACT_LRU {
-            let found = oldest(
-                writer,
-                &mut drawn.iter().filter_map(|&i| writer.keys.get_index(i)),
-            );
-            if found.is_some() {
-                return found;
+            for _ in 0..ROUNDS {
+                let mut drawn = [0_usize; SAMPLES];
+                for slot in &mut drawn {
+                    *slot = writer.next_draw(held);
+                }
+                let writer: &Writer = writer;
+                let found = oldest(
+                    writer,
+                    &mut drawn.iter().filter_map(|&i| writer.keys.get_index(i)),
+                );
+                if found.is_some() {
+                    return found;
+                }
             }
         }
-        // Few entries, or every one drawn was excluded (most entries being fetched): compare
-        // them all.
+        // Few entries, or every one drawn in every round was excluded (most entries being
+        // fetched): compare them all.
         oldest(writer, &mut writer.keys.iter())
     }
 
