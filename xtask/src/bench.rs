@@ -504,6 +504,8 @@ fn by_size(pairs: &[(f64, f64); 3]) -> String {
 struct WriteFigures {
     fill: [(f64, f64); 3],
     refresh: [(f64, f64); 3],
+    /// New keys written into a full cache, each evicting one.
+    evict: [(f64, f64); 3],
     /// Bytes per entry held: (ours, moka).
     memory: [(f64, f64); 3],
 }
@@ -515,6 +517,7 @@ impl WriteFigures {
         let mut figures = Self {
             fill: [(0.0, 0.0); 3],
             refresh: [(0.0, 0.0); 3],
+            evict: [(0.0, 0.0); 3],
             memory: [(0.0, 0.0); 3],
         };
         for (i, n) in WRITE_SIZES.iter().enumerate() {
@@ -531,6 +534,10 @@ impl WriteFigures {
                 per("refresh", "lambda_cache", REFRESHED)?,
                 per("refresh", "moka", REFRESHED)?,
             );
+            figures.evict[i] = (
+                per("evict", "lambda_cache", REFRESHED)?,
+                per("evict", "moka", REFRESHED)?,
+            );
             figures.memory[i] = (
                 json_number(&memory, &format!("lambda_cache_{n}"))?,
                 json_number(&memory, &format!("moka_{n}"))?,
@@ -541,9 +548,10 @@ impl WriteFigures {
 
     fn json(&self) -> String {
         format!(
-            "{{\"fill\":{},\"refresh_1000\":{}}}",
+            "{{\"fill\":{},\"refresh_1000\":{},\"evict_1000\":{}}}",
             by_size(&self.fill),
-            by_size(&self.refresh)
+            by_size(&self.refresh),
+            by_size(&self.evict)
         )
     }
 
@@ -560,6 +568,7 @@ impl WriteFigures {
         for (what, pairs) in [
             ("fill N keys", &self.fill),
             ("refresh 1,000 of N", &self.refresh),
+            ("1,000 new keys into a full N, each evicting", &self.evict),
         ] {
             for (n, &figures) in WRITE_SIZES.iter().zip(pairs) {
                 rows.push((
@@ -579,6 +588,15 @@ impl WriteFigures {
             format!("{:.2}x", self.refresh[2].0 / self.refresh[0].0),
             "<= 2x (flat)",
         ));
+        rows.push((
+            "write, evicting: at 100,000 / at 1,000, ours and moka".into(),
+            format!(
+                "{:.2}x and {:.2}x",
+                self.evict[2].0 / self.evict[0].0,
+                self.evict[2].1 / self.evict[0].1
+            ),
+            "(reported)",
+        ));
         for (n, &figures) in WRITE_SIZES.iter().zip(&self.memory) {
             rows.push((
                 format!("memory per entry at {n}: ours / moka"),
@@ -589,23 +607,23 @@ impl WriteFigures {
         rows
     }
 
-    /// The targets of this run: flat (ours at the largest N within 2x ours at the smallest, for
-    /// fill and refresh) and within 2x moka at every N.
-    fn targets(&self) -> [(String, bool); 4] {
+    /// The targets of this run: flat (ours at the largest N within 2x ours at the smallest) and
+    /// within 2x moka at every N for fill and refresh; within 2x moka for evicting writes.
+    fn targets(&self) -> Vec<(String, bool)> {
         let flat = |pairs: &[(f64, f64); 3]| pairs[2].0 <= 2.0 * pairs[0].0;
         let near_moka = |pairs: &[(f64, f64); 3]| pairs.iter().all(|(o, m)| *o <= 2.0 * m);
-        [
-            ("fill flat (100,000 <= 2x 1,000)".into(), flat(&self.fill)),
-            (
-                "refresh flat (100,000 <= 2x 1,000)".into(),
-                flat(&self.refresh),
-            ),
-            ("fill <= 2x moka at every N".into(), near_moka(&self.fill)),
-            (
-                "refresh <= 2x moka at every N".into(),
-                near_moka(&self.refresh),
-            ),
-        ]
+        let mut targets = Vec::new();
+        for (what, pairs) in [("fill", &self.fill), ("refresh", &self.refresh)] {
+            targets.push((format!("{what} flat (100,000 <= 2x 1,000)"), flat(pairs)));
+            targets.push((format!("{what} <= 2x moka at every N"), near_moka(pairs)));
+        }
+        // An evicting write touches a few entries drawn at random: at 100,000 keys each is a
+        // cache miss, for moka's eviction as for ours, so its growth is reported, not a target.
+        targets.push((
+            "evicting write <= 2x moka at every N".into(),
+            near_moka(&self.evict),
+        ));
+        targets
     }
 }
 

@@ -1,5 +1,6 @@
-//! The write path at size: filling N distinct keys through the read-through path, and
-//! refreshing 1,000 keys of a full cache, at N = 1,000, 10,000 and 100,000, for lambda-cache and
+//! The write path at size: filling N distinct keys through the read-through path,
+//! refreshing 1,000 keys of a full cache, and writing 1,000 new keys into a full cache (each
+//! evicting one), at N = 1,000, 10,000 and 100,000, for lambda-cache and
 //! moka in the same run. Each measured iteration is a whole fill (N writes) or a whole refresh
 //! round (1,000 writes); `cargo xtask bench` divides by the writes to report a cost per write.
 #![allow(missing_docs, clippy::disallowed_methods)] // benchmarks time themselves
@@ -77,6 +78,49 @@ fn write(c: &mut Criterion) {
                 for round in 0..iters {
                     for name in &refreshed {
                         moka_write(&moka, name, round, true);
+                    }
+                }
+                start.elapsed()
+            });
+        });
+
+        // A full cache (capacity N) taking new keys: each write evicts one. The keys cycle
+        // through twice the capacity, so the one written was, all but always, evicted since.
+        let cycle = key_names(2 * n);
+        let ours = lambda_cache::Cache::builder()
+            .capacity(n)
+            .build()
+            .expect("capacity");
+        for (i, name) in cycle.iter().take(n).enumerate() {
+            lambda_cache_write(&ours, name, i as u64, MAX_AGE);
+        }
+        let mut next = n;
+        group.bench_function(format!("evict_lambda_cache_{n}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for round in 0..iters {
+                    for _ in 0..REFRESHED {
+                        lambda_cache_write(&ours, &cycle[next % cycle.len()], round, MAX_AGE);
+                        next += 1;
+                    }
+                }
+                start.elapsed()
+            });
+        });
+        drop(ours);
+        let moka = moka::sync::Cache::builder().max_capacity(n as u64).build();
+        for (i, name) in cycle.iter().take(n).enumerate() {
+            moka_write(&moka, name, i as u64, false);
+        }
+        moka.run_pending_tasks();
+        let mut next = n;
+        group.bench_function(format!("evict_moka_{n}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for round in 0..iters {
+                    for _ in 0..REFRESHED {
+                        moka_write(&moka, &cycle[next % cycle.len()], round, false);
+                        next += 1;
                     }
                 }
                 start.elapsed()
