@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAttributeType};
@@ -197,6 +198,18 @@ impl CacheError for Failure {
 struct Schema {
     hash: KeyAttribute,
     sort: Option<KeyAttribute>,
+}
+
+/// What the reads before the first event have done so far, kept outside their futures so that
+/// a budget that cuts them short can still say what was read.
+#[derive(Debug, Default)]
+pub(crate) struct Warmup {
+    /// Parameters and secrets read.
+    pub(crate) named: AtomicUsize,
+    /// Table items stored.
+    pub(crate) items: AtomicUsize,
+    /// AppConfig profiles read.
+    pub(crate) profiles: AtomicUsize,
 }
 
 /// The clients, the cache and what the configuration says about each service.
@@ -402,25 +415,19 @@ impl Backend {
         Ok(self.served(&flags, asked, policy, body, None))
     }
 
-    /// Reads the AppConfig profiles the environment and `cache.yaml` list; a failure is
-    /// returned as text for the log (never a value).
-    pub(crate) async fn prefetch(&self, profiles: &[Profile]) -> (usize, Vec<String>) {
-        let all: Vec<Profile> = profiles
-            .iter()
-            .chain(&self.file.appconfig)
-            .cloned()
-            .collect();
-        let read = self
-            .appconfig
-            .get_many(&all, self.policy(self.appconfig_ttl, false))
-            .await;
-        let mut problems = Vec::new();
-        for (profile, outcome) in all.iter().zip(read) {
-            if let Err(e) = outcome {
-                problems.push(format!("appconfig {profile}: {e}"));
+    /// Reads `profiles` side by side, counting each one read in `progress`; a failure is
+    /// logged (never a value).
+    pub(crate) async fn prefetch(&self, profiles: &[Profile], progress: &Warmup) {
+        let policy = self.policy(self.appconfig_ttl, false);
+        futures_util::future::join_all(profiles.iter().map(|profile| async move {
+            match self.appconfig.get_entry_with(profile, policy).await {
+                Ok(_) => {
+                    progress.profiles.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => crate::log(&format!("prefetch: appconfig {profile}: {e}")),
             }
-        }
-        (all.len() - problems.len(), problems)
+        }))
+        .await;
     }
 
     /// `GetParameter`, answered as SSM answers it.
@@ -683,21 +690,22 @@ impl Backend {
     /// Reads what `cache.yaml` lists into the cache: each parameter and secret read, each
     /// table scanned (its projection and keys); stops at `max_items` or `max_bytes` rendered,
     /// or when the cache is full, so that nothing preloaded is evicted by what follows.
-    /// Returns the values loaded; a failure stops that table or skips that name, and is
-    /// returned as text for the log (never a value).
-    pub(crate) async fn preload(&self, max_items: usize, max_bytes: u64) -> (usize, Vec<String>) {
+    /// Counts what it read in `progress` as it goes (a budget may cut it short); a failure
+    /// stops that table or skips that name, and is logged (never a value).
+    pub(crate) async fn preload(&self, progress: &Warmup, max_items: usize, max_bytes: u64) {
         let mut loaded = 0_usize;
         let mut bytes = 0_u64;
-        let mut problems = Vec::new();
+        let problem = |text: String| crate::log(&format!("preload: {text}"));
         for name in &self.file.parameters {
             // A parameter may take two entries (as read, and undecrypted).
             if self.room() < 2 {
-                problems.push(self.full(loaded));
-                return (loaded, problems);
+                problem(self.full(loaded));
+                return;
             }
             match self.parameter(name, true, false).await {
                 Ok(served) => {
                     loaded += 1;
+                    progress.named.fetch_add(1, Ordering::Relaxed);
                     bytes += served.body.len() as u64;
                     // Decryption changes nothing but a SecureString: the same answer then
                     // serves requests without withDecryption too.
@@ -713,20 +721,21 @@ impl Backend {
                         );
                     }
                 }
-                Err(e) => problems.push(format!("parameter {}: {e}", quote(name))),
+                Err(e) => problem(format!("parameter {}: {e}", quote(name))),
             }
         }
         for id in &self.file.secrets {
             if self.room() == 0 {
-                problems.push(self.full(loaded));
-                return (loaded, problems);
+                problem(self.full(loaded));
+                return;
             }
             match self.secret(id, None, None, false).await {
                 Ok(served) => {
                     loaded += 1;
+                    progress.named.fetch_add(1, Ordering::Relaxed);
                     bytes += served.body.len() as u64;
                 }
-                Err(e) => problems.push(format!("secret {}: {e}", quote(id))),
+                Err(e) => problem(format!("secret {}: {e}", quote(id))),
             }
         }
         'tables: for config in &self.file.dynamodb {
@@ -734,21 +743,21 @@ impl Backend {
             let schema = match self.schema(table, Some(config)).await {
                 Ok(schema) => schema,
                 Err(e) => {
-                    problems.push(format!("table {table}: {e}"));
+                    problem(format!("table {table}: {e}"));
                     continue;
                 }
             };
             let mut start = None;
             loop {
                 if loaded >= max_items || bytes >= max_bytes {
-                    problems.push(format!(
+                    problem(format!(
                         "stopped at {loaded} values and {bytes} bytes (the preload's bounds)"
                     ));
                     break 'tables;
                 }
                 let room = self.room();
                 if room == 0 {
-                    problems.push(self.full(loaded));
+                    problem(self.full(loaded));
                     break 'tables;
                 }
                 let mut request = self
@@ -769,12 +778,13 @@ impl Backend {
                 let page = match request.send().await.map_err(Failure::from_sdk) {
                     Ok(page) => page,
                     Err(e) => {
-                        problems.push(format!("table {table}: {e}"));
+                        problem(format!("table {table}: {e}"));
                         continue 'tables;
                     }
                 };
                 // A page is stored in one pass of the cache's writers' lock.
                 let mut store = self.cache.batch();
+                let mut stored = 0;
                 for item in page.items() {
                     let Some(hash) = item.get(&schema.hash.name).and_then(key_value) else {
                         continue;
@@ -797,15 +807,16 @@ impl Backend {
                         weight,
                     );
                     loaded += 1;
+                    stored += 1;
                 }
                 store.commit();
+                progress.items.fetch_add(stored, Ordering::Relaxed);
                 match page.last_evaluated_key {
                     Some(next) if !next.is_empty() => start = Some(next),
                     _ => break,
                 }
             }
         }
-        (loaded, problems)
     }
 }
 

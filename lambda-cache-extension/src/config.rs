@@ -166,6 +166,10 @@ pub struct Settings {
     pub max_stale: Duration,
     /// Preload what the configuration file lists (`CACHE_EXTENSION_INIT_STARTUP`).
     pub init_startup: bool,
+    /// Time the preload and the AppConfig prefetch share before the first `event/next`
+    /// (`CACHE_EXTENSION_INIT_BUDGET`, Go durations, default 8 s, at most 15 min; `0` reads
+    /// nothing at start). Lambda ends an on-demand INIT phase at 10 s.
+    pub init_budget: Duration,
     /// The seed's port (`CACHE_EXTENSION_PORT`, default 4000; `off` for none).
     pub cache_port: Option<u16>,
     /// The AWS extension's port (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, default 2773;
@@ -194,6 +198,12 @@ pub struct Settings {
     /// (`CACHE_EXTENSION_BACKEND_TIMEOUT`, default 5 s).
     pub backend_timeout: Duration,
 }
+
+/// The INIT budget when `CACHE_EXTENSION_INIT_BUDGET` is not set: 2 s short of the 10 s Lambda
+/// gives an on-demand INIT phase, for the function's own start.
+const DEFAULT_INIT_BUDGET: Duration = Duration::from_secs(8);
+/// The longest INIT budget: provisioned concurrency and SnapStart allow INIT phases past 10 s.
+const MAX_INIT_BUDGET: Duration = Duration::from_secs(15 * 60);
 
 const TOKEN_VARIABLES: [&str; 3] = [
     "AWS_TOKEN",
@@ -254,6 +264,16 @@ impl Settings {
         let init_startup = vars
             .boolean("CACHE_EXTENSION_INIT_STARTUP")?
             .unwrap_or(false);
+        let init_budget = vars
+            .parsed("CACHE_EXTENSION_INIT_BUDGET", |text| {
+                match parse_ttl(text)? {
+                    long if long > MAX_INIT_BUDGET => {
+                        Err("longer than Lambda's longest INIT phase: give at most 15m".to_owned())
+                    }
+                    budget => Ok(budget),
+                }
+            })?
+            .unwrap_or(DEFAULT_INIT_BUDGET);
         let cache_port = vars.port("CACHE_EXTENSION_PORT", 4000)?;
         let aws_port = vars.port("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773)?;
         let appconfig_port = vars.port("AWS_APPCONFIG_EXTENSION_HTTP_PORT", 2772)?;
@@ -374,6 +394,7 @@ impl Settings {
             secrets_ttl,
             max_stale,
             init_startup,
+            init_budget,
             cache_port,
             aws_port,
             appconfig_port,
@@ -876,6 +897,7 @@ mod tests {
         assert_eq!(s.ssm_ttl, s.ttl);
         assert_eq!(s.max_stale, Duration::from_secs(600));
         assert!(!s.init_startup);
+        assert_eq!(s.init_budget, Duration::from_secs(8));
         assert_eq!((s.cache_port, s.aws_port), (Some(4000), Some(2773)));
         assert_eq!(s.auth, Auth::Token);
         assert_eq!(s.token.expose(), "tok");
@@ -927,6 +949,8 @@ mod tests {
             ),
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "0", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0", "positive"),
+            ("CACHE_EXTENSION_INIT_BUDGET", "16m", "at most 15m"),
+            ("CACHE_EXTENSION_INIT_BUDGET", "8", "missing unit"),
             // Found by the property tests: zero written another way was shown as "0".
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "00", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0ns", "positive"),

@@ -34,8 +34,6 @@ use lifecycle::{Event, ExtensionsApi};
 const PRELOAD_MAX_ITEMS: usize = 10_000;
 /// Bytes a preload reads at most.
 const PRELOAD_MAX_BYTES: u64 = 32 << 20;
-/// Time a preload may take (Lambda gives the whole INIT phase 10 s).
-const PRELOAD_TIME: Duration = Duration::from_secs(6);
 
 /// One line on standard error (Lambda sends it to the function's log group). Never a value.
 pub(crate) fn log(message: &str) {
@@ -127,49 +125,7 @@ async fn run() -> ExitCode {
     for listener in listeners {
         server.spawn(listener);
     }
-    if settings.init_startup && !backend.caching() {
-        log("caching is off: nothing is preloaded");
-    } else if settings.init_startup {
-        let listed = backend.file().parameters.len() + backend.file().secrets.len();
-        let capacity = settings.capacity.unwrap_or(0);
-        if listed > capacity {
-            log(&format!(
-                "warning: cache.yaml lists {listed} parameters and secrets to preload, more than \
-                 the {capacity} entries the cache holds (PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE); \
-                 the preload stops when the cache is full"
-            ));
-        }
-        let preload = backend.preload(PRELOAD_MAX_ITEMS, PRELOAD_MAX_BYTES);
-        match tokio::time::timeout(PRELOAD_TIME, preload).await {
-            Ok((loaded, problems)) => {
-                log(&format!("preloaded {loaded} values"));
-                for problem in problems {
-                    log(&format!("preload: {problem}"));
-                }
-            }
-            Err(_) => log(&format!(
-                "preload stopped after {PRELOAD_TIME:?}; what it read is cached"
-            )),
-        }
-    }
-    let profiles = settings.appconfig_prefetch.len() + backend.file().appconfig.len();
-    if profiles > 0 {
-        match tokio::time::timeout(PRELOAD_TIME, backend.prefetch(&settings.appconfig_prefetch))
-            .await
-        {
-            Ok((read, problems)) => {
-                log(&format!(
-                    "prefetched {read} of {profiles} AppConfig profiles"
-                ));
-                for problem in problems {
-                    log(&format!("prefetch: {problem}"));
-                }
-            }
-            Err(_) => log(&format!(
-                "AppConfig prefetch stopped after {PRELOAD_TIME:?}; what it read is cached"
-            )),
-        }
-    }
+    let profiles = warm(&settings, &backend).await;
     let config = backend.file();
     log(&format!(
         "ready: {} tables, {} parameters, {} secrets, {profiles} AppConfig profiles configured",
@@ -187,6 +143,82 @@ async fn run() -> ExitCode {
             }
         }
     }
+}
+
+/// Everything read before the first `event/next`: the preload (if asked) and the AppConfig
+/// prefetch, side by side, within one budget (`CACHE_EXTENSION_INIT_BUDGET`). Logs what was
+/// read and what was left for on-demand reads; returns the number of profiles listed.
+async fn warm(settings: &Settings, backend: &backend::Backend) -> usize {
+    let preload = settings.init_startup && backend.caching();
+    if settings.init_startup && !backend.caching() {
+        log("caching is off: nothing is preloaded");
+    }
+    let file = backend.file();
+    let listed = file.parameters.len() + file.secrets.len();
+    let profiles: Vec<_> = settings
+        .appconfig_prefetch
+        .iter()
+        .chain(&file.appconfig)
+        .cloned()
+        .collect();
+    if !preload && profiles.is_empty() {
+        return 0;
+    }
+    let budget = settings.init_budget;
+    if budget.is_zero() {
+        log(
+            "CACHE_EXTENSION_INIT_BUDGET=0: nothing is read before the first event; every value is read on demand",
+        );
+        return profiles.len();
+    }
+    if preload && listed > settings.capacity.unwrap_or(0) {
+        log(&format!(
+            "warning: cache.yaml lists {listed} parameters and secrets to preload, more than \
+             the {} entries the cache holds (PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE); \
+             the preload stops when the cache is full",
+            settings.capacity.unwrap_or(0)
+        ));
+    }
+    let progress = backend::Warmup::default();
+    let clock = lambda_cache::Clock::real();
+    let started = clock.now();
+    let both = async {
+        let preloading = async {
+            if preload {
+                backend
+                    .preload(&progress, PRELOAD_MAX_ITEMS, PRELOAD_MAX_BYTES)
+                    .await;
+            }
+        };
+        tokio::join!(preloading, backend.prefetch(&profiles, &progress))
+    };
+    let finished = tokio::time::timeout(budget, both).await.is_ok();
+    let took = clock.now().saturating_duration_since(started);
+    let read =
+        |count: &std::sync::atomic::AtomicUsize| count.load(std::sync::atomic::Ordering::Relaxed);
+    let mut line = format!("INIT: read in {} ms", took.as_millis());
+    if preload {
+        line.push_str(&format!(
+            ", {} of {listed} parameters and secrets, {} table items",
+            read(&progress.named),
+            read(&progress.items)
+        ));
+    }
+    if !profiles.is_empty() {
+        line.push_str(&format!(
+            ", {} of {} AppConfig profiles",
+            read(&progress.profiles),
+            profiles.len()
+        ));
+    }
+    if !finished {
+        line.push_str(&format!(
+            "; the INIT budget of {budget:?} (CACHE_EXTENSION_INIT_BUDGET) ran out: the rest is \
+             left for on-demand reads"
+        ));
+    }
+    log(&line);
+    profiles.len()
 }
 
 /// The listeners the settings ask for, on 127.0.0.1 only.

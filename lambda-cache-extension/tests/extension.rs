@@ -13,7 +13,7 @@ use lambda_cache_testkit::{
     create_secret, create_table, free_port, http_get, http_raw, moto_endpoint, put_item,
     put_parameter, sdk_config, unique, wait_exit,
 };
-use wiremock::matchers::method;
+use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "test-session-token-0123";
@@ -980,10 +980,102 @@ async fn init_startup_preloads_what_cache_yaml_lists() {
         .await;
     assert_eq!(flag.header("x-lambda-cache-source"), Some("cache"));
     assert_eq!(proxy.count_of(".GetItem"), 0);
+    let log = ext.stderr();
     assert!(
-        ext.stderr().contains("preloaded 6 values"),
-        "{}",
-        ext.stderr()
+        log.contains("1 of 1 parameters and secrets, 5 table items"),
+        "{log}"
+    );
+    assert!(!log.contains("ran out"), "{log}");
+}
+
+/// A preload and an AppConfig prefetch that take 6 s each: side by side they fit the default
+/// 8 s INIT budget (one after the other, the second would be cut), so both values are answered
+/// from memory; a 1 s budget cuts both, INIT ends, the log says what was left, and the values
+/// are read on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preload_and_the_prefetch_share_one_init_budget() {
+    const SLOW: Duration = Duration::from_secs(6);
+    let ssm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AmazonSSM.GetParameter"))
+        .respond_with(
+            aws_json(
+                200,
+                serde_json::json!({"Parameter": {"Name": "/app/flag", "Type": "String", "Value": "on", "Version": 1}}),
+            )
+            .set_delay(SLOW),
+        )
+        .mount(&ssm)
+        .await;
+    let fake = FakeAppConfig::start().await;
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        br#"{"a":{"enabled":true}}"#,
+        "application/json",
+    );
+    fake.delay_starts(SLOW);
+    let flags = "/applications/shop/environments/prod/configurations/flags";
+    let config = format!("parameters:\n  - /app/flag\nappconfig:\n  - {flags}\n");
+    let vars = [
+        ("CACHE_EXTENSION_INIT_STARTUP", "true"),
+        ("CACHE_EXTENSION_BACKEND_TIMEOUT", "30s"),
+        ("AWS_ENDPOINT_URL_APPCONFIGDATA", &fake.uri()),
+    ];
+
+    let ext = Extension::start(&ssm.uri(), Some(&config), &vars).await;
+    let log = ext.stderr();
+    assert!(
+        log.contains("1 of 1 parameters and secrets, 0 table items, 1 of 1 AppConfig profiles"),
+        "{log}"
+    );
+    assert!(!log.contains("ran out"), "{log}");
+    let parameter = ext
+        .get("/systemsmanager/parameters/get?name=/app/flag")
+        .await;
+    assert_eq!(
+        parameter.header("x-lambda-cache-source"),
+        Some("cache"),
+        "{parameter:?}"
+    );
+    let profile = ext.get(flags).await;
+    assert_eq!(
+        profile.header("x-lambda-cache-source"),
+        Some("cache"),
+        "{profile:?}"
+    );
+    assert_eq!(
+        (
+            fake.starts(),
+            ssm.received_requests().await.map(|r| r.len())
+        ),
+        (1, Some(1))
+    );
+    drop(ext);
+
+    let vars = [vars.as_slice(), &[("CACHE_EXTENSION_INIT_BUDGET", "1s")]].concat();
+    let ext = Extension::start(&ssm.uri(), Some(&config), &vars).await;
+    let log = ext.stderr();
+    assert!(
+        log.contains("0 of 1 parameters and secrets, 0 table items, 0 of 1 AppConfig profiles; the INIT budget of 1s (CACHE_EXTENSION_INIT_BUDGET) ran out: the rest is left for on-demand reads"),
+        "{log}"
+    );
+    // Both reads had started (side by side) when the budget cut them.
+    assert_eq!(
+        (
+            fake.starts(),
+            ssm.received_requests().await.map(|r| r.len())
+        ),
+        (2, Some(2))
+    );
+    let parameter = ext
+        .get("/systemsmanager/parameters/get?name=/app/flag")
+        .await;
+    assert_eq!(
+        parameter.header("x-lambda-cache-source"),
+        Some("backend"),
+        "{parameter:?}"
     );
 }
 

@@ -11,13 +11,14 @@ use lambda_cache_testkit::{any_text, assert_names_input, parser_cases};
 use proptest::prelude::*;
 
 /// Every variable the extension reads, but the token's.
-const VARIABLES: [&str; 17] = [
+const VARIABLES: [&str; 18] = [
     "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
     "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
     "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
     "CACHE_EXTENSION_AUTH",
     "CACHE_EXTENSION_BACKEND_TIMEOUT",
     "CACHE_EXTENSION_CONFIG",
+    "CACHE_EXTENSION_INIT_BUDGET",
     "CACHE_EXTENSION_INIT_STARTUP",
     "CACHE_EXTENSION_MAX_IN_FLIGHT",
     "CACHE_EXTENSION_MAX_STALE",

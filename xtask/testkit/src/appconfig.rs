@@ -37,6 +37,8 @@ struct State {
     tokens: HashMap<String, Token>,
     next_token: u64,
     poll_interval: u32,
+    /// How long StartConfigurationSession takes to answer.
+    start_delay: std::time::Duration,
     /// Polls still to fail, with the status and error code to answer.
     faults: std::collections::VecDeque<(u16, &'static str)>,
     starts: usize,
@@ -125,6 +127,11 @@ impl FakeAppConfig {
     /// The poll interval handed out from now on, in seconds.
     pub fn set_poll_interval(&self, seconds: u32) {
         self.state.lock().poll_interval = seconds;
+    }
+
+    /// StartConfigurationSession answers after `delay` from now on (a slow or far service).
+    pub fn delay_starts(&self, delay: std::time::Duration) {
+        self.state.lock().start_delay = delay;
     }
 
     /// The next `times` polls answer `status` with error `code` (`ThrottlingException`,
@@ -227,6 +234,7 @@ impl State {
         ResponseTemplate::new(201)
             .insert_header("content-type", "application/json")
             .set_body_json(serde_json::json!({ "InitialConfigurationToken": token }))
+            .set_delay(self.start_delay)
     }
 
     fn poll(&mut self, request: &Request) -> ResponseTemplate {
