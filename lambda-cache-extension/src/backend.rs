@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAttributeType};
@@ -74,6 +74,9 @@ pub(crate) enum Failure {
     Timeout(String),
     /// 429: as many requests as allowed already wait on the backend.
     Busy,
+    /// A not-found, access-denied or invalid-request answer the backend gave within the
+    /// negative TTL, answered again from memory with the same status and body.
+    Remembered(Box<Failure>),
 }
 
 impl Failure {
@@ -93,7 +96,24 @@ impl Failure {
             Self::Backend(e) => (502, &e.code),
             Self::Timeout(_) => (504, "BackendTimeout"),
             Self::Busy => (429, "TooManyRequests"),
+            Self::Remembered(failure) => failure.status_and_code(),
         }
+    }
+
+    /// True for an answer the backend would give again at once: not found, access denied, an
+    /// invalid request. Throttling, 5xx and timeouts are never remembered.
+    fn is_lasting(&self) -> bool {
+        use lambda_cache::ssm::Kind;
+        match self {
+            Self::NotFound { .. } => true,
+            Self::Backend(e) => matches!(e.kind, Kind::AccessDenied | Kind::InvalidInput),
+            Self::BadRequest { .. } | Self::Timeout(_) | Self::Busy | Self::Remembered(_) => false,
+        }
+    }
+
+    /// True when this answer came from memory (the negative cache).
+    pub(crate) fn is_remembered(&self) -> bool {
+        matches!(self, Self::Remembered(_))
     }
 
     /// An SDK failure: a timeout, a missing resource, or any other backend failure.
@@ -165,6 +185,7 @@ impl fmt::Display for Failure {
             Self::Backend(e) => write!(f, "the backend failed: {e}"),
             Self::Timeout(message) => write!(f, "the backend did not answer in time: {message}"),
             Self::Busy => f.write_str("too many requests wait on the backend: retry shortly"),
+            Self::Remembered(failure) => failure.fmt(f),
         }
     }
 }
@@ -176,7 +197,7 @@ impl CacheError for Failure {
         match self {
             Self::Backend(e) => e.kind.is_transient(),
             Self::Timeout(_) | Self::Busy => true,
-            Self::BadRequest { .. } | Self::NotFound { .. } => false,
+            Self::BadRequest { .. } | Self::NotFound { .. } | Self::Remembered(_) => false,
         }
     }
 
@@ -192,6 +213,9 @@ impl CacheError for Failure {
         ))
     }
 }
+
+/// A lasting failure, held for the negative TTL under the key of what it failed to read.
+struct Negative(Failure);
 
 /// A table's key attributes.
 #[derive(Clone, Debug)]
@@ -225,6 +249,10 @@ pub(crate) struct Backend {
     secrets_ttl: Duration,
     appconfig_ttl: Duration,
     max_stale: Duration,
+    /// How long a lasting failure is remembered (never longer than the route's TTL).
+    negative_ttl: Duration,
+    /// Requests answered from the negative cache.
+    negative_hits: AtomicU64,
     caching: bool,
     /// Entries the cache holds at most: the preload stops there rather than evict.
     capacity: usize,
@@ -237,6 +265,8 @@ const SECRETS: &str = "extension/secrets";
 const SECRETS_BY_ID: &str = "extension/secrets#version-id";
 const DYNAMODB: &str = "extension/dynamodb";
 const SCHEMA: &str = "extension/dynamodb#schema";
+/// The key of a profile's remembered failure (its content is the library's own entry).
+const APPCONFIG: &str = "extension/appconfig";
 
 impl Backend {
     pub(crate) fn new(
@@ -267,6 +297,8 @@ impl Backend {
             secrets_ttl: settings.secrets_ttl,
             appconfig_ttl: settings.appconfig_ttl,
             max_stale: settings.max_stale,
+            negative_ttl: settings.negative_ttl,
+            negative_hits: AtomicU64::new(0),
             caching: settings.capacity.is_some(),
             capacity: settings.capacity.unwrap_or(1000),
             in_flight: Semaphore::new(settings.max_in_flight),
@@ -316,18 +348,66 @@ impl Backend {
         if let Some(entry) = self.cache.get_fresh::<Body>(key, policy.max_age()) {
             return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
         }
-        let _place = self.waiting()?;
         let entry = self
-            .cache
-            .get_or_fetch(key, policy, |_previous| fetch())
-            .await;
-        if !self.caching {
-            // Concurrent identical requests still shared the one fetch; the value is dropped
-            // once answered.
-            self.cache.invalidate(key);
-        }
-        let entry = entry?;
+            .remembering(key, ttl, refresh, async {
+                let _place = self.waiting()?;
+                let entry = self
+                    .cache
+                    .get_or_fetch(key, policy, |_previous| fetch())
+                    .await;
+                if !self.caching {
+                    // Concurrent identical requests still shared the one fetch; the value is
+                    // dropped once answered.
+                    self.cache.invalidate(key);
+                }
+                entry
+            })
+            .await?;
         Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
+    }
+
+    /// The negative TTL for a route of `ttl`: the setting, never longer than the route's TTL,
+    /// and zero when caching is off.
+    fn negative_ttl(&self, ttl: Duration) -> Duration {
+        if self.caching {
+            self.negative_ttl.min(ttl)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// `read` unless a lasting failure under `key` is remembered (then that, from memory); a
+    /// lasting failure of `read` is remembered for the negative TTL. `refresh` skips the
+    /// remembered failure.
+    async fn remembering<T>(
+        &self,
+        key: Key<'_>,
+        ttl: Duration,
+        refresh: bool,
+        read: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let negative_ttl = self.negative_ttl(ttl);
+        if negative_ttl.is_zero() {
+            return read.await;
+        }
+        if !refresh && let Some(known) = self.cache.get_fresh::<Negative>(key, negative_ttl) {
+            self.negative_hits.fetch_add(1, Ordering::Relaxed);
+            return Err(Failure::Remembered(Box::new(known.value().0.clone())));
+        }
+        let outcome = read.await;
+        if let Err(failure) = &outcome
+            && failure.is_lasting()
+        {
+            let weight = failure.to_string().len() as u64;
+            self.cache
+                .insert(key, Negative(failure.clone()), Validator::default(), weight);
+        }
+        outcome
+    }
+
+    /// Requests answered from the negative cache so far.
+    pub(crate) fn negative_hits(&self) -> u64 {
+        self.negative_hits.load(Ordering::Relaxed)
     }
 
     /// False when caching is off (`…_CACHE_ENABLED=false` or `…_CACHE_SIZE=0`).
@@ -376,12 +456,17 @@ impl Backend {
     pub(crate) async fn configuration(&self, profile: &Profile) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
-        let _place = self.waiting()?;
+        let named = profile.to_string();
+        let read = async {
+            let _place = self.waiting()?;
+            self.appconfig
+                .get_entry_with(profile, policy)
+                .await
+                .map_err(Failure::from_appconfig)
+        };
         let entry = self
-            .appconfig
-            .get_entry_with(profile, policy)
-            .await
-            .map_err(Failure::from_appconfig)?;
+            .remembering(Key::new(APPCONFIG, &named), self.appconfig_ttl, false, read)
+            .await?;
         let content_type = entry.content_type().map(str::to_owned);
         Ok(self.served(&entry, asked, policy, entry.bytes(), content_type))
     }
@@ -392,12 +477,17 @@ impl Backend {
     pub(crate) async fn flags(&self, profile: &Profile, names: &[&str]) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
-        let _place = self.waiting()?;
+        let named = profile.to_string();
+        let read = async {
+            let _place = self.waiting()?;
+            self.appconfig
+                .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
+                .await
+                .map_err(Failure::from_appconfig)
+        };
         let flags = self
-            .appconfig
-            .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
-            .await
-            .map_err(Failure::from_appconfig)?;
+            .remembering(Key::new(APPCONFIG, &named), self.appconfig_ttl, false, read)
+            .await?;
         let mut picked = serde_json::Map::new();
         for name in names {
             let Some(flag) = flags.get(*name) else {
@@ -621,54 +711,62 @@ impl Backend {
                 sort: sort.clone(),
             });
         }
-        let policy = Policy::new(SCHEMA_TTL);
-        let entry = self
-            .cache
-            .get_or_fetch(Key::new(SCHEMA, table), policy, |_previous| async {
-                let out = self
-                    .dynamodb
-                    .describe_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .map_err(Failure::from_sdk)?;
-                let description = out.table.unwrap_or_else(|| {
-                    aws_sdk_dynamodb::types::TableDescription::builder().build()
-                });
-                let kind_of = |name: &str| {
-                    let declared = description
-                        .attribute_definitions()
-                        .iter()
-                        .find(|d| d.attribute_name() == name)
-                        .map(|d| d.attribute_type().clone());
-                    match declared {
-                        Some(ScalarAttributeType::N) => KeyType::N,
-                        Some(ScalarAttributeType::B) => KeyType::B,
-                        _ => KeyType::S,
-                    }
-                };
-                let mut hash = None;
-                let mut sort = None;
-                for element in description.key_schema() {
-                    let attribute = KeyAttribute {
-                        name: element.attribute_name().to_owned(),
-                        kind: kind_of(element.attribute_name()),
+        let key = Key::new(SCHEMA, table);
+        if let Some(entry) = self.cache.get_fresh::<Schema>(key, SCHEMA_TTL) {
+            return Ok(entry.value().clone());
+        }
+        // DescribeTable is a backend call like any other: it waits among the in-flight
+        // requests, and "no such table" is remembered as a missing item is.
+        let read = async {
+            let _place = self.waiting()?;
+            self.cache
+                .get_or_fetch(key, Policy::new(SCHEMA_TTL), |_previous| async {
+                    let out = self
+                        .dynamodb
+                        .describe_table()
+                        .table_name(table)
+                        .send()
+                        .await
+                        .map_err(Failure::from_sdk)?;
+                    let description = out.table.unwrap_or_else(|| {
+                        aws_sdk_dynamodb::types::TableDescription::builder().build()
+                    });
+                    let kind_of = |name: &str| {
+                        let declared = description
+                            .attribute_definitions()
+                            .iter()
+                            .find(|d| d.attribute_name() == name)
+                            .map(|d| d.attribute_type().clone());
+                        match declared {
+                            Some(ScalarAttributeType::N) => KeyType::N,
+                            Some(ScalarAttributeType::B) => KeyType::B,
+                            _ => KeyType::S,
+                        }
                     };
-                    match element.key_type() {
-                        SchemaKeyType::Hash => hash = Some(attribute),
-                        _ => sort = Some(attribute),
+                    let mut hash = None;
+                    let mut sort = None;
+                    for element in description.key_schema() {
+                        let attribute = KeyAttribute {
+                            name: element.attribute_name().to_owned(),
+                            kind: kind_of(element.attribute_name()),
+                        };
+                        match element.key_type() {
+                            SchemaKeyType::Hash => hash = Some(attribute),
+                            _ => sort = Some(attribute),
+                        }
                     }
-                }
-                let hash = hash.ok_or_else(|| {
-                    Failure::Backend(AwsError::from_code(
-                        "InvalidKeySchema",
-                        &format!("table {table} describes no partition key"),
-                        None,
-                    ))
-                })?;
-                Ok(Fetched::new(Schema { hash, sort }))
-            })
-            .await?;
+                    let hash = hash.ok_or_else(|| {
+                        Failure::Backend(AwsError::from_code(
+                            "InvalidKeySchema",
+                            &format!("table {table} describes no partition key"),
+                            None,
+                        ))
+                    })?;
+                    Ok(Fetched::new(Schema { hash, sort }))
+                })
+                .await
+        };
+        let entry = self.remembering(key, self.ttl, false, read).await?;
         Ok(entry.value().clone())
     }
 

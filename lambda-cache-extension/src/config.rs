@@ -164,6 +164,10 @@ pub struct Settings {
     /// How far past its TTL a value may be served while the backend fails
     /// (`CACHE_EXTENSION_MAX_STALE`, default 10 min; `0` turns stale answers off).
     pub max_stale: Duration,
+    /// How long a not-found, access-denied or invalid-request answer is remembered and answered
+    /// from memory (`CACHE_EXTENSION_NEGATIVE_TTL`, default 30 s, never longer than the route's
+    /// TTL; `0` turns it off).
+    pub negative_ttl: Duration,
     /// Preload what the configuration file lists (`CACHE_EXTENSION_INIT_STARTUP`).
     pub init_startup: bool,
     /// Time the preload and the AppConfig prefetch share before the first `event/next`
@@ -261,6 +265,9 @@ impl Settings {
         let max_stale = vars
             .duration("CACHE_EXTENSION_MAX_STALE")?
             .unwrap_or(Duration::from_secs(600));
+        let negative_ttl = vars
+            .duration("CACHE_EXTENSION_NEGATIVE_TTL")?
+            .unwrap_or(Duration::from_secs(30));
         let init_startup = vars
             .boolean("CACHE_EXTENSION_INIT_STARTUP")?
             .unwrap_or(false);
@@ -393,6 +400,7 @@ impl Settings {
             ssm_ttl,
             secrets_ttl,
             max_stale,
+            negative_ttl,
             init_startup,
             init_budget,
             cache_port,
@@ -898,6 +906,7 @@ mod tests {
         assert_eq!(s.max_stale, Duration::from_secs(600));
         assert!(!s.init_startup);
         assert_eq!(s.init_budget, Duration::from_secs(8));
+        assert_eq!(s.negative_ttl, Duration::from_secs(30));
         assert_eq!((s.cache_port, s.aws_port), (Some(4000), Some(2773)));
         assert_eq!(s.auth, Auth::Token);
         assert_eq!(s.token.expose(), "tok");
@@ -951,6 +960,7 @@ mod tests {
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0", "positive"),
             ("CACHE_EXTENSION_INIT_BUDGET", "16m", "at most 15m"),
             ("CACHE_EXTENSION_INIT_BUDGET", "8", "missing unit"),
+            ("CACHE_EXTENSION_NEGATIVE_TTL", "-1s", "negative"),
             // Found by the property tests: zero written another way was shown as "0".
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "00", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0ns", "positive"),

@@ -282,11 +282,17 @@ impl Server {
             Ok(served) => value(served),
             Err(failure) => {
                 let (status, code) = failure.status_and_code();
-                error(
+                let mut response = error(
                     StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
                     code,
                     &failure.to_string(),
-                )
+                );
+                if failure.is_remembered() {
+                    response
+                        .headers_mut()
+                        .insert(SOURCE_HEADER, HeaderValue::from_static("cache"));
+                }
+                response
             }
         }
     }
@@ -358,6 +364,7 @@ impl Server {
                 "errors": stats.errors,
                 "staleServed": stats.stale_served,
                 "evictions": stats.evictions,
+                "negativeHits": self.backend.negative_hits(),
             },
             "requests": {
                 "total": c.requests.load(Ordering::Relaxed),

@@ -701,6 +701,126 @@ async fn the_stale_window_starts_when_the_ttl_ends() {
     }
 }
 
+/// Not found is remembered for the negative TTL (30 s by default): a missing item read 100
+/// times costs one GetItem; `refreshNow=true` asks again. The same holds for a missing
+/// parameter, secret and table (DescribeTable), each answered from memory with the same status
+/// and body, marked `x-lambda-cache-source: cache`. Past the negative TTL, which is never longer
+/// than the route's TTL (1 s here), one more call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_costs_one_backend_call_per_negative_ttl() {
+    let client = dynamodb().await;
+    let table = unique("Neg");
+    create_table(&client, &table, ("pk", ScalarAttributeType::S), None).await;
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let config = format!("dynamodb:\n  - table: {table}\n    hashKey: pk\n");
+    let short = Extension::start(
+        proxy.endpoint(),
+        Some(&config),
+        &[("CACHE_EXTENSION_TTL", "1s")],
+    )
+    .await;
+    let missing = format!("/dynamodb?name={table}@@nobody");
+    assert_eq!(short.get(&missing).await.status, 404);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = short.get(&missing).await;
+    assert_eq!(
+        (after.status, after.header("x-lambda-cache-source")),
+        (404, None)
+    );
+    assert_eq!(proxy.count_of(".GetItem"), 2, "{:?}", proxy.all());
+    drop(short);
+
+    let ext = Extension::start(proxy.endpoint(), Some(&config), &[]).await;
+    let first = ext.get(&missing).await;
+    assert_eq!(first.status, 404, "{first:?}");
+    assert_eq!(first.json()["__type"], "ItemNotFound");
+    assert_eq!(first.header("x-lambda-cache-source"), None);
+    for _ in 1..100 {
+        let again = ext.get(&missing).await;
+        assert_eq!((again.status, &again.body), (404, &first.body));
+        assert_eq!(again.header("x-amzn-errortype"), Some("ItemNotFound"));
+        assert_eq!(again.header("x-lambda-cache-source"), Some("cache"));
+    }
+    assert_eq!(proxy.count_of(".GetItem"), 3, "{:?}", proxy.all());
+    let stats = ext.get("/v1/stats").await.json();
+    assert_eq!(stats["cache"]["negativeHits"], 99, "{stats}");
+    let refreshed = ext.get(&format!("{missing}&refreshNow=true")).await;
+    assert_eq!(refreshed.status, 404);
+    assert_eq!(refreshed.header("x-lambda-cache-source"), None);
+    assert_eq!(proxy.count_of(".GetItem"), 4);
+
+    // A missing parameter, secret and table: one call each for ten reads.
+    let name = format!("/{}/nothing", unique("neg"));
+    let secret = unique("no-secret");
+    let unknown = unique("NoTable");
+    for (target, operation, code) in [
+        (
+            format!("/systemsmanager/parameters/get?name={name}"),
+            ".GetParameter",
+            "ParameterNotFound",
+        ),
+        (
+            format!("/secretsmanager/get?secretId={secret}"),
+            ".GetSecretValue",
+            "ResourceNotFoundException",
+        ),
+        (
+            format!("/dynamodb?name={unknown}@@k"),
+            ".DescribeTable",
+            "ResourceNotFoundException",
+        ),
+    ] {
+        for i in 0..10 {
+            let answer = ext.get(&target).await;
+            assert_eq!(answer.status, 404, "{target}: {answer:?}");
+            assert_eq!(answer.json()["__type"], code, "{target}: {answer:?}");
+            let source = (i > 0).then_some("cache");
+            assert_eq!(answer.header("x-lambda-cache-source"), source, "{target}");
+        }
+        assert_eq!(proxy.count_of(operation), 1, "{target}: {:?}", proxy.all());
+    }
+}
+
+/// Access denied is remembered as not found is; throttling never is: each read of a throttled
+/// key with nothing held asks the backend again. `CACHE_EXTENSION_NEGATIVE_TTL=0` remembers
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_lasting_failures_are_remembered() {
+    let denied = aws_json(
+        400,
+        serde_json::json!({"__type": "com.amazon.coral.service#AccessDeniedException", "message": "not authorized to perform dynamodb:GetItem"}),
+    );
+    for (answer, vars, calls) in [
+        (denied.clone(), &[][..], 1),
+        (denied, &[("CACHE_EXTENSION_NEGATIVE_TTL", "0")][..], 3),
+        (dynamodb_throttle(), &[][..], 3),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let ext = Extension::start(&server.uri(), Some(TABLE_T), vars).await;
+        let answers = [
+            ext.get("/dynamodb?name=T@@k").await,
+            ext.get("/dynamodb?name=T@@k").await,
+            ext.get("/dynamodb?name=T@@k").await,
+        ];
+        for answer in &answers {
+            assert_eq!(answer.status, 502, "{vars:?}: {answer:?}");
+            assert_typed(answer);
+        }
+        assert_eq!(answers[1].body, answers[0].body);
+        assert_eq!(
+            server.received_requests().await.map(|r| r.len()),
+            Some(calls),
+            "{vars:?}: {:?}",
+            answers[0]
+        );
+        drop(ext);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_backend_is_answered_stale_or_with_a_real_status() {
     let throttle = dynamodb_throttle();
@@ -802,6 +922,9 @@ async fn misses_past_the_in_flight_limit_are_answered_429_and_hits_never() {
     assert_eq!(refused.json()["__type"], "TooManyRequests");
     assert_eq!(refused.header("retry-after"), Some("1"), "{refused:?}");
     assert_typed(&refused);
+    // A table not in cache.yaml needs DescribeTable, a backend call: it waits for a place too.
+    let described = ext.get("/dynamodb?name=Unlisted@@k").await;
+    assert_eq!(described.status, 429, "{described:?}");
     // A hit takes no place: it is answered while the limit is full.
     let held = ext.get(hit).await;
     assert_eq!(held.status, 200, "{held:?}");
@@ -810,7 +933,7 @@ async fn misses_past_the_in_flight_limit_are_answered_429_and_hits_never() {
     assert_eq!(ext.get(slow).await.status, 200, "the slot is free again");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
     let stats = ext.get("/v1/stats").await.json();
-    assert_eq!(stats["requests"]["refusedBusy"], 1, "{stats}");
+    assert_eq!(stats["requests"]["refusedBusy"], 2, "{stats}");
 }
 
 /// 300 idle connections (past the 256 slots) do not keep a request waiting for the header
