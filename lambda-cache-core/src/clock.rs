@@ -146,6 +146,26 @@ impl Clock {
             Source::Manual(nanos) => Instant(nanos.load(Ordering::Acquire)),
         }
     }
+
+    /// Milliseconds since the Unix epoch, for timestamps other systems read (metrics, logs).
+    /// A manual clock counts from the epoch itself, so that tests see fixed numbers.
+    ///
+    /// ```
+    /// let ms = lambda_cache_core::Clock::real().unix_millis();
+    /// assert!(ms > 1_700_000_000_000); // after November 2023
+    /// ```
+    pub fn unix_millis(&self) -> u64 {
+        match &self.source {
+            Source::Real => {
+                #[allow(clippy::disallowed_methods)] // wall time, for timestamps only
+                let now = std::time::SystemTime::now();
+                now.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            }
+            #[cfg(feature = "test-util")]
+            Source::Manual(nanos) => nanos.load(Ordering::Acquire) / 1_000_000,
+        }
+    }
 }
 
 /// A clock that moves only when told to (feature `test-util`).

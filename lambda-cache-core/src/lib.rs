@@ -29,6 +29,7 @@
 mod cache;
 mod clock;
 mod declare;
+pub mod emf;
 mod entry;
 mod error;
 mod join;

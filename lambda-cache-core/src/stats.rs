@@ -39,6 +39,33 @@ pub struct Stats {
     pub publishes: u64,
 }
 
+impl Stats {
+    /// What was counted between `earlier` and this snapshot (each counter's difference, never
+    /// below zero): one interval's counts, for metrics.
+    ///
+    /// ```
+    /// use lambda_cache_core::Stats;
+    /// let (mut before, mut after) = (Stats::default(), Stats::default());
+    /// (before.hits, after.hits) = (3, 10);
+    /// assert_eq!(after.since(&before).hits, 7);
+    /// ```
+    #[must_use]
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            hits: self.hits.saturating_sub(earlier.hits),
+            misses: self.misses.saturating_sub(earlier.misses),
+            fetches: self.fetches.saturating_sub(earlier.fetches),
+            errors: self.errors.saturating_sub(earlier.errors),
+            stale_served: self.stale_served.saturating_sub(earlier.stale_served),
+            evictions: self.evictions.saturating_sub(earlier.evictions),
+            shared_hits: self.shared_hits.saturating_sub(earlier.shared_hits),
+            shared_waits: self.shared_waits.saturating_sub(earlier.shared_waits),
+            shared_errors: self.shared_errors.saturating_sub(earlier.shared_errors),
+            publishes: self.publishes.saturating_sub(earlier.publishes),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) hits: Counter,

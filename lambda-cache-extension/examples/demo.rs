@@ -87,7 +87,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .env("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "1")
         .env("AWS_APPCONFIG_EXTENSION_PREFETCH_LIST", flags)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "demo-function")
+        // Its standard output is its metrics (CloudWatch EMF lines), shown at the end.
+        .stdout(Stdio::piped())
         .spawn()?;
+    let mut metrics_out = child.stdout.take().ok_or("no standard output")?;
+    let metrics = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut metrics_out, &mut text);
+        text
+    });
     // When the first event/next arrived, as the mock noted it (not when the wait noticed it).
     let next = api
         .wait_for("/event/next", 1, Duration::from_secs(20))
@@ -151,7 +160,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     println!(
-        "\nbackend calls through the extension: GetItem {}, GetParameter {}, GetSecretValue {}; AppConfig sessions {}, polls {}; RSS {} KiB",
+        "\nthe missing item `nobody`, read in 4 invocations: remembered for 30 s, so 1 GetItem for it \
+         (the rest are u1 and u2, one each)"
+    );
+    println!(
+        "backend calls through the extension: GetItem {}, GetParameter {}, GetSecretValue {}; AppConfig sessions {}, polls {}; RSS {} KiB",
         proxy.count_of(".GetItem"),
         proxy.count_of(".GetParameter"),
         proxy.count_of(".GetSecretValue"),
@@ -173,5 +186,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !exit.success() {
         return Err(format!("the extension exited with {exit}").into());
     }
+    // At SHUTDOWN the extension wrote its metrics: one CloudWatch EMF line per route and one
+    // for the cache (Lambda sends them to CloudWatch Logs, which makes metrics of them).
+    let lines = metrics.join().map_err(|_| "the metrics reader panicked")?;
+    let dynamodb = lines
+        .lines()
+        .find(|line| line.contains(r#""Route":"dynamodb""#))
+        .ok_or_else(|| format!("no EMF line for the dynamodb route in {lines:?}"))?;
+    println!(
+        "metrics at SHUTDOWN: {} EMF lines on standard output; the dynamodb route's:\n{dynamodb}",
+        lines.lines().count()
+    );
     Ok(())
 }

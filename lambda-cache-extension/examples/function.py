@@ -31,7 +31,12 @@ def get(path, base=BASE):
                 json.loads(response.read()),
             )
     except urllib.error.HTTPError as error:
-        return error.code, None, None, json.loads(error.read())
+        return (
+            error.code,
+            error.headers.get("x-lambda-cache-source"),
+            None,
+            json.loads(error.read()),
+        )
 
 
 def backend_calls():
@@ -40,7 +45,11 @@ def backend_calls():
 
 def show(path, shown, base=BASE):
     status, source, age, body = get(path, base)
-    where = f"{source}, age {age} ms" if source else body.get("__type")
+    if status != 200:
+        # A remembered failure (negative cache) says it came from memory.
+        where = body.get("__type") + (f" ({source})" if source else "")
+    else:
+        where = f"{source}, age {age} ms"
     print(f"  {path:<62} {status} {where:<22} {shown(body)}  backend calls so far: {backend_calls()}")
 
 
@@ -61,7 +70,8 @@ def handler(event, context=None):
         # A secret is used, never printed.
         lambda body: f"SecretString: {len(body['SecretString'])} characters (not shown)",
     )
-    # A miss is a real 404, never a 200.
+    # A miss is a real 404, never a 200; it is remembered for 30 s (CACHE_EXTENSION_NEGATIVE_TTL),
+    # so polling a missing key does not cost a backend call per request.
     show(f"/dynamodb?name={table}@@nobody", lambda body: body["message"])
     # The AWS AppConfig extension's route, on its port: one feature flag of a profile.
     profile = os.environ.get("DEMO_FLAGS")

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAttributeType};
@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
+use crate::metrics::{Metrics, Route};
 
 /// Bytes the cache may hold in all: rendered bodies are small, a runaway one is refused.
 const MAX_BYTES: u64 = 64 << 20;
@@ -251,8 +252,8 @@ pub(crate) struct Backend {
     max_stale: Duration,
     /// How long a lasting failure is remembered (never longer than the route's TTL).
     negative_ttl: Duration,
-    /// Requests answered from the negative cache.
-    negative_hits: AtomicU64,
+    /// What each route did, for `/v1/stats` and the EMF lines.
+    metrics: Metrics,
     caching: bool,
     /// Entries the cache holds at most: the preload stops there rather than evict.
     capacity: usize,
@@ -298,7 +299,7 @@ impl Backend {
             appconfig_ttl: settings.appconfig_ttl,
             max_stale: settings.max_stale,
             negative_ttl: settings.negative_ttl,
-            negative_hits: AtomicU64::new(0),
+            metrics: Metrics::new(settings.metrics.clone(), lambda_cache::Clock::real()),
             caching: settings.capacity.is_some(),
             capacity: settings.capacity.unwrap_or(1000),
             in_flight: Semaphore::new(settings.max_in_flight),
@@ -334,6 +335,7 @@ impl Backend {
     /// all concurrent askers; a failed fetch of something held serves it stale, within bounds.
     async fn serve<F, Fut>(
         &self,
+        route: Route,
         key: Key<'_>,
         ttl: Duration,
         refresh: bool,
@@ -346,14 +348,16 @@ impl Backend {
         let asked = self.cache.clock().now();
         let policy = self.policy(ttl, refresh);
         if let Some(entry) = self.cache.get_fresh::<Body>(key, policy.max_age()) {
+            self.metrics.hit(route);
             return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
         }
         let entry = self
-            .remembering(key, ttl, refresh, async {
+            .remembering(route, key, ttl, refresh, async {
+                self.metrics.miss(route);
                 let _place = self.waiting()?;
                 let entry = self
                     .cache
-                    .get_or_fetch(key, policy, |_previous| fetch())
+                    .get_or_fetch(key, policy, |_previous| self.timed(route, fetch()))
                     .await;
                 if !self.caching {
                     // Concurrent identical requests still shared the one fetch; the value is
@@ -363,7 +367,36 @@ impl Backend {
                 entry
             })
             .await?;
-        Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
+        let served = self.served(&entry, asked, policy, entry.value().0.clone(), None);
+        if served.source == Source::Stale {
+            self.metrics.stale(route);
+        }
+        Ok(served)
+    }
+
+    /// `call`, counted as one backend call of `route` with its latency.
+    async fn timed<T>(
+        &self,
+        route: Route,
+        call: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let started = self.cache.clock().now();
+        let outcome = call.await;
+        let took = self.cache.clock().now().saturating_duration_since(started);
+        self.metrics.call(route, took, outcome.is_err());
+        outcome
+    }
+
+    /// What each route did.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Writes the metrics' EMF lines if a minute has passed since the last (or `now`, at
+    /// SHUTDOWN).
+    pub(crate) fn report_metrics(&self, now: bool) {
+        let evictions = self.cache.stats().evictions;
+        self.metrics.report(evictions, self.cache.len(), now);
     }
 
     /// The negative TTL for a route of `ttl`: the setting, never longer than the route's TTL,
@@ -381,6 +414,7 @@ impl Backend {
     /// remembered failure.
     async fn remembering<T>(
         &self,
+        route: Route,
         key: Key<'_>,
         ttl: Duration,
         refresh: bool,
@@ -391,7 +425,7 @@ impl Backend {
             return read.await;
         }
         if !refresh && let Some(known) = self.cache.get_fresh::<Negative>(key, negative_ttl) {
-            self.negative_hits.fetch_add(1, Ordering::Relaxed);
+            self.metrics.negative_hit(route);
             return Err(Failure::Remembered(Box::new(known.value().0.clone())));
         }
         let outcome = read.await;
@@ -403,11 +437,6 @@ impl Backend {
                 .insert(key, Negative(failure.clone()), Validator::default(), weight);
         }
         outcome
-    }
-
-    /// Requests answered from the negative cache so far.
-    pub(crate) fn negative_hits(&self) -> u64 {
-        self.negative_hits.load(Ordering::Relaxed)
     }
 
     /// False when caching is off (`…_CACHE_ENABLED=false` or `…_CACHE_SIZE=0`).
@@ -449,6 +478,53 @@ impl Backend {
         }
     }
 
+    /// One read through the library's `AppConfigCache`, which decides whether to poll: it
+    /// takes a place among the waiting requests, and a lasting failure is remembered. Counted
+    /// as a hit when the answer was held before the read, else as a miss and one backend call.
+    async fn appconfig_read<T, Fut>(
+        &self,
+        profile: &Profile,
+        policy: Policy,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<Entry<T>, Failure>
+    where
+        Fut: Future<Output = Result<Entry<T>, appconfig::Error>>,
+    {
+        let named = profile.to_string();
+        let key = Key::new(APPCONFIG, &named);
+        let read = async {
+            let asked = self.cache.clock().now();
+            let Ok(_place) = self.waiting() else {
+                self.metrics.miss(Route::AppConfig);
+                return Err(Failure::Busy);
+            };
+            let outcome = read().await.map_err(Failure::from_appconfig);
+            let now = self.cache.clock().now();
+            let took = now.saturating_duration_since(asked);
+            match &outcome {
+                Ok(entry) if entry.fetched_at() >= asked => {
+                    self.metrics.miss(Route::AppConfig);
+                    self.metrics.call(Route::AppConfig, took, false);
+                }
+                Ok(entry)
+                    if now.saturating_duration_since(entry.fetched_at()) > policy.max_age() =>
+                {
+                    self.metrics.miss(Route::AppConfig);
+                    self.metrics.stale(Route::AppConfig);
+                    self.metrics.call(Route::AppConfig, took, true);
+                }
+                Ok(_) => self.metrics.hit(Route::AppConfig),
+                Err(_) => {
+                    self.metrics.miss(Route::AppConfig);
+                    self.metrics.call(Route::AppConfig, took, true);
+                }
+            }
+            outcome
+        };
+        self.remembering(Route::AppConfig, key, self.appconfig_ttl, false, read)
+            .await
+    }
+
     /// An AppConfig profile's content with its content type, through the library's
     /// `AppConfigCache` (its session, tokens and poll interval), within the AppConfig TTL.
     /// The AppConfig routes take a place among the waiting requests even for a hit: the
@@ -456,16 +532,10 @@ impl Backend {
     pub(crate) async fn configuration(&self, profile: &Profile) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
-        let named = profile.to_string();
-        let read = async {
-            let _place = self.waiting()?;
-            self.appconfig
-                .get_entry_with(profile, policy)
-                .await
-                .map_err(Failure::from_appconfig)
-        };
         let entry = self
-            .remembering(Key::new(APPCONFIG, &named), self.appconfig_ttl, false, read)
+            .appconfig_read(profile, policy, || {
+                self.appconfig.get_entry_with(profile, policy)
+            })
             .await?;
         let content_type = entry.content_type().map(str::to_owned);
         Ok(self.served(&entry, asked, policy, entry.bytes(), content_type))
@@ -477,16 +547,11 @@ impl Backend {
     pub(crate) async fn flags(&self, profile: &Profile, names: &[&str]) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
-        let named = profile.to_string();
-        let read = async {
-            let _place = self.waiting()?;
-            self.appconfig
-                .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
-                .await
-                .map_err(Failure::from_appconfig)
-        };
         let flags = self
-            .remembering(Key::new(APPCONFIG, &named), self.appconfig_ttl, false, read)
+            .appconfig_read(profile, policy, || {
+                self.appconfig
+                    .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
+            })
             .await?;
         let mut picked = serde_json::Map::new();
         for name in names {
@@ -529,7 +594,7 @@ impl Backend {
     ) -> Result<Served, Failure> {
         lambda_cache::ssm::check_name(name).map_err(|e| Failure::bad("name", e.to_string()))?;
         let key = Key::new(SSM, name).variant(if decrypt { "decrypted" } else { "" });
-        self.serve(key, self.ssm_ttl, refresh, || async move {
+        self.serve(Route::Ssm, key, self.ssm_ttl, refresh, || async move {
             let out = self
                 .ssm
                 .get_parameter()
@@ -593,40 +658,46 @@ impl Backend {
             (Some(v), _) => Key::new(SECRETS_BY_ID, id).variant(v),
             (None, s) => Key::new(SECRETS, id).variant(s.unwrap_or(lambda_cache::secrets::CURRENT)),
         };
-        self.serve(key, self.secrets_ttl, refresh, || async move {
-            let out = self
-                .secrets
-                .get_secret_value()
-                .secret_id(id)
-                .set_version_id(version_id.map(str::to_owned))
-                .set_version_stage(stage.map(str::to_owned))
-                .send()
-                .await
-                .map_err(Failure::from_sdk)?;
-            let fields = present([
-                ("ARN", out.arn.map(Into::into)),
-                ("Name", out.name.map(Into::into)),
-                ("VersionId", out.version_id.map(Into::into)),
-                ("SecretString", out.secret_string.map(Into::into)),
-                (
-                    "SecretBinary",
-                    out.secret_binary.map(|b| {
-                        base64::engine::general_purpose::STANDARD
-                            .encode(b.as_ref())
-                            .into()
-                    }),
-                ),
-                ("VersionStages", out.version_stages.map(Into::into)),
-                // As on the wire: seconds since the epoch.
-                (
-                    "CreatedDate",
-                    out.created_date
-                        .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
-                        .map(serde_json::Value::Number),
-                ),
-            ]);
-            Ok(fetched(json_bytes(&serde_json::Value::Object(fields))))
-        })
+        self.serve(
+            Route::Secrets,
+            key,
+            self.secrets_ttl,
+            refresh,
+            || async move {
+                let out = self
+                    .secrets
+                    .get_secret_value()
+                    .secret_id(id)
+                    .set_version_id(version_id.map(str::to_owned))
+                    .set_version_stage(stage.map(str::to_owned))
+                    .send()
+                    .await
+                    .map_err(Failure::from_sdk)?;
+                let fields = present([
+                    ("ARN", out.arn.map(Into::into)),
+                    ("Name", out.name.map(Into::into)),
+                    ("VersionId", out.version_id.map(Into::into)),
+                    ("SecretString", out.secret_string.map(Into::into)),
+                    (
+                        "SecretBinary",
+                        out.secret_binary.map(|b| {
+                            base64::engine::general_purpose::STANDARD
+                                .encode(b.as_ref())
+                                .into()
+                        }),
+                    ),
+                    ("VersionStages", out.version_stages.map(Into::into)),
+                    // As on the wire: seconds since the epoch.
+                    (
+                        "CreatedDate",
+                        out.created_date
+                            .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
+                            .map(serde_json::Value::Number),
+                    ),
+                ]);
+                Ok(fetched(json_bytes(&serde_json::Value::Object(fields))))
+            },
+        )
         .await
     }
 
@@ -674,7 +745,7 @@ impl Backend {
         let ttl = config.and_then(|c| c.ttl).unwrap_or(self.ttl);
         let fields = config.map(|c| c.fields.as_slice()).unwrap_or_default();
         let key = Key::new(DYNAMODB, table).variant(&encoded);
-        self.serve(key, ttl, refresh, || async {
+        self.serve(Route::DynamoDb, key, ttl, refresh, || async {
             let mut request = self
                 .dynamodb
                 .get_item()
@@ -720,53 +791,57 @@ impl Backend {
         let read = async {
             let _place = self.waiting()?;
             self.cache
-                .get_or_fetch(key, Policy::new(SCHEMA_TTL), |_previous| async {
-                    let out = self
-                        .dynamodb
-                        .describe_table()
-                        .table_name(table)
-                        .send()
-                        .await
-                        .map_err(Failure::from_sdk)?;
-                    let description = out.table.unwrap_or_else(|| {
-                        aws_sdk_dynamodb::types::TableDescription::builder().build()
-                    });
-                    let kind_of = |name: &str| {
-                        let declared = description
-                            .attribute_definitions()
-                            .iter()
-                            .find(|d| d.attribute_name() == name)
-                            .map(|d| d.attribute_type().clone());
-                        match declared {
-                            Some(ScalarAttributeType::N) => KeyType::N,
-                            Some(ScalarAttributeType::B) => KeyType::B,
-                            _ => KeyType::S,
-                        }
-                    };
-                    let mut hash = None;
-                    let mut sort = None;
-                    for element in description.key_schema() {
-                        let attribute = KeyAttribute {
-                            name: element.attribute_name().to_owned(),
-                            kind: kind_of(element.attribute_name()),
+                .get_or_fetch(key, Policy::new(SCHEMA_TTL), |_previous| {
+                    self.timed(Route::DynamoDb, async {
+                        let out = self
+                            .dynamodb
+                            .describe_table()
+                            .table_name(table)
+                            .send()
+                            .await
+                            .map_err(Failure::from_sdk)?;
+                        let description = out.table.unwrap_or_else(|| {
+                            aws_sdk_dynamodb::types::TableDescription::builder().build()
+                        });
+                        let kind_of = |name: &str| {
+                            let declared = description
+                                .attribute_definitions()
+                                .iter()
+                                .find(|d| d.attribute_name() == name)
+                                .map(|d| d.attribute_type().clone());
+                            match declared {
+                                Some(ScalarAttributeType::N) => KeyType::N,
+                                Some(ScalarAttributeType::B) => KeyType::B,
+                                _ => KeyType::S,
+                            }
                         };
-                        match element.key_type() {
-                            SchemaKeyType::Hash => hash = Some(attribute),
-                            _ => sort = Some(attribute),
+                        let mut hash = None;
+                        let mut sort = None;
+                        for element in description.key_schema() {
+                            let attribute = KeyAttribute {
+                                name: element.attribute_name().to_owned(),
+                                kind: kind_of(element.attribute_name()),
+                            };
+                            match element.key_type() {
+                                SchemaKeyType::Hash => hash = Some(attribute),
+                                _ => sort = Some(attribute),
+                            }
                         }
-                    }
-                    let hash = hash.ok_or_else(|| {
-                        Failure::Backend(AwsError::from_code(
-                            "InvalidKeySchema",
-                            &format!("table {table} describes no partition key"),
-                            None,
-                        ))
-                    })?;
-                    Ok(Fetched::new(Schema { hash, sort }))
+                        let hash = hash.ok_or_else(|| {
+                            Failure::Backend(AwsError::from_code(
+                                "InvalidKeySchema",
+                                &format!("table {table} describes no partition key"),
+                                None,
+                            ))
+                        })?;
+                        Ok(Fetched::new(Schema { hash, sort }))
+                    })
                 })
                 .await
         };
-        let entry = self.remembering(key, self.ttl, false, read).await?;
+        let entry = self
+            .remembering(Route::DynamoDb, key, self.ttl, false, read)
+            .await?;
         Ok(entry.value().clone())
     }
 

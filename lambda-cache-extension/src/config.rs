@@ -201,6 +201,11 @@ pub struct Settings {
     /// Longest wait for one backend call, retries included; then 504
     /// (`CACHE_EXTENSION_BACKEND_TIMEOUT`, default 5 s).
     pub backend_timeout: Duration,
+    /// Where the metrics go: CloudWatch EMF lines on standard output under
+    /// `CACHE_EXTENSION_METRICS_NAMESPACE` (default `LambdaCache`) with the dimensions of
+    /// `CACHE_EXTENSION_METRICS_DIMENSIONS` (`Name=value,…`; default `FunctionName=` the
+    /// function's name); `None` when `CACHE_EXTENSION_METRICS=off`.
+    pub metrics: Option<lambda_cache::emf::Emf>,
 }
 
 /// The INIT budget when `CACHE_EXTENSION_INIT_BUDGET` is not set: 2 s short of the 10 s Lambda
@@ -393,6 +398,19 @@ impl Settings {
                 }
             })?
             .unwrap_or(Duration::from_secs(5));
+        let metrics = match vars.text("CACHE_EXTENSION_METRICS")?.as_deref() {
+            Some("off") => None,
+            None | Some("emf") => Some(emf_settings(&vars)?),
+            Some(other) => {
+                return Err(InitError::Variable {
+                    name: "CACHE_EXTENSION_METRICS",
+                    value: quote(other),
+                    reason:
+                        "give emf (the default: CloudWatch EMF lines on standard output) or off"
+                            .into(),
+                });
+            }
+        };
         Ok(Self {
             config_path,
             config_named,
@@ -413,8 +431,66 @@ impl Settings {
             capacity,
             max_in_flight,
             backend_timeout,
+            metrics,
         })
     }
+}
+
+/// The metrics' namespace and dimensions, each error naming its variable.
+fn emf_settings<F: Fn(&str) -> Option<OsString>>(
+    vars: &Vars<'_, F>,
+) -> Result<lambda_cache::emf::Emf, InitError> {
+    use lambda_cache::emf::Emf;
+    let namespace = vars
+        .text("CACHE_EXTENSION_METRICS_NAMESPACE")?
+        .unwrap_or_else(|| "LambdaCache".to_owned());
+    let mut emf = Emf::new(namespace.clone()).map_err(|e| InitError::Variable {
+        name: "CACHE_EXTENSION_METRICS_NAMESPACE",
+        value: quote(&namespace),
+        reason: e.to_string(),
+    })?;
+    let (dimensions, given) = match vars.text("CACHE_EXTENSION_METRICS_DIMENSIONS")? {
+        Some(text) => (text.clone(), Some(text)),
+        None => (
+            vars.text("AWS_LAMBDA_FUNCTION_NAME")?
+                .filter(|name| !name.is_empty())
+                .map(|name| format!("FunctionName={name}"))
+                .unwrap_or_default(),
+            None,
+        ),
+    };
+    for pair in dimensions.split(',') {
+        let pair = pair.trim();
+        if pair.is_empty() {
+            continue;
+        }
+        // The variable as given, and the pair at fault in the reason; a function name taken
+        // by default is named as its own variable.
+        let invalid = |reason: String| match &given {
+            Some(text) => InitError::Variable {
+                name: "CACHE_EXTENSION_METRICS_DIMENSIONS",
+                value: quote(text),
+                reason: format!("{}: {reason}", quote(pair)),
+            },
+            None => InitError::Variable {
+                name: "AWS_LAMBDA_FUNCTION_NAME",
+                value: quote(pair.trim_start_matches("FunctionName=")),
+                reason: format!("as the metrics' FunctionName dimension: {reason}"),
+            },
+        };
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(invalid("give Name=value pairs, separated by commas".into()));
+        };
+        if name.trim() == "Route" {
+            return Err(invalid(
+                "Route is the extension's own dimension: give another name".into(),
+            ));
+        }
+        emf = emf
+            .dimension(name.trim(), value.trim())
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(emf)
 }
 
 /// The environment, read one typed variable at a time.
@@ -907,6 +983,10 @@ mod tests {
         assert!(!s.init_startup);
         assert_eq!(s.init_budget, Duration::from_secs(8));
         assert_eq!(s.negative_ttl, Duration::from_secs(30));
+        assert_eq!(
+            s.metrics.as_ref().map(lambda_cache::emf::Emf::namespace),
+            Some("LambdaCache")
+        );
         assert_eq!((s.cache_port, s.aws_port), (Some(4000), Some(2773)));
         assert_eq!(s.auth, Auth::Token);
         assert_eq!(s.token.expose(), "tok");
@@ -961,6 +1041,19 @@ mod tests {
             ("CACHE_EXTENSION_INIT_BUDGET", "16m", "at most 15m"),
             ("CACHE_EXTENSION_INIT_BUDGET", "8", "missing unit"),
             ("CACHE_EXTENSION_NEGATIVE_TTL", "-1s", "negative"),
+            ("CACHE_EXTENSION_METRICS", "cloudwatch", "emf"),
+            (
+                "CACHE_EXTENSION_METRICS_NAMESPACE",
+                "AWS/Lambda",
+                "reserved",
+            ),
+            ("CACHE_EXTENSION_METRICS_DIMENSIONS", "Stage", "Name=value"),
+            (
+                "CACHE_EXTENSION_METRICS_DIMENSIONS",
+                "Route=x",
+                "own dimension",
+            ),
+            ("CACHE_EXTENSION_METRICS_DIMENSIONS", "Stage=", "1 to 1,024"),
             // Found by the property tests: zero written another way was shown as "0".
             ("CACHE_EXTENSION_MAX_IN_FLIGHT", "00", "at least 1"),
             ("CACHE_EXTENSION_BACKEND_TIMEOUT", "0ns", "positive"),

@@ -23,6 +23,7 @@ pub mod go;
 
 mod backend;
 mod lifecycle;
+mod metrics;
 mod server;
 
 pub use server::{AGE_MS_HEADER, SOURCE_HEADER, TOKEN_HEADER};
@@ -135,8 +136,11 @@ async fn run() -> ExitCode {
     ));
     loop {
         match api.next().await {
-            Ok(Event::Invoke) => {}
-            Ok(Event::Shutdown) => return ExitCode::SUCCESS,
+            Ok(Event::Invoke) => backend.report_metrics(false),
+            Ok(Event::Shutdown) => {
+                backend.report_metrics(true);
+                return ExitCode::SUCCESS;
+            }
             Err(e) => {
                 log(&format!("Extensions API: {e}"));
                 return ExitCode::FAILURE;

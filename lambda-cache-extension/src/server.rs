@@ -364,8 +364,9 @@ impl Server {
                 "errors": stats.errors,
                 "staleServed": stats.stale_served,
                 "evictions": stats.evictions,
-                "negativeHits": self.backend.negative_hits(),
+                "negativeHits": self.backend.metrics().negative_hits(),
             },
+            "routes": self.backend.metrics().json(),
             "requests": {
                 "total": c.requests.load(Ordering::Relaxed),
                 "notOk": c.errors.load(Ordering::Relaxed),

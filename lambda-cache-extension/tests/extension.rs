@@ -3,7 +3,7 @@
 
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
@@ -27,6 +27,7 @@ struct Extension {
     aws_port: u16,
     appconfig_port: u16,
     stderr: PathBuf,
+    stdout: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -40,6 +41,7 @@ impl Extension {
             std::fs::write(dir.path().join("cache.yaml"), config).expect("cache.yaml");
         }
         let stderr = dir.path().join("stderr.log");
+        let stdout = dir.path().join("stdout.log");
         let (cache_port, aws_port, appconfig_port) = (free_port(), free_port(), free_port());
         let mut cmd = api.command(
             env!("CARGO_BIN_EXE_lambda-cache-extension"),
@@ -57,7 +59,7 @@ impl Extension {
                 "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
                 appconfig_port.to_string(),
             )
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
         for (name, value) in vars {
             cmd.env(name, value);
@@ -70,6 +72,7 @@ impl Extension {
             aws_port,
             appconfig_port,
             stderr,
+            stdout,
             _dir: dir,
         }
     }
@@ -110,12 +113,21 @@ impl Extension {
     }
 
     fn stderr(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.stderr) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
+        read_text(&self.stderr)
     }
+
+    /// What it wrote to standard output: its EMF metric lines.
+    fn stdout(&self) -> String {
+        read_text(&self.stdout)
+    }
+}
+
+fn read_text(path: &std::path::Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let _ = file.read_to_string(&mut text);
+    }
+    text
 }
 
 impl Drop for Extension {
@@ -976,6 +988,106 @@ async fn idle_connections_past_the_slots_close_the_oldest_not_the_request() {
     let evicted = stats["connections"]["evicted"].as_u64().unwrap_or(0);
     assert!((45..=46).contains(&evicted), "{stats}");
     assert!((45..100).contains(&closed_count), "{closed_count} closed");
+}
+
+/// The metrics: at SHUTDOWN, CloudWatch EMF lines on standard output (JSON with the `_aws`
+/// block, the namespace and the function's name as a dimension), whose counts per route add up
+/// to what `/v1/stats` says; `CACHE_EXTENSION_METRICS=off` writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_emf_lines_whose_counts_match_the_stats() {
+    let client = dynamodb().await;
+    let table = unique("Metrics");
+    create_table(&client, &table, ("pk", ScalarAttributeType::S), None).await;
+    put_item(&client, &table, &[("pk", s("k"))]).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await);
+    let name = format!("/{}/p", unique("metrics"));
+    put_parameter(&ssm, &name, ParameterType::String, "v").await;
+    let config = format!("dynamodb:\n  - table: {table}\n    hashKey: pk\n");
+    for off in [false, true] {
+        let mut vars = vec![("AWS_LAMBDA_FUNCTION_NAME", "checkout")];
+        if off {
+            vars.push(("CACHE_EXTENSION_METRICS", "off"));
+        }
+        let mut ext = Extension::start(&moto_endpoint(), Some(&config), &vars).await;
+        for target in [
+            format!("/dynamodb?name={table}@@k"),
+            format!("/dynamodb?name={table}@@k"),
+            format!("/dynamodb?name={table}@@missing"),
+            format!("/dynamodb?name={table}@@missing"),
+            format!("/systemsmanager/parameters/get?name={name}"),
+            format!("/systemsmanager/parameters/get?name={name}"),
+            format!("/systemsmanager/parameters/get?name={name}"),
+        ] {
+            ext.get(&target).await;
+        }
+        let stats = ext.get("/v1/stats").await.json();
+        ext.api.invoke();
+        ext.api.wait_for("/event/next", 2, READY).await;
+        ext.api.shutdown();
+        let status = ext.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "{status:?}: {}", ext.stderr());
+        let out = ext.stdout();
+        if off {
+            assert_eq!(out, "", "metrics off writes nothing");
+            continue;
+        }
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        assert_eq!(lines.len(), 3, "dynamodb, ssm and the cache's line: {out}");
+        let mut sums = std::collections::HashMap::<(String, String), u64>::new();
+        for line in &lines {
+            let directive = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "LambdaCache", "{line}");
+            assert!(line["_aws"]["Timestamp"].as_u64().is_some(), "{line}");
+            assert_eq!(directive["Dimensions"][0][0], "FunctionName", "{line}");
+            assert_eq!(line["FunctionName"], "checkout");
+            let route = line["Route"].as_str().unwrap_or("cache").to_owned();
+            for metric in directive["Metrics"].as_array().expect("metrics") {
+                let metric = metric["Name"].as_str().expect("a name").to_owned();
+                assert!(line[&metric].is_number(), "{metric} has no value: {line}");
+                if let Some(count) = line[&metric].as_u64() {
+                    *sums.entry((route.clone(), metric)).or_default() += count;
+                }
+            }
+        }
+        let sum = |route: &str, metric: &str| {
+            sums.get(&(route.to_owned(), metric.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
+        for (route, counts) in stats["routes"].as_object().expect("routes") {
+            for (metric, field) in [
+                ("Hits", "hits"),
+                ("Misses", "misses"),
+                ("StaleServed", "staleServed"),
+                ("NegativeHits", "negativeHits"),
+                ("BackendCalls", "backendCalls"),
+                ("BackendErrors", "backendErrors"),
+            ] {
+                assert_eq!(
+                    Some(sum(route, metric)),
+                    counts[field].as_u64(),
+                    "{route} {metric}: {out}\n{stats}"
+                );
+            }
+        }
+        assert_eq!(
+            (sum("dynamodb", "Hits"), sum("dynamodb", "NegativeHits")),
+            (1, 1)
+        );
+        assert_eq!((sum("ssm", "Hits"), sum("ssm", "BackendCalls")), (2, 1));
+        assert_eq!(
+            Some(sum("cache", "Evictions")),
+            stats["cache"]["evictions"].as_u64()
+        );
+        assert!(
+            lines[0]["BackendLatencyP99"]
+                .as_f64()
+                .is_some_and(|ms| ms > 0.0)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use lambda_cache_testkit::{any_text, assert_names_input, parser_cases};
 use proptest::prelude::*;
 
 /// Every variable the extension reads, but the token's.
-const VARIABLES: [&str; 19] = [
+const VARIABLES: [&str; 22] = [
     "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
     "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
     "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
@@ -22,6 +22,9 @@ const VARIABLES: [&str; 19] = [
     "CACHE_EXTENSION_INIT_STARTUP",
     "CACHE_EXTENSION_MAX_IN_FLIGHT",
     "CACHE_EXTENSION_MAX_STALE",
+    "CACHE_EXTENSION_METRICS",
+    "CACHE_EXTENSION_METRICS_DIMENSIONS",
+    "CACHE_EXTENSION_METRICS_NAMESPACE",
     "CACHE_EXTENSION_NEGATIVE_TTL",
     "CACHE_EXTENSION_PORT",
     "CACHE_EXTENSION_TTL",

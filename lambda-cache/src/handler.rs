@@ -5,6 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
+use lambda_cache_core::emf::MetricsReporter;
 use lambda_runtime::{LambdaEvent, Service};
 
 use crate::entries::{Entries, Snapshot};
@@ -35,6 +38,7 @@ use crate::entries::{Entries, Snapshot};
 pub struct CachedHandler<F> {
     entries: Entries,
     handler: F,
+    metrics: Option<Arc<MetricsReporter>>,
 }
 
 impl std::fmt::Debug for CachedHandler<()> {
@@ -61,7 +65,32 @@ impl Entries {
         CachedHandler {
             entries: self,
             handler,
+            metrics: None,
         }
+    }
+}
+
+impl<F> CachedHandler<F> {
+    /// Writes the cache's counters as a CloudWatch EMF line to standard output at the end of
+    /// an invocation, at most once per the reporter's interval (60 s by default). Lambda sends
+    /// the line to CloudWatch Logs, which makes metrics of it; nothing is sent on the request
+    /// path.
+    ///
+    /// ```no_run
+    /// # async fn handler(_: lambda_runtime::LambdaEvent<serde_json::Value>, _: lambda_cache::entries::Snapshot)
+    /// #     -> Result<serde_json::Value, lambda_runtime::Error> { Ok(serde_json::Value::Null) }
+    /// # async fn f() -> Result<(), lambda_runtime::Error> {
+    /// use lambda_cache::emf::{Emf, MetricsReporter};
+    /// let emf = Emf::new("LambdaCache")?.dimension("FunctionName", "checkout")?;
+    /// let reporter = MetricsReporter::new(emf, lambda_cache::Cache::global());
+    /// let entries = lambda_cache::entries::Entries::builder().build()?;
+    /// lambda_runtime::run(entries.handler(handler).with_metrics(reporter)).await
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_metrics(mut self, reporter: MetricsReporter) -> Self {
+        self.metrics = Some(Arc::new(reporter));
+        self
     }
 }
 
@@ -82,9 +111,14 @@ where
     fn call(&mut self, event: LambdaEvent<E>) -> Self::Future {
         let entries = self.entries.clone();
         let handler = self.handler.clone();
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let snapshot = entries.refresh().await?;
-            handler(event, snapshot).await
+            let answer = handler(event, snapshot).await;
+            if let Some(metrics) = metrics {
+                metrics.report();
+            }
+            answer
         })
     }
 }

@@ -42,6 +42,8 @@ pub use lambda_cache_core::{
 
 pub mod entries;
 
+pub use lambda_cache_core::emf;
+
 /// `lambda_runtime` integration (feature `lambda-runtime`): [`entries::Entries::handler`].
 #[cfg(feature = "lambda-runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda-runtime")))]
