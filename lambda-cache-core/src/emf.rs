@@ -297,7 +297,8 @@ impl Emf {
     }
 
     /// One line of a cache's counters over an interval (`delta`, as [`Stats::since`] gives):
-    /// `Hits`, `Misses`, `Fetches`, `FetchErrors`, `StaleServed` and `Evictions`.
+    /// `Hits`, `Misses`, `Fetches`, `FetchErrors`, `StaleServed`, `Evictions` and `NotModified`
+    /// (fetches that kept the held value).
     ///
     /// ```
     /// use lambda_cache_core::{Stats, emf::Emf};
@@ -316,6 +317,7 @@ impl Emf {
                 Metric::count("FetchErrors", delta.errors),
                 Metric::count("StaleServed", delta.stale_served),
                 Metric::count("Evictions", delta.evictions),
+                Metric::count("NotModified", delta.not_modified),
             ],
         )
     }

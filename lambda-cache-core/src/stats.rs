@@ -21,6 +21,9 @@ pub struct Stats {
     pub fetches: u64,
     /// Loader calls that failed.
     pub errors: u64,
+    /// Loader calls answered "not modified" (a revalidation: the held value kept, its age
+    /// renewed, no new copy read).
+    pub not_modified: u64,
     /// Reads answered with the previous value after a refresh failed (stale-if-error): the
     /// fetch's leader and each waiter whose own policy allowed it.
     pub stale_served: u64,
@@ -56,6 +59,7 @@ impl Stats {
             misses: self.misses.saturating_sub(earlier.misses),
             fetches: self.fetches.saturating_sub(earlier.fetches),
             errors: self.errors.saturating_sub(earlier.errors),
+            not_modified: self.not_modified.saturating_sub(earlier.not_modified),
             stale_served: self.stale_served.saturating_sub(earlier.stale_served),
             evictions: self.evictions.saturating_sub(earlier.evictions),
             shared_hits: self.shared_hits.saturating_sub(earlier.shared_hits),
@@ -72,6 +76,7 @@ pub(crate) struct Counters {
     pub(crate) misses: Counter,
     pub(crate) fetches: Counter,
     pub(crate) errors: Counter,
+    pub(crate) not_modified: Counter,
     pub(crate) stale_served: Counter,
     pub(crate) evictions: Counter,
     pub(crate) shared_hits: Counter,
@@ -87,6 +92,7 @@ impl Counters {
             misses: self.misses.get(),
             fetches: self.fetches.get(),
             errors: self.errors.get(),
+            not_modified: self.not_modified.get(),
             stale_served: self.stale_served.get(),
             evictions: self.evictions.get(),
             shared_hits: self.shared_hits.get(),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAttributeType};
@@ -254,6 +254,10 @@ pub(crate) struct Backend {
     negative_ttl: Duration,
     /// What each route did, for `/v1/stats` and the EMF lines.
     metrics: Metrics,
+    /// Ask DescribeSecret before reading a secret again by stage.
+    revalidate_secrets: bool,
+    /// Set once DescribeSecret was refused: then only GetSecretValue is called.
+    describe_denied: AtomicBool,
     caching: bool,
     /// Entries the cache holds at most: the preload stops there rather than evict.
     capacity: usize,
@@ -300,6 +304,8 @@ impl Backend {
             max_stale: settings.max_stale,
             negative_ttl: settings.negative_ttl,
             metrics: Metrics::new(settings.metrics.clone(), lambda_cache::Clock::real()),
+            revalidate_secrets: settings.revalidate_secrets,
+            describe_denied: AtomicBool::new(false),
             caching: settings.capacity.is_some(),
             capacity: settings.capacity.unwrap_or(1000),
             in_flight: Semaphore::new(settings.max_in_flight),
@@ -342,7 +348,7 @@ impl Backend {
         fetch: F,
     ) -> Result<Served, Failure>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(Option<Entry<Body>>) -> Fut,
         Fut: Future<Output = Result<Fetched<Body>, Failure>>,
     {
         let asked = self.cache.clock().now();
@@ -357,7 +363,7 @@ impl Backend {
                 let _place = self.waiting()?;
                 let entry = self
                     .cache
-                    .get_or_fetch(key, policy, |_previous| self.timed(route, fetch()))
+                    .get_or_fetch(key, policy, |previous| self.timed(route, fetch(previous)))
                     .await;
                 if !self.caching {
                     // Concurrent identical requests still shared the one fetch; the value is
@@ -594,42 +600,48 @@ impl Backend {
     ) -> Result<Served, Failure> {
         lambda_cache::ssm::check_name(name).map_err(|e| Failure::bad("name", e.to_string()))?;
         let key = Key::new(SSM, name).variant(if decrypt { "decrypted" } else { "" });
-        self.serve(Route::Ssm, key, self.ssm_ttl, refresh, || async move {
-            let out = self
-                .ssm
-                .get_parameter()
-                .name(name)
-                .with_decryption(decrypt)
-                .send()
-                .await
-                .map_err(Failure::from_sdk)?;
-            let parameter = out.parameter.ok_or_else(|| Failure::NotFound {
-                code: "ParameterNotFound".into(),
-                message: format!("parameter {} not found", quote(name)),
-            })?;
-            let fields = present([
-                ("ARN", parameter.arn.map(Into::into)),
-                ("DataType", parameter.data_type.map(Into::into)),
-                (
-                    "LastModifiedDate",
-                    parameter
-                        .last_modified_date
-                        .and_then(|d| d.fmt(Format::DateTime).ok())
-                        .map(Into::into),
-                ),
-                ("Name", parameter.name.map(Into::into)),
-                ("Selector", parameter.selector.map(Into::into)),
-                ("SourceResult", parameter.source_result.map(Into::into)),
-                (
-                    "Type",
-                    parameter.r#type.map(|t| t.as_str().to_owned().into()),
-                ),
-                ("Value", parameter.value.map(Into::into)),
-                ("Version", Some(parameter.version.into())),
-            ]);
-            let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
-            Ok(fetched(json_bytes(&body)))
-        })
+        self.serve(
+            Route::Ssm,
+            key,
+            self.ssm_ttl,
+            refresh,
+            |_previous| async move {
+                let out = self
+                    .ssm
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(decrypt)
+                    .send()
+                    .await
+                    .map_err(Failure::from_sdk)?;
+                let parameter = out.parameter.ok_or_else(|| Failure::NotFound {
+                    code: "ParameterNotFound".into(),
+                    message: format!("parameter {} not found", quote(name)),
+                })?;
+                let fields = present([
+                    ("ARN", parameter.arn.map(Into::into)),
+                    ("DataType", parameter.data_type.map(Into::into)),
+                    (
+                        "LastModifiedDate",
+                        parameter
+                            .last_modified_date
+                            .and_then(|d| d.fmt(Format::DateTime).ok())
+                            .map(Into::into),
+                    ),
+                    ("Name", parameter.name.map(Into::into)),
+                    ("Selector", parameter.selector.map(Into::into)),
+                    ("SourceResult", parameter.source_result.map(Into::into)),
+                    (
+                        "Type",
+                        parameter.r#type.map(|t| t.as_str().to_owned().into()),
+                    ),
+                    ("Value", parameter.value.map(Into::into)),
+                    ("Version", Some(parameter.version.into())),
+                ]);
+                let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
+                Ok(fetched(json_bytes(&body)))
+            },
+        )
         .await
     }
 
@@ -663,7 +675,12 @@ impl Backend {
             key,
             self.secrets_ttl,
             refresh,
-            || async move {
+            |previous| async move {
+                if let Some(held) = previous
+                    && self.still_current(id, version_id, stage, &held).await?
+                {
+                    return Ok(Fetched::not_modified());
+                }
                 let out = self
                     .secrets
                     .get_secret_value()
@@ -673,6 +690,7 @@ impl Backend {
                     .send()
                     .await
                     .map_err(Failure::from_sdk)?;
+                let validator = Validator::from(out.version_id());
                 let fields = present([
                     ("ARN", out.arn.map(Into::into)),
                     ("Name", out.name.map(Into::into)),
@@ -695,10 +713,57 @@ impl Backend {
                             .map(serde_json::Value::Number),
                     ),
                 ]);
-                Ok(fetched(json_bytes(&serde_json::Value::Object(fields))))
+                Ok(fetched(json_bytes(&serde_json::Value::Object(fields)))
+                    .with_validator(validator))
             },
         )
         .await
+    }
+
+    /// Whether the secret answer `held` (its validator is its version id) is still the one
+    /// asked for: a version id's content never changes; a stage is asked of DescribeSecret
+    /// unless revalidation is off or was refused (then false: read it again whole).
+    async fn still_current(
+        &self,
+        id: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+        held: &Entry<Body>,
+    ) -> Result<bool, Failure> {
+        if version_id.is_some() {
+            return Ok(true);
+        }
+        let Some(held) = held.validator().token() else {
+            return Ok(false);
+        };
+        if !self.revalidate_secrets || self.describe_denied.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let stage = stage.unwrap_or(lambda_cache::secrets::CURRENT);
+        match self
+            .secrets
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(Failure::from_sdk)
+        {
+            Ok(description) => Ok(description
+                .version_ids_to_stages()
+                .and_then(|versions| versions.get(held))
+                .is_some_and(|stages| stages.iter().any(|s| s == stage))),
+            Err(Failure::Backend(e)) if e.kind == lambda_cache::ssm::Kind::AccessDenied => {
+                if !self.describe_denied.swap(true, Ordering::Relaxed) {
+                    crate::log(
+                        "DescribeSecret was refused (access denied): secrets are read again whole \
+                         with GetSecretValue; allow secretsmanager:DescribeSecret, or set \
+                         CACHE_EXTENSION_SECRETS_REVALIDATE=false",
+                    );
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One item, as plain JSON, named the seed's way: `table@@hash[@@sort]`.
@@ -745,7 +810,7 @@ impl Backend {
         let ttl = config.and_then(|c| c.ttl).unwrap_or(self.ttl);
         let fields = config.map(|c| c.fields.as_slice()).unwrap_or_default();
         let key = Key::new(DYNAMODB, table).variant(&encoded);
-        self.serve(Route::DynamoDb, key, ttl, refresh, || async {
+        self.serve(Route::DynamoDb, key, ttl, refresh, |_previous| async {
             let mut request = self
                 .dynamodb
                 .get_item()
@@ -993,8 +1058,8 @@ impl Backend {
     }
 }
 
-/// A rendered body as a cache value, weighed by its length. No validator: the extension
-/// never revalidates, it refetches.
+/// A rendered body as a cache value, weighed by its length. No validator: only secrets (their
+/// version id) are revalidated.
 fn fetched(body: Bytes) -> Fetched<Body> {
     let weight = body.len() as u64;
     Fetched::new(Body(body)).with_weight(weight)

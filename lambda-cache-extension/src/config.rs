@@ -168,6 +168,10 @@ pub struct Settings {
     /// from memory (`CACHE_EXTENSION_NEGATIVE_TTL`, default 30 s, never longer than the route's
     /// TTL; `0` turns it off).
     pub negative_ttl: Duration,
+    /// Revalidate a secret read by stage past its TTL with DescribeSecret, keeping the held
+    /// value while the stage still names its version (`CACHE_EXTENSION_SECRETS_REVALIDATE`,
+    /// Go booleans, default true).
+    pub revalidate_secrets: bool,
     /// Preload what the configuration file lists (`CACHE_EXTENSION_INIT_STARTUP`).
     pub init_startup: bool,
     /// Time the preload and the AppConfig prefetch share before the first `event/next`
@@ -273,6 +277,9 @@ impl Settings {
         let negative_ttl = vars
             .duration("CACHE_EXTENSION_NEGATIVE_TTL")?
             .unwrap_or(Duration::from_secs(30));
+        let revalidate_secrets = vars
+            .boolean("CACHE_EXTENSION_SECRETS_REVALIDATE")?
+            .unwrap_or(true);
         let init_startup = vars
             .boolean("CACHE_EXTENSION_INIT_STARTUP")?
             .unwrap_or(false);
@@ -419,6 +426,7 @@ impl Settings {
             secrets_ttl,
             max_stale,
             negative_ttl,
+            revalidate_secrets,
             init_startup,
             init_budget,
             cache_port,
@@ -1042,6 +1050,11 @@ mod tests {
             ("CACHE_EXTENSION_INIT_BUDGET", "8", "missing unit"),
             ("CACHE_EXTENSION_NEGATIVE_TTL", "-1s", "negative"),
             ("CACHE_EXTENSION_METRICS", "cloudwatch", "emf"),
+            (
+                "CACHE_EXTENSION_SECRETS_REVALIDATE",
+                "maybe",
+                "invalid boolean",
+            ),
             (
                 "CACHE_EXTENSION_METRICS_NAMESPACE",
                 "AWS/Lambda",

@@ -362,6 +362,7 @@ impl Server {
                 "misses": stats.misses,
                 "fetches": stats.fetches,
                 "errors": stats.errors,
+                "notModified": stats.not_modified,
                 "staleServed": stats.stale_served,
                 "evictions": stats.evictions,
                 "negativeHits": self.backend.metrics().negative_hits(),

@@ -1090,6 +1090,137 @@ async fn metrics_are_emf_lines_whose_counts_match_the_stats() {
     }
 }
 
+/// A secret past its TTL is revalidated: while AWSCURRENT still names the version held, one
+/// DescribeSecret and no GetSecretValue (no secret on the wire); once rotated, one of each. A
+/// read pinned by versionId needs neither. `CACHE_EXTENSION_SECRETS_REVALIDATE=false` reads it
+/// whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_unchanged_past_its_ttl_costs_one_describe_secret_and_no_read() {
+    let admin = aws_sdk_secretsmanager::Client::new(&sdk_config(&moto_endpoint()).await);
+    let name = unique("revalidated");
+    create_secret(&admin, &name, "pw-v1").await;
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[("SECRETS_MANAGER_TTL", "1")]).await;
+    let target = format!("/secretsmanager/get?secretId={name}");
+    let first = ext.get(&target).await;
+    assert_eq!(first.json()["SecretString"], "pw-v1", "{first:?}");
+    let v1 = first.json()["VersionId"]
+        .as_str()
+        .expect("a version id")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let kept = ext.get(&target).await;
+    assert_eq!(kept.status, 200, "{kept:?}");
+    assert_eq!(kept.body, first.body, "the held answer, revalidated");
+    assert_eq!(
+        (
+            proxy.count_of(".DescribeSecret"),
+            proxy.count_of(".GetSecretValue")
+        ),
+        (1, 1),
+        "{:?}",
+        proxy.all()
+    );
+    assert_eq!(ext.get("/v1/stats").await.json()["cache"]["notModified"], 1);
+
+    admin
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("pw-v2")
+        .send()
+        .await
+        .expect("rotated");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let rotated = ext.get(&target).await;
+    assert_eq!(rotated.json()["SecretString"], "pw-v2", "{rotated:?}");
+    assert_eq!(
+        (
+            proxy.count_of(".DescribeSecret"),
+            proxy.count_of(".GetSecretValue")
+        ),
+        (2, 2)
+    );
+
+    // Pinned to the first version: read once, then never asked again.
+    let pinned = format!("{target}&versionId={v1}");
+    assert_eq!(ext.get(&pinned).await.json()["SecretString"], "pw-v1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ext.get(&pinned).await.json()["SecretString"], "pw-v1");
+    assert_eq!(
+        (
+            proxy.count_of(".DescribeSecret"),
+            proxy.count_of(".GetSecretValue")
+        ),
+        (2, 3)
+    );
+    drop(ext);
+
+    let ext = Extension::start(
+        proxy.endpoint(),
+        None,
+        &[
+            ("SECRETS_MANAGER_TTL", "1"),
+            ("CACHE_EXTENSION_SECRETS_REVALIDATE", "false"),
+        ],
+    )
+    .await;
+    ext.get(&target).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ext.get(&target).await;
+    assert_eq!(
+        (
+            proxy.count_of(".DescribeSecret"),
+            proxy.count_of(".GetSecretValue")
+        ),
+        (2, 5)
+    );
+}
+
+/// Without `secretsmanager:DescribeSecret`: the first revalidation is refused, the secret is
+/// read whole, the log says so once, and later reads call GetSecretValue only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_describe_secret_falls_back_to_get_secret_value_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.DescribeSecret"))
+        .respond_with(aws_json(
+            400,
+            serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: secretsmanager:DescribeSecret"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+        .respond_with(aws_json(
+            200,
+            serde_json::json!({"Name": "db", "VersionId": "v-1", "SecretString": "hunter2", "VersionStages": ["AWSCURRENT"]}),
+        ))
+        .mount(&server)
+        .await;
+    let ext = Extension::start(&server.uri(), None, &[("SECRETS_MANAGER_TTL", "1")]).await;
+    for _ in 0..3 {
+        let answer = ext.get("/secretsmanager/get?secretId=db").await;
+        assert_eq!(answer.json()["SecretString"], "hunter2", "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let requests = server.received_requests().await.unwrap_or_default();
+    let calls = |target: &str| {
+        requests
+            .iter()
+            .filter(|r| r.headers.get("x-amz-target").is_some_and(|v| v == target))
+            .count()
+    };
+    assert_eq!(calls("secretsmanager.DescribeSecret"), 1);
+    assert_eq!(calls("secretsmanager.GetSecretValue"), 3);
+    let log = ext.stderr();
+    assert_eq!(
+        log.matches("DescribeSecret was refused").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("hunter2"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_exits_zero_promptly() {
     let mut ext = Extension::start(&moto_endpoint(), None, &[]).await;

@@ -57,6 +57,8 @@ mod error;
 mod id;
 mod value;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
@@ -101,6 +103,10 @@ pub struct SecretsCache {
     cache: Cache,
     client: Client,
     policy: Policy,
+    /// Ask DescribeSecret before reading a secret again by stage.
+    revalidate: bool,
+    /// Set once DescribeSecret was refused: then only GetSecretValue is called.
+    describe_denied: Arc<AtomicBool>,
 }
 
 impl SecretsCache {
@@ -117,6 +123,86 @@ impl SecretsCache {
             cache,
             client,
             policy: Policy::default(),
+            revalidate: true,
+            describe_denied: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether a secret read by stage is revalidated past its max age (on by default): the
+    /// cache first asks DescribeSecret which version the stage names, and keeps the value it
+    /// holds when that is still the version it holds (no secret on the wire, no KMS decrypt;
+    /// counted in [`lambda_cache_core::Stats::not_modified`]); otherwise it reads the new one
+    /// with GetSecretValue. Turn it off where the function may not call
+    /// `secretsmanager:DescribeSecret`; a refused DescribeSecret also turns it off for this
+    /// cache, once, with a warning, and the read goes on with GetSecretValue.
+    ///
+    /// ```
+    /// # let client = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::Config::builder()
+    /// #     .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest()).build());
+    /// let secrets = lambda_cache_secrets::SecretsCache::new(lambda_cache_core::Cache::global().clone(), client)
+    ///     .with_revalidation(false);
+    /// assert!(!secrets.revalidates());
+    /// ```
+    #[must_use]
+    pub fn with_revalidation(mut self, revalidate: bool) -> Self {
+        self.revalidate = revalidate;
+        self
+    }
+
+    /// Whether secrets read by stage are revalidated with DescribeSecret (see
+    /// [`SecretsCache::with_revalidation`]).
+    ///
+    /// ```
+    /// # let client = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::Config::builder()
+    /// #     .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest()).build());
+    /// let secrets = lambda_cache_secrets::SecretsCache::new(lambda_cache_core::Cache::global().clone(), client);
+    /// assert!(secrets.revalidates());
+    /// ```
+    pub fn revalidates(&self) -> bool {
+        self.revalidate && !self.describe_denied.load(Ordering::Relaxed)
+    }
+
+    /// Whether `held` (the version id of the value held) is still the version of `secret`: a
+    /// version id is immutable, so a read pinned to one always is; a stage is asked of
+    /// DescribeSecret. False when the secret must be read again.
+    async fn still_current(
+        &self,
+        secret: SecretId<'_>,
+        held: &Entry<Secret>,
+    ) -> Result<bool, Error> {
+        let stage = match secret.version() {
+            Version::Id(_) => return Ok(true),
+            Version::Stage(stage) => stage,
+        };
+        let Some(held) = held.validator().token() else {
+            return Ok(false);
+        };
+        if !self.revalidates() {
+            return Ok(false);
+        }
+        match self
+            .client
+            .describe_secret()
+            .secret_id(secret.name())
+            .send()
+            .await
+            .map_err(|err| Error::from_sdk(secret.name(), err))
+        {
+            Ok(description) => Ok(description
+                .version_ids_to_stages()
+                .and_then(|versions| versions.get(held))
+                .is_some_and(|stages| stages.iter().any(|s| s == stage))),
+            Err(Error::AccessDenied { .. }) => {
+                if !self.describe_denied.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "lambda_cache",
+                        service = SERVICE,
+                        "DescribeSecret was refused (access denied): secrets are read again whole with GetSecretValue; allow secretsmanager:DescribeSecret, or turn revalidation off"
+                    );
+                }
+                Ok(false)
+            }
+            Err(err) => Err(err),
         }
     }
 
@@ -243,8 +329,13 @@ impl SecretsCache {
     ) -> Result<Entry<Secret>, Error> {
         let id = secret.into();
         self.cache
-            .get_or_fetch(id.key(), policy, |_previous| async move {
+            .get_or_fetch(id.key(), policy, |previous| async move {
                 id.check()?;
+                if let Some(held) = &previous
+                    && self.still_current(id, held).await?
+                {
+                    return Ok(Fetched::not_modified());
+                }
                 let request = self.client.get_secret_value().secret_id(id.name());
                 let request = match id.version() {
                     Version::Stage(stage) => request.version_stage(stage),

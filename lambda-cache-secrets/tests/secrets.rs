@@ -84,7 +84,9 @@ async fn a_hit_within_max_age_makes_no_call_and_a_new_value_arrives_after_it() {
         f.secrets.get_entry(&name).await.unwrap().as_str(),
         Some("postgres://v2")
     );
-    assert_eq!(f.requests.count(), 2);
+    // Past the max age, DescribeSecret first: the stage moved, so the new version is read.
+    assert_eq!(f.requests.count_of("DescribeSecret"), 1);
+    assert_eq!(f.requests.count_of("GetSecretValue"), 2);
 
     let forced = f
         .secrets
@@ -92,7 +94,74 @@ async fn a_hit_within_max_age_makes_no_call_and_a_new_value_arrives_after_it() {
         .await
         .unwrap();
     assert_eq!(forced.as_str(), Some("postgres://v2"));
-    assert_eq!(f.requests.count(), 3, "max_age zero forces a call");
+    assert_eq!(
+        (
+            f.requests.count_of("DescribeSecret"),
+            f.requests.count_of("GetSecretValue")
+        ),
+        (2, 2),
+        "max_age zero forces a call: DescribeSecret, which says the held version is current"
+    );
+}
+
+/// Past its max age, a secret read by stage is revalidated: one DescribeSecret and no
+/// GetSecretValue while the stage names the held version (counted as not modified), one of each
+/// once it was rotated; a read pinned to a version id needs neither; revalidation off reads it
+/// whole every time.
+#[tokio::test]
+async fn a_secret_unchanged_past_its_max_age_costs_one_describe_secret_and_no_read() {
+    let f = fixture().await;
+    let name = format!("/{}/api-key", unique("revalidate"));
+    f.create(&name, "key-v1").await;
+    f.secrets.get_entry(&name).await.unwrap();
+    for _ in 0..3 {
+        f.clock.advance(MINUTE);
+        let held = f.secrets.get_entry(&name).await.unwrap();
+        assert_eq!(held.as_str(), Some("key-v1"));
+    }
+    assert_eq!(f.requests.count_of("GetSecretValue"), 1);
+    assert_eq!(f.requests.count_of("DescribeSecret"), 3);
+    assert_eq!(f.secrets.cache().stats().not_modified, 3);
+
+    // Rotated: DescribeSecret says the stage moved; the new version is read.
+    let v2 = f.put(&name, "key-v2").await;
+    f.clock.advance(MINUTE);
+    let rotated = f.secrets.get_entry(&name).await.unwrap();
+    assert_eq!(rotated.as_str(), Some("key-v2"));
+    assert_eq!(rotated.validator().token(), Some(v2.as_str()));
+    assert_eq!(
+        (
+            f.requests.count_of("DescribeSecret"),
+            f.requests.count_of("GetSecretValue")
+        ),
+        (4, 2)
+    );
+
+    // Pinned to a version id: immutable, so past the max age neither call is made.
+    f.secrets
+        .get_entry(SecretId::new(&name).version_id(&v2))
+        .await
+        .unwrap();
+    f.clock.advance(MINUTE);
+    let pinned = f
+        .secrets
+        .get_entry(SecretId::new(&name).version_id(&v2))
+        .await
+        .unwrap();
+    assert_eq!(pinned.as_str(), Some("key-v2"));
+    assert_eq!(f.requests.count(), 4 + 2 + 1);
+
+    // Revalidation off: read whole, no DescribeSecret.
+    let off = f.secrets.clone().with_revalidation(false);
+    f.clock.advance(MINUTE);
+    off.get_entry(&name).await.unwrap();
+    assert_eq!(
+        (
+            f.requests.count_of("DescribeSecret"),
+            f.requests.count_of("GetSecretValue")
+        ),
+        (4, 4)
+    );
 }
 
 #[tokio::test]
@@ -309,7 +378,8 @@ async fn a_decoded_secret_is_never_older_than_the_max_age_of_the_raw_secret() {
         db.port, 6432,
         "61 s after the secret was read, it is read again"
     );
-    assert_eq!(f.requests.count(), 2);
+    assert_eq!(f.requests.count_of("GetSecretValue"), 2);
+    assert_eq!(f.requests.count_of("DescribeSecret"), 1);
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use std::time::Duration;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError, Policy};
 use lambda_cache_secrets::{Error, SecretsCache};
-use lambda_cache_testkit::{answer_once_then, aws_json, sdk_config};
-use wiremock::{MockServer, ResponseTemplate};
+use lambda_cache_testkit::{TraceCapture, answer_once_then, aws_json, sdk_config};
+use wiremock::matchers::{header, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NAME: &str = "prod/db/password";
 
@@ -27,7 +28,8 @@ async fn primed(then: ResponseTemplate) -> (MockServer, SecretsCache, ManualCloc
     let clock = ManualClock::new();
     let cache = Cache::builder().clock(clock.clock()).build().unwrap();
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config(&server.uri()).await);
-    let secrets = SecretsCache::new(cache, client);
+    // The GetSecretValue failures below, not DescribeSecret's (a test of its own).
+    let secrets = SecretsCache::new(cache, client).with_revalidation(false);
     assert_eq!(
         secrets.get_entry(NAME).await.unwrap().as_str(),
         Some("hunter2")
@@ -120,4 +122,66 @@ async fn a_throttled_batch_serves_each_recent_secret_as_the_whole_policy_allows(
         })
         .count();
     assert_eq!((requests.len(), batches), (3, 2));
+}
+
+/// A function without `secretsmanager:DescribeSecret`: the first revalidation is refused, the
+/// read goes on with GetSecretValue, one warning says so, and later reads ask GetSecretValue
+/// only.
+#[tokio::test]
+async fn a_refused_describe_secret_falls_back_to_get_secret_value_once_with_a_warning() {
+    let capture = TraceCapture::default();
+    let _subscriber = tracing::subscriber::set_default(capture.clone());
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.DescribeSecret"))
+        .respond_with(aws_json(
+            400,
+            serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: secretsmanager:DescribeSecret"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+        .respond_with(aws_json(
+            200,
+            serde_json::json!({"Name": NAME, "VersionId": "v-1", "SecretString": "hunter2", "VersionStages": ["AWSCURRENT"]}),
+        ))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config(&server.uri()).await);
+    let secrets = SecretsCache::new(cache, client);
+    for _ in 0..3 {
+        let read = secrets.get_entry(NAME).await.unwrap();
+        assert_eq!(read.as_str(), Some("hunter2"));
+        clock.advance(Duration::from_secs(61));
+    }
+    let calls = |operation: &str| {
+        let server = &server;
+        let target = format!("secretsmanager.{operation}");
+        async move {
+            server
+                .received_requests()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| {
+                    r.headers
+                        .get("x-amz-target")
+                        .is_some_and(|v| v == target.as_str())
+                })
+                .count()
+        }
+    };
+    assert_eq!(calls("DescribeSecret").await, 1);
+    assert_eq!(calls("GetSecretValue").await, 3);
+    assert!(!secrets.revalidates());
+    assert_eq!(
+        capture.text().matches("DescribeSecret was refused").count(),
+        1,
+        "{}",
+        capture.text()
+    );
+    assert!(!capture.text().contains("hunter2"));
 }

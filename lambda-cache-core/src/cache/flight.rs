@@ -234,6 +234,7 @@ impl Cache {
             }
             (Ok(Fetched::NotModified { validator }), Some(previous)) => {
                 span.record("outcome", "not_modified");
+                self.shared.counters.not_modified.inc();
                 let entry = previous.renewed(started, validator);
                 guard.finish(
                     Some((&entry, None, true)),
