@@ -34,6 +34,7 @@ mod declare;
 mod error;
 mod id;
 mod value;
+pub mod variants;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType as SchemaKeyType, ScalarAt
 use aws_smithy_types::date_time::Format;
 use base64::Engine as _;
 use bytes::Bytes;
+use lambda_cache::appconfig::variants::{Context, FlagRules, VariantError};
 use lambda_cache::appconfig::{self, AppConfigCache, Profile};
 use lambda_cache::dynamodb::KeyValue;
 use lambda_cache::ssm::AwsError;
@@ -535,7 +536,11 @@ impl Backend {
     /// `AppConfigCache` (its session, tokens and poll interval), within the AppConfig TTL.
     /// The AppConfig routes take a place among the waiting requests even for a hit: the
     /// library's `AppConfigCache` decides whether to poll.
-    pub(crate) async fn configuration(&self, profile: &Profile) -> Result<Served, Failure> {
+    pub(crate) async fn configuration(
+        &self,
+        profile: &Profile,
+        context: &Context,
+    ) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
         let entry = self
@@ -544,36 +549,64 @@ impl Backend {
             })
             .await?;
         let content_type = entry.content_type().map(str::to_owned);
+        // A flags profile with multi-variant flags is answered evaluated for the caller's
+        // context, as the AWS AppConfig agent answers it; anything else as it is.
+        let json = content_type
+            .as_deref()
+            .is_none_or(|t| t.starts_with("application/json"));
+        if json && contains(entry.content(), b"\"_variants\"") {
+            let rules = self.flag_rules(profile, policy).await?;
+            let all = rules
+                .evaluate_all(context)
+                .map_err(|e| invalid_flag(profile, &e))?;
+            let body = json_bytes(&serde_json::Value::Object(all));
+            return Ok(self.served(&rules, asked, policy, body, content_type));
+        }
         Ok(self.served(&entry, asked, policy, entry.bytes(), content_type))
     }
 
+    /// A profile's flags with their variants' rules parsed: decoded once per version (a
+    /// derived value), evaluated per request.
+    async fn flag_rules(
+        &self,
+        profile: &Profile,
+        policy: Policy,
+    ) -> Result<Entry<FlagRules>, Failure> {
+        self.appconfig_read(profile, policy, || {
+            self.appconfig.get_json::<FlagRules>(profile, policy)
+        })
+        .await
+    }
+
     /// Feature flags of an AppConfig profile: one flag's object for one name, else an object
-    /// of the named flags, as the AWS AppConfig extension answers `?flag=`. The profile is
-    /// decoded once per version (a derived value), not per request.
-    pub(crate) async fn flags(&self, profile: &Profile, names: &[&str]) -> Result<Served, Failure> {
+    /// of the named flags, as the AWS AppConfig extension answers `?flag=`; a multi-variant
+    /// flag is the variant its rules choose for `context`. The profile is decoded and its rules
+    /// parsed once per version (a derived value), not per request.
+    pub(crate) async fn flags(
+        &self,
+        profile: &Profile,
+        names: &[&str],
+        context: &Context,
+    ) -> Result<Served, Failure> {
         let asked = self.cache.clock().now();
         let policy = self.policy(self.appconfig_ttl, false);
-        let flags = self
-            .appconfig_read(profile, policy, || {
-                self.appconfig
-                    .get_json::<serde_json::Map<String, serde_json::Value>>(profile, policy)
-            })
-            .await?;
+        let rules = self.flag_rules(profile, policy).await?;
         let mut picked = serde_json::Map::new();
         for name in names {
-            let Some(flag) = flags.get(*name) else {
+            let Some(flag) = rules.evaluate(name, context) else {
                 return Err(Failure::NotFound {
                     code: "FlagNotFound".to_owned(),
                     message: format!("profile {profile} has no feature flag {}", quote(name)),
                 });
             };
-            picked.insert((*name).to_owned(), flag.clone());
+            let flag = flag.map_err(|e| invalid_flag(profile, &e))?;
+            picked.insert((*name).to_owned(), flag);
         }
         let body = match (names, picked.values().next()) {
             ([_], Some(one)) => json_bytes(one),
             _ => json_bytes(&serde_json::Value::Object(picked)),
         };
-        Ok(self.served(&flags, asked, policy, body, None))
+        Ok(self.served(&rules, asked, policy, body, None))
     }
 
     /// Reads `profiles` side by side, counting each one read in `progress`; a failure is
@@ -1056,6 +1089,23 @@ impl Backend {
             }
         }
     }
+}
+
+/// True if `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// A multi-variant flag whose variants AppConfig delivered but this extension cannot evaluate
+/// (a rule that does not parse): the deployed profile is at fault, not the request.
+fn invalid_flag(profile: &Profile, error: &VariantError) -> Failure {
+    Failure::Backend(AwsError::from_code(
+        "InvalidFeatureFlag",
+        &format!("profile {profile}: {error}"),
+        None,
+    ))
 }
 
 /// A rendered body as a cache value, weighed by its length. No validator: only secrets (their

@@ -22,6 +22,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::backend::{Backend, Failure, Served};
 use crate::config::{Auth, InitError, profile_path};
 use crate::go::{parse_bool, quote};
+use lambda_cache::appconfig::variants::Context;
 
 /// The token header, as the AWS Parameters and Secrets extension names it.
 ///
@@ -275,7 +276,7 @@ impl Server {
                 },
                 Route::Parameter => self.parameter(&q).await,
                 Route::Secret => self.secret(&q).await,
-                Route::Configuration => self.configuration(path, &q).await,
+                Route::Configuration => self.configuration(path, &q, headers).await,
             },
         };
         match answer {
@@ -336,17 +337,32 @@ impl Server {
         self.backend.secret(id, version_id, stage, q.refresh).await
     }
 
-    async fn configuration(&self, path: &str, q: &Query) -> Result<Served, Failure> {
+    async fn configuration(
+        &self,
+        path: &str,
+        q: &Query,
+        headers: &hyper::HeaderMap,
+    ) -> Result<Served, Failure> {
         let profile = profile_path(path)
             .map_err(|reason| Failure::bad("path", format!("{}: {reason}", quote(path))))?;
         let flags: Vec<&str> = q.all("flag").collect();
         if flags.iter().any(|flag| flag.is_empty()) {
             return Err(Failure::bad("flag", "empty: name a feature flag"));
         }
+        // The AWS AppConfig agent's Context header: key=value, repeated or comma-separated.
+        let mut context = Context::new();
+        for value in headers.get_all("context") {
+            let text = value
+                .to_str()
+                .map_err(|_| Failure::bad("Context", "not visible ASCII"))?;
+            context
+                .add_header(text)
+                .map_err(|e| Failure::bad("Context", e.to_string()))?;
+        }
         if flags.is_empty() {
-            self.backend.configuration(&profile).await
+            self.backend.configuration(&profile, &context).await
         } else {
-            self.backend.flags(&profile, &flags).await
+            self.backend.flags(&profile, &flags, &context).await
         }
     }
 

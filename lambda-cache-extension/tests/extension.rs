@@ -1659,3 +1659,123 @@ async fn the_appconfig_route_serves_profiles_and_flags_as_the_aws_appconfig_exte
     assert_eq!(stale.json(), serde_json::json!({"enabled": true}));
     assert_eq!(fake.refused(), 0, "never a token used twice");
 }
+
+/// Multi-variant flags, as the AWS AppConfig agent serves them: the `Context` header (repeated
+/// or comma-separated) picks the variant whose rule holds, the default when none does; the
+/// whole profile comes evaluated; a flag whose rule does not parse is an error naming it while
+/// the others are served; and the profile is polled once, not once per context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_header_picks_the_variant_its_rules_name() {
+    let fake = FakeAppConfig::start().await;
+    let flags = serde_json::json!({
+        "checkout": {"enabled": false, "_variants": [
+            {"name": "Staff", "enabled": true, "rule": "(and (eq $tier \"staff\") (exists key::\"country\"))", "attributeValues": {"layout": "debug"}},
+            {"name": "Beta", "enabled": true, "rule": "(or (in $tier [\"beta\"]) (gte $age 65))", "attributeValues": {"layout": "v2"}},
+            {"name": "Default", "enabled": false, "attributeValues": {"layout": "v1"}}
+        ]},
+        "broken": {"enabled": false, "_variants": [
+            {"name": "Odd", "enabled": true, "rule": "(eq $tier"},
+            {"name": "Default", "enabled": false}
+        ]},
+        "banner": {"enabled": true}
+    });
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        flags.to_string().as_bytes(),
+        "application/json",
+    );
+    let path = "/applications/shop/environments/prod/configurations/flags";
+    let ext = Extension::start(
+        &moto_endpoint(),
+        None,
+        &[("AWS_ENDPOINT_URL_APPCONFIGDATA", &fake.uri())],
+    )
+    .await;
+    let get = |target: String, context: Vec<&'static str>| {
+        let address = ext.appconfig();
+        async move {
+            let mut headers = vec![("X-Aws-Parameters-Secrets-Token", TOKEN)];
+            headers.extend(context.into_iter().map(|c| ("Context", c)));
+            http_get(&address, &target, &headers).await
+        }
+    };
+    let checkout = format!("{path}?flag=checkout");
+    for (context, variant, layout) in [
+        (vec!["tier=beta"], "Beta", "v2"),
+        (vec!["age=70"], "Beta", "v2"),
+        (vec!["tier=staff", "country=NO"], "Staff", "debug"),
+        (vec!["tier=staff,country=NO"], "Staff", "debug"),
+        (vec!["tier=staff"], "Default", "v1"),
+        (vec![], "Default", "v1"),
+    ] {
+        let answer = get(checkout.clone(), context.clone()).await;
+        assert_eq!(answer.status, 200, "{context:?}: {answer:?}");
+        let body = answer.json();
+        assert_eq!(
+            (body["_variant"].as_str(), body["layout"].as_str()),
+            (Some(variant), Some(layout)),
+            "{context:?}: {body}"
+        );
+    }
+    let whole = get(path.to_owned(), vec!["tier=beta"]).await;
+    assert_eq!(
+        whole.status, 502,
+        "the broken flag is in the whole profile: {whole:?}"
+    );
+    let two = get(
+        format!("{path}?flag=checkout&flag=banner"),
+        vec!["tier=beta"],
+    )
+    .await;
+    assert_eq!(two.json()["checkout"]["_variant"], "Beta", "{two:?}");
+    assert_eq!(two.json()["banner"], serde_json::json!({"enabled": true}));
+    let broken = get(format!("{path}?flag=broken"), vec![]).await;
+    assert_eq!(broken.status, 502, "{broken:?}");
+    assert_eq!(broken.json()["__type"], "InvalidFeatureFlag");
+    let message = broken.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("\"broken\"") && message.contains("\"Odd\""),
+        "{message}"
+    );
+    let malformed = get(checkout.clone(), vec!["no-equals-sign"]).await;
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    assert!(
+        malformed.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Context: ")
+    );
+    assert_eq!(
+        (fake.starts(), fake.polls()),
+        (1, 1),
+        "one read for every context"
+    );
+
+    // A profile whose flags all parse comes whole, evaluated.
+    let fine = serde_json::json!({"checkout": flags["checkout"], "banner": flags["banner"]});
+    fake.deploy(
+        "shop",
+        "prod",
+        "fine",
+        fine.to_string().as_bytes(),
+        "application/json",
+    );
+    let whole = get(
+        "/applications/shop/environments/prod/configurations/fine".to_owned(),
+        vec!["age=80"],
+    )
+    .await;
+    assert_eq!(whole.status, 200, "{whole:?}");
+    assert_eq!(
+        whole.json(),
+        serde_json::json!({
+            "checkout": {"enabled": true, "layout": "v2", "_variant": "Beta"},
+            "banner": {"enabled": true}
+        })
+    );
+}
