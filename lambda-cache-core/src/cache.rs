@@ -2,6 +2,7 @@
 //! `builder` (settings), `store` (the values held and eviction), `flight` (single flight,
 //! stale-if-error), `derived` (values computed from a raw value).
 
+mod ahead;
 mod builder;
 mod derived;
 mod flight;
@@ -98,6 +99,14 @@ impl<V, E, M: Future<Output = Result<Entry<V>, E>>> Future for Answer<V, M> {
 impl Cache {
     /// The default capacity in entries.
     pub const DEFAULT_CAPACITY: usize = 1024;
+
+    /// How long a background refresh may run by default before it is given up (see
+    /// [`CacheBuilder::refresh_timeout`]).
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::Cache::DEFAULT_REFRESH_TIMEOUT.as_secs(), 10);
+    /// ```
+    pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// The largest capacity a cache accepts: 1,048,576 entries. A cache sets aside 8 bytes per
     /// entry of capacity when built (8 MiB at this bound), so a setting read from the

@@ -297,8 +297,8 @@ impl Emf {
     }
 
     /// One line of a cache's counters over an interval (`delta`, as [`Stats::since`] gives):
-    /// `Hits`, `Misses`, `Fetches`, `FetchErrors`, `StaleServed`, `Evictions` and `NotModified`
-    /// (fetches that kept the held value).
+    /// `Hits`, `Misses`, `Fetches`, `FetchErrors`, `StaleServed`, `Evictions`, `NotModified`
+    /// (fetches that kept the held value), `RefreshedAhead` and `ServedWhileRevalidating`.
     ///
     /// ```
     /// use lambda_cache_core::{Stats, emf::Emf};
@@ -318,6 +318,8 @@ impl Emf {
                 Metric::count("StaleServed", delta.stale_served),
                 Metric::count("Evictions", delta.evictions),
                 Metric::count("NotModified", delta.not_modified),
+                Metric::count("RefreshedAhead", delta.refreshed_ahead),
+                Metric::count("ServedWhileRevalidating", delta.served_while_revalidating),
             ],
         )
     }

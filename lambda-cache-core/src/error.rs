@@ -157,6 +157,8 @@ pub enum ConfigError {
     JitterOutOfRange(f64),
     /// `capacity(n)` with `n` above [`crate::Cache::MAX_CAPACITY`].
     CapacityTooLarge(usize),
+    /// [`crate::Policy::refresh_ahead`] with a fraction outside `0 < f < 1`.
+    RefreshAheadOutOfRange(f64),
 }
 
 impl fmt::Display for ConfigError {
@@ -170,6 +172,10 @@ impl fmt::Display for ConfigError {
                 f,
                 "cache capacity {n} is above the most a cache holds ({}): give a smaller one, or a byte budget",
                 crate::Cache::MAX_CAPACITY
+            ),
+            Self::RefreshAheadOutOfRange(v) => write!(
+                f,
+                "refresh-ahead fraction {v} is out of range: give a share of max_age between 0 and 1 (0.8 refreshes from 80%)"
             ),
             Self::JitterOutOfRange(v) => {
                 write!(

@@ -23,6 +23,10 @@ pub struct Policy {
     max_age: Duration,
     stale: StaleIfError,
     share_secrets: bool,
+    /// Refresh ahead from this share of max_age, in 1/1000 (0: off).
+    ahead_permille: u16,
+    /// How long past max_age a value is answered while one refresh runs.
+    while_revalidate: Duration,
 }
 
 /// Whether a transient refresh failure may be answered with the previous value.
@@ -57,7 +61,72 @@ impl Policy {
             max_age,
             stale: StaleIfError::Inherit,
             share_secrets: false,
+            ahead_permille: 0,
+            while_revalidate: Duration::ZERO,
         }
+    }
+
+    /// Refresh ahead: a read that finds a value older than `fraction` of the max age (and
+    /// within it) is answered with it at once, and starts one refresh of the key in the
+    /// background ([`crate::Cache::get_or_refresh`]), so that readers at the TTL boundary do
+    /// not wait for the backend. Off by default; AWS's secrets agent uses 0.8.
+    ///
+    /// # Errors
+    /// [`crate::ConfigError::RefreshAheadOutOfRange`] unless `0 < fraction < 1`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = lambda_cache_core::Policy::new(Duration::from_secs(300)).refresh_ahead(0.8)?;
+    /// assert_eq!(p.refresh_ahead_after(), Some(Duration::from_secs(240)));
+    /// assert!(lambda_cache_core::Policy::default().refresh_ahead(1.0).is_err());
+    /// # Ok::<(), lambda_cache_core::ConfigError>(())
+    /// ```
+    pub fn refresh_ahead(self, fraction: f64) -> Result<Self, crate::ConfigError> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(crate::ConfigError::RefreshAheadOutOfRange(fraction));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // within 1..=999
+        let permille = ((fraction * 1000.0).round() as u16).clamp(1, 999);
+        Ok(Self {
+            ahead_permille: permille,
+            ..self
+        })
+    }
+
+    /// The age from which a read refreshes ahead, if [`Policy::refresh_ahead`] is on.
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::Policy::default().refresh_ahead_after(), None);
+    /// ```
+    pub fn refresh_ahead_after(&self) -> Option<Duration> {
+        (self.ahead_permille > 0).then(|| self.max_age * u32::from(self.ahead_permille) / 1000)
+    }
+
+    /// Stale while revalidate (RFC 5861): a value up to `window` past its max age is answered at
+    /// once while one refresh runs in the background; a failed refresh leaves it in place, within
+    /// the stale-if-error bound. Past the window, readers wait as without it. Off (zero) by
+    /// default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = lambda_cache_core::Policy::default().stale_while_revalidate(Duration::from_secs(30));
+    /// assert_eq!(p.while_revalidate(), Duration::from_secs(30));
+    /// ```
+    #[must_use]
+    pub const fn stale_while_revalidate(self, window: Duration) -> Self {
+        Self {
+            while_revalidate: window,
+            ..self
+        }
+    }
+
+    /// The stale-while-revalidate window ([`Policy::stale_while_revalidate`]).
+    ///
+    /// ```
+    /// assert!(lambda_cache_core::Policy::default().while_revalidate().is_zero());
+    /// ```
+    pub const fn while_revalidate(&self) -> Duration {
+        self.while_revalidate
     }
 
     /// The same policy with another maximum age.

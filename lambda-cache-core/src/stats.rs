@@ -21,6 +21,13 @@ pub struct Stats {
     pub fetches: u64,
     /// Loader calls that failed.
     pub errors: u64,
+    /// Background refreshes started because a read found its value past the refresh-ahead
+    /// share of its max age ([`crate::Policy::refresh_ahead`]).
+    pub refreshed_ahead: u64,
+    /// Reads answered at once with a value past its max age, within the
+    /// stale-while-revalidate window, while one refresh ran
+    /// ([`crate::Policy::stale_while_revalidate`]).
+    pub served_while_revalidating: u64,
     /// Loader calls answered "not modified" (a revalidation: the held value kept, its age
     /// renewed, no new copy read).
     pub not_modified: u64,
@@ -60,6 +67,10 @@ impl Stats {
             fetches: self.fetches.saturating_sub(earlier.fetches),
             errors: self.errors.saturating_sub(earlier.errors),
             not_modified: self.not_modified.saturating_sub(earlier.not_modified),
+            refreshed_ahead: self.refreshed_ahead.saturating_sub(earlier.refreshed_ahead),
+            served_while_revalidating: self
+                .served_while_revalidating
+                .saturating_sub(earlier.served_while_revalidating),
             stale_served: self.stale_served.saturating_sub(earlier.stale_served),
             evictions: self.evictions.saturating_sub(earlier.evictions),
             shared_hits: self.shared_hits.saturating_sub(earlier.shared_hits),
@@ -77,6 +88,8 @@ pub(crate) struct Counters {
     pub(crate) fetches: Counter,
     pub(crate) errors: Counter,
     pub(crate) not_modified: Counter,
+    pub(crate) refreshed_ahead: Counter,
+    pub(crate) served_while_revalidating: Counter,
     pub(crate) stale_served: Counter,
     pub(crate) evictions: Counter,
     pub(crate) shared_hits: Counter,
@@ -93,6 +106,8 @@ impl Counters {
             fetches: self.fetches.get(),
             errors: self.errors.get(),
             not_modified: self.not_modified.get(),
+            refreshed_ahead: self.refreshed_ahead.get(),
+            served_while_revalidating: self.served_while_revalidating.get(),
             stale_served: self.stale_served.get(),
             evictions: self.evictions.get(),
             shared_hits: self.shared_hits.get(),

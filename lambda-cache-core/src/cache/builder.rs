@@ -20,6 +20,8 @@ pub(super) struct Config {
     pub(super) jitter: u64,
     pub(super) jitter_seed: Option<u64>,
     pub(super) stale_if_error: Option<Duration>,
+    /// The longest a background refresh may run before it is given up.
+    pub(super) refresh_timeout: Duration,
 }
 
 /// Settings of a [`Cache`]; start from [`Cache::builder`].
@@ -44,6 +46,7 @@ pub struct CacheBuilder {
     jitter: f64,
     jitter_seed: Option<u64>,
     stale_if_error: Option<Duration>,
+    refresh_timeout: Duration,
     clock: Clock,
     #[cfg(feature = "shared")]
     tier: Option<Arc<dyn crate::shared::SharedTier>>,
@@ -57,6 +60,7 @@ impl Default for CacheBuilder {
             jitter: 0.0,
             jitter_seed: None,
             stale_if_error: None,
+            refresh_timeout: Cache::DEFAULT_REFRESH_TIMEOUT,
             clock: Clock::real(),
             #[cfg(feature = "shared")]
             tier: None,
@@ -156,6 +160,24 @@ impl CacheBuilder {
         self
     }
 
+    /// The longest a background refresh ([`Policy::refresh_ahead`](crate::Policy::refresh_ahead),
+    /// [`Policy::stale_while_revalidate`](crate::Policy::stale_while_revalidate)) may run
+    /// before it is given up, counted as a failed fetch, and retried by a later read (default
+    /// [`Cache::DEFAULT_REFRESH_TIMEOUT`]). A Lambda environment frozen mid-refresh finds it
+    /// still running when it thaws; the bound keeps one that never ends from holding its key.
+    ///
+    /// ```
+    /// let cache = lambda_cache_core::Cache::builder()
+    ///     .refresh_timeout(std::time::Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
+        self
+    }
+
     /// The clock (the real one by default; tests pass a manual one).
     ///
     /// ```
@@ -202,6 +224,7 @@ impl CacheBuilder {
             jitter,
             jitter_seed: self.jitter_seed,
             stale_if_error: self.stale_if_error,
+            refresh_timeout: self.refresh_timeout,
         };
         Ok(Cache {
             shared: Arc::new(Shared {

@@ -136,6 +136,29 @@ impl Cache {
         }
     }
 
+    /// Takes the lead of a fetch of `lookup` if none is under way (a background refresh):
+    /// the flight's key, its number and the value held.
+    pub(super) fn lead_if_idle<V: Send + Sync + 'static>(
+        &self,
+        lookup: &Lookup<'_>,
+    ) -> Option<(OwnedKey, u64, Option<Entry<V>>)> {
+        let store = &self.shared.store;
+        let mut writer = store.lock();
+        if writer.flights.contains_key(lookup) {
+            return None;
+        }
+        let held = store.held(&writer, lookup);
+        let owned = held
+            .as_ref()
+            .map_or_else(|| OwnedKey::from_lookup(lookup), |held| held.key().clone());
+        let previous = held.and_then(|held| downcast(&held.stored().entry));
+        let id = self.shared.next_flight.fetch_add(1, Ordering::AcqRel);
+        writer
+            .flights
+            .insert(owned.clone(), Flight { id, done: None });
+        Some((owned, id, previous))
+    }
+
     /// Looks at the key under the writers' lock: a value fresh enough now, a fetch to join, or
     /// the lead of a new fetch.
     fn join_or_lead<V: Send + Sync + 'static>(
@@ -174,7 +197,7 @@ impl Cache {
         Step::Lead { id, now, previous }
     }
 
-    async fn lead<V, E, F, Fut>(
+    pub(super) async fn lead<V, E, F, Fut>(
         &self,
         mut guard: FlightGuard<'_>,
         started: Instant,
@@ -325,11 +348,23 @@ impl Cache {
 
 /// Held by a fetch's leader. Finishing publishes the outcome; dropping it unfinished (the
 /// leader's future was cancelled) clears the flight so that a waiter takes the lead.
-struct FlightGuard<'a> {
+pub(super) struct FlightGuard<'a> {
     cache: &'a Cache,
     lookup: Lookup<'a>,
     id: u64,
     finished: bool,
+}
+
+impl<'a> FlightGuard<'a> {
+    /// The guard of flight `id` of `lookup`, taken by [`Cache::lead_if_idle`].
+    pub(super) fn new(cache: &'a Cache, lookup: Lookup<'a>, id: u64) -> Self {
+        Self {
+            cache,
+            lookup,
+            id,
+            finished: false,
+        }
+    }
 }
 
 impl FlightGuard<'_> {
