@@ -137,15 +137,16 @@ impl std::error::Error for TierError {}
 ///
 /// ```
 /// let s = lambda_cache_core::LeaseSettings::default();
-/// assert!(s.poll < s.wait && s.wait < s.hold);
+/// assert!(s.poll < s.wait && s.wait <= s.hold);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseSettings {
     /// The lease's time to live: past it another cache may take it (its holder died or is
     /// slow). Default 5 s.
     pub hold: Duration,
-    /// How long a cache that found the lease taken looks for the holder's value before it
-    /// fetches for itself. Default 1 s.
+    /// How long a cache that found the lease taken looks for the holder's value (or for the
+    /// lease to come free) before it fetches for itself. Default: the hold, 5 s, so that a
+    /// holder slowed by a throttled or loaded backend is waited for, not raced.
     pub wait: Duration,
     /// How often it looks. Default 25 ms; zero does not wait (it would never end).
     pub poll: Duration,
@@ -155,7 +156,7 @@ impl Default for LeaseSettings {
     fn default() -> Self {
         Self {
             hold: Duration::from_secs(5),
-            wait: Duration::from_secs(1),
+            wait: Duration::from_secs(5),
             poll: Duration::from_millis(25),
         }
     }

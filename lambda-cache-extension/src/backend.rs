@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -257,6 +258,10 @@ pub(crate) struct Backend {
     metrics: Metrics,
     /// Ask DescribeSecret before reading a secret again by stage.
     revalidate_secrets: bool,
+    /// Refresh ahead from this share of the TTL (`None`: off).
+    refresh_ahead: Option<f64>,
+    /// How long past its TTL a value is answered while one refresh runs.
+    while_revalidate: Duration,
     /// Set once DescribeSecret was refused: then only GetSecretValue is called.
     describe_denied: AtomicBool,
     caching: bool,
@@ -285,6 +290,8 @@ impl Backend {
         let cache = Cache::builder()
             .capacity(settings.capacity.unwrap_or(1000))
             .max_bytes(MAX_BYTES)
+            // A background refresh is one backend call: bounded as a request's is.
+            .refresh_timeout(settings.backend_timeout)
             .build()
             .map_err(|e| InitError::Variable {
                 name: "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
@@ -306,6 +313,8 @@ impl Backend {
             negative_ttl: settings.negative_ttl,
             metrics: Metrics::new(settings.metrics.clone(), lambda_cache::Clock::real()),
             revalidate_secrets: settings.revalidate_secrets,
+            refresh_ahead: settings.refresh_ahead,
+            while_revalidate: settings.stale_while_revalidate,
             describe_denied: AtomicBool::new(false),
             caching: settings.capacity.is_some(),
             capacity: settings.capacity.unwrap_or(1000),
@@ -327,7 +336,14 @@ impl Backend {
         } else {
             ttl
         };
-        let policy = Policy::new(max_age);
+        let mut policy = Policy::new(max_age);
+        if self.caching && !refresh {
+            policy = policy.stale_while_revalidate(self.while_revalidate);
+            if let Some(fraction) = self.refresh_ahead {
+                // Checked where the variable was read.
+                policy = policy.refresh_ahead(fraction).unwrap_or(policy);
+            }
+        }
         // Caching off serves nothing stale: nothing is held past its answer.
         if self.max_stale.is_zero() || !self.caching {
             policy.no_stale()
@@ -340,8 +356,12 @@ impl Backend {
 
     /// The generic path: from memory within `ttl` (unless `refresh`), else fetched once for
     /// all concurrent askers; a failed fetch of something held serves it stale, within bounds.
+    /// Past the refresh-ahead share of `ttl`, or within the stale-while-revalidate window past
+    /// it, the value held is answered at once while one refresh runs in the background. The
+    /// fetch owns what it reads with (it may outlive the request), and takes a place among the
+    /// requests waiting on the backend only when it calls it.
     async fn serve<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         route: Route,
         key: Key<'_>,
         ttl: Duration,
@@ -349,23 +369,38 @@ impl Backend {
         fetch: F,
     ) -> Result<Served, Failure>
     where
-        F: FnOnce(Option<Entry<Body>>) -> Fut,
-        Fut: Future<Output = Result<Fetched<Body>, Failure>>,
+        F: FnOnce(Arc<Self>, Option<Entry<Body>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Fetched<Body>, Failure>> + Send + 'static,
     {
         let asked = self.cache.clock().now();
         let policy = self.policy(ttl, refresh);
-        if let Some(entry) = self.cache.get_fresh::<Body>(key, policy.max_age()) {
+        let quiet = policy.refresh_ahead_after().unwrap_or(policy.max_age());
+        if let Some(entry) = self.cache.get_fresh::<Body>(key, quiet) {
             self.metrics.hit(route);
             return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
         }
+        let window = policy.max_age().saturating_add(policy.while_revalidate());
+        let held_age = self
+            .cache
+            .get_fresh::<Body>(key, window)
+            .map(|entry| asked.saturating_duration_since(entry.fetched_at()));
+        match held_age {
+            Some(age) if age < policy.max_age() => {
+                self.metrics.hit(route);
+                self.metrics.refreshed_ahead(route);
+            }
+            Some(_) => self.metrics.served_while_revalidating(route),
+            None => self.metrics.miss(route),
+        }
+        let backend = Arc::clone(self);
+        let fetch = move |previous: Option<Entry<Body>>| async move {
+            let _place = backend.waiting()?;
+            let call = fetch(Arc::clone(&backend), previous);
+            backend.timed(route, call).await
+        };
         let entry = self
             .remembering(route, key, ttl, refresh, async {
-                self.metrics.miss(route);
-                let _place = self.waiting()?;
-                let entry = self
-                    .cache
-                    .get_or_fetch(key, policy, |previous| self.timed(route, fetch(previous)))
-                    .await;
+                let entry = self.cache.get_or_refresh(key, policy, fetch).await;
                 if !self.caching {
                     // Concurrent identical requests still shared the one fetch; the value is
                     // dropped once answered.
@@ -375,7 +410,9 @@ impl Backend {
             })
             .await?;
         let served = self.served(&entry, asked, policy, entry.value().0.clone(), None);
-        if served.source == Source::Stale {
+        // Stale past the window: a failed refresh answered with the value held (within the
+        // window it is stale-while-revalidate, counted above).
+        if served.source == Source::Stale && held_age.is_none() {
             self.metrics.stale(route);
         }
         Ok(served)
@@ -626,30 +663,31 @@ impl Backend {
 
     /// `GetParameter`, answered as SSM answers it.
     pub(crate) async fn parameter(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         decrypt: bool,
         refresh: bool,
     ) -> Result<Served, Failure> {
         lambda_cache::ssm::check_name(name).map_err(|e| Failure::bad("name", e.to_string()))?;
         let key = Key::new(SSM, name).variant(if decrypt { "decrypted" } else { "" });
+        let name = name.to_owned();
         self.serve(
             Route::Ssm,
             key,
             self.ssm_ttl,
             refresh,
-            |_previous| async move {
-                let out = self
+            move |backend, _previous| async move {
+                let out = backend
                     .ssm
                     .get_parameter()
-                    .name(name)
+                    .name(&name)
                     .with_decryption(decrypt)
                     .send()
                     .await
                     .map_err(Failure::from_sdk)?;
                 let parameter = out.parameter.ok_or_else(|| Failure::NotFound {
                     code: "ParameterNotFound".into(),
-                    message: format!("parameter {} not found", quote(name)),
+                    message: format!("parameter {} not found", quote(&name)),
                 })?;
                 let fields = present([
                     ("ARN", parameter.arn.map(Into::into)),
@@ -680,7 +718,7 @@ impl Backend {
 
     /// `GetSecretValue`, answered as Secrets Manager answers it.
     pub(crate) async fn secret(
-        &self,
+        self: &Arc<Self>,
         id: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
@@ -703,23 +741,30 @@ impl Backend {
             (Some(v), _) => Key::new(SECRETS_BY_ID, id).variant(v),
             (None, s) => Key::new(SECRETS, id).variant(s.unwrap_or(lambda_cache::secrets::CURRENT)),
         };
+        let (id, version_id, stage) = (
+            id.to_owned(),
+            version_id.map(str::to_owned),
+            stage.map(str::to_owned),
+        );
         self.serve(
             Route::Secrets,
             key,
             self.secrets_ttl,
             refresh,
-            |previous| async move {
+            move |backend, previous| async move {
                 if let Some(held) = previous
-                    && self.still_current(id, version_id, stage, &held).await?
+                    && backend
+                        .still_current(&id, version_id.as_deref(), stage.as_deref(), &held)
+                        .await?
                 {
                     return Ok(Fetched::not_modified());
                 }
-                let out = self
+                let out = backend
                     .secrets
                     .get_secret_value()
-                    .secret_id(id)
-                    .set_version_id(version_id.map(str::to_owned))
-                    .set_version_stage(stage.map(str::to_owned))
+                    .secret_id(&id)
+                    .set_version_id(version_id)
+                    .set_version_stage(stage)
                     .send()
                     .await
                     .map_err(Failure::from_sdk)?;
@@ -800,7 +845,11 @@ impl Backend {
     }
 
     /// One item, as plain JSON, named the seed's way: `table@@hash[@@sort]`.
-    pub(crate) async fn item(&self, name: &str, refresh: bool) -> Result<Served, Failure> {
+    pub(crate) async fn item(
+        self: &Arc<Self>,
+        name: &str,
+        refresh: bool,
+    ) -> Result<Served, Failure> {
         let mut parts = name.split("@@");
         let table = parts.next().unwrap_or_default();
         let hash = parts.next();
@@ -843,27 +892,36 @@ impl Backend {
         let ttl = config.and_then(|c| c.ttl).unwrap_or(self.ttl);
         let fields = config.map(|c| c.fields.as_slice()).unwrap_or_default();
         let key = Key::new(DYNAMODB, table).variant(&encoded);
-        self.serve(Route::DynamoDb, key, ttl, refresh, |_previous| async {
-            let mut request = self
-                .dynamodb
-                .get_item()
-                .table_name(table)
-                .key(&schema.hash.name, attribute(&hash_value));
-            if let Some((attribute_name, value)) = &sort_value {
-                request = request.key(&attribute_name.name, attribute(value));
-            }
-            if let Some((expression, names)) = projection(fields, &schema) {
-                request = request
-                    .projection_expression(expression)
-                    .set_expression_attribute_names(Some(names));
-            }
-            let out = request.send().await.map_err(Failure::from_sdk)?;
-            let item = out.item.ok_or_else(|| Failure::NotFound {
-                code: "ItemNotFound".into(),
-                message: format!("no item {} in table {table}", quote(name)),
-            })?;
-            Ok(fetched(Bytes::from(item_json(&item))))
-        })
+        let projected = projection(fields, &schema);
+        let sort_value = sort_value.map(|(attribute, value)| (attribute.name.clone(), value));
+        let (table, name, hash_name) = (table.to_owned(), name.to_owned(), schema.hash.name);
+        self.serve(
+            Route::DynamoDb,
+            key,
+            ttl,
+            refresh,
+            move |backend, _previous| async move {
+                let mut request = backend
+                    .dynamodb
+                    .get_item()
+                    .table_name(&table)
+                    .key(&hash_name, attribute(&hash_value));
+                if let Some((attribute_name, value)) = &sort_value {
+                    request = request.key(attribute_name, attribute(value));
+                }
+                if let Some((expression, names)) = projected {
+                    request = request
+                        .projection_expression(expression)
+                        .set_expression_attribute_names(Some(names));
+                }
+                let out = request.send().await.map_err(Failure::from_sdk)?;
+                let item = out.item.ok_or_else(|| Failure::NotFound {
+                    code: "ItemNotFound".into(),
+                    message: format!("no item {} in table {table}", quote(&name)),
+                })?;
+                Ok(fetched(Bytes::from(item_json(&item))))
+            },
+        )
         .await
     }
 
@@ -963,7 +1021,12 @@ impl Backend {
     /// or when the cache is full, so that nothing preloaded is evicted by what follows.
     /// Counts what it read in `progress` as it goes (a budget may cut it short); a failure
     /// stops that table or skips that name, and is logged (never a value).
-    pub(crate) async fn preload(&self, progress: &Warmup, max_items: usize, max_bytes: u64) {
+    pub(crate) async fn preload(
+        self: &Arc<Self>,
+        progress: &Warmup,
+        max_items: usize,
+        max_bytes: u64,
+    ) {
         let mut loaded = 0_usize;
         let mut bytes = 0_u64;
         let problem = |text: String| crate::log(&format!("preload: {text}"));

@@ -168,6 +168,13 @@ pub struct Settings {
     /// from memory (`CACHE_EXTENSION_NEGATIVE_TTL`, default 30 s, never longer than the route's
     /// TTL; `0` turns it off).
     pub negative_ttl: Duration,
+    /// Refresh ahead from this share of the TTL: a request for a value older than it is answered
+    /// from memory and starts one background refresh (`CACHE_EXTENSION_REFRESH_AHEAD`, a number
+    /// between 0 and 1, default 0.8; `off` or `0` for none).
+    pub refresh_ahead: Option<f64>,
+    /// How long past its TTL a value is answered at once while one refresh runs
+    /// (`CACHE_EXTENSION_STALE_WHILE_REVALIDATE`, Go durations, default 0: off).
+    pub stale_while_revalidate: Duration,
     /// Revalidate a secret read by stage past its TTL with DescribeSecret, keeping the held
     /// value while the stage still names its version (`CACHE_EXTENSION_SECRETS_REVALIDATE`,
     /// Go booleans, default true).
@@ -277,6 +284,21 @@ impl Settings {
         let negative_ttl = vars
             .duration("CACHE_EXTENSION_NEGATIVE_TTL")?
             .unwrap_or(Duration::from_secs(30));
+        let refresh_ahead = vars
+            .parsed("CACHE_EXTENSION_REFRESH_AHEAD", |text| match text {
+                "off" | "0" => Ok(None),
+                _ => match text.parse::<f64>() {
+                    Ok(f) if f > 0.0 && f < 1.0 => Ok(Some(f)),
+                    _ => Err(
+                        "give a share of the TTL between 0 and 1 (0.8 refreshes from 80%), or off"
+                            .to_owned(),
+                    ),
+                },
+            })?
+            .unwrap_or(Some(0.8));
+        let stale_while_revalidate = vars
+            .duration("CACHE_EXTENSION_STALE_WHILE_REVALIDATE")?
+            .unwrap_or(Duration::ZERO);
         let revalidate_secrets = vars
             .boolean("CACHE_EXTENSION_SECRETS_REVALIDATE")?
             .unwrap_or(true);
@@ -426,6 +448,8 @@ impl Settings {
             secrets_ttl,
             max_stale,
             negative_ttl,
+            refresh_ahead,
+            stale_while_revalidate,
             revalidate_secrets,
             init_startup,
             init_budget,
@@ -991,6 +1015,8 @@ mod tests {
         assert!(!s.init_startup);
         assert_eq!(s.init_budget, Duration::from_secs(8));
         assert_eq!(s.negative_ttl, Duration::from_secs(30));
+        assert_eq!(s.refresh_ahead, Some(0.8));
+        assert_eq!(s.stale_while_revalidate, Duration::ZERO);
         assert_eq!(
             s.metrics.as_ref().map(lambda_cache::emf::Emf::namespace),
             Some("LambdaCache")

@@ -152,7 +152,7 @@ async fn run() -> ExitCode {
 /// Everything read before the first `event/next`: the preload (if asked) and the AppConfig
 /// prefetch, side by side, within one budget (`CACHE_EXTENSION_INIT_BUDGET`). Logs what was
 /// read and what was left for on-demand reads; returns the number of profiles listed.
-async fn warm(settings: &Settings, backend: &backend::Backend) -> usize {
+async fn warm(settings: &Settings, backend: &Arc<backend::Backend>) -> usize {
     let preload = settings.init_startup && backend.caching();
     if settings.init_startup && !backend.caching() {
         log("caching is off: nothing is preloaded");

@@ -49,6 +49,8 @@ struct Counts {
     negative_hits: u64,
     calls: u64,
     errors: u64,
+    ahead: u64,
+    revalidating: u64,
 }
 
 impl Counts {
@@ -60,6 +62,8 @@ impl Counts {
             negative_hits: self.negative_hits.saturating_sub(earlier.negative_hits),
             calls: self.calls.saturating_sub(earlier.calls),
             errors: self.errors.saturating_sub(earlier.errors),
+            ahead: self.ahead.saturating_sub(earlier.ahead),
+            revalidating: self.revalidating.saturating_sub(earlier.revalidating),
         }
     }
 }
@@ -75,6 +79,10 @@ struct RouteMetrics {
     negative_hits: AtomicU64,
     calls: AtomicU64,
     errors: AtomicU64,
+    /// Hits past the refresh-ahead share of the TTL (each starts or joins a refresh).
+    ahead: AtomicU64,
+    /// Answers past the TTL within the stale-while-revalidate window.
+    revalidating: AtomicU64,
     /// Backend latency since the last report.
     latency: Latency,
 }
@@ -89,6 +97,8 @@ impl RouteMetrics {
             negative_hits: get(&self.negative_hits),
             calls: get(&self.calls),
             errors: get(&self.errors),
+            ahead: get(&self.ahead),
+            revalidating: get(&self.revalidating),
         }
     }
 }
@@ -206,6 +216,18 @@ impl Metrics {
         self.route(route).stale.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A hit past the refresh-ahead share of its TTL.
+    pub(crate) fn refreshed_ahead(&self, route: Route) {
+        self.route(route).ahead.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered past its TTL, within the stale-while-revalidate window.
+    pub(crate) fn served_while_revalidating(&self, route: Route) {
+        self.route(route)
+            .revalidating
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A request answered with a remembered failure.
     pub(crate) fn negative_hit(&self, route: Route) {
         self.route(route)
@@ -242,6 +264,8 @@ impl Metrics {
                     "negativeHits": c.negative_hits,
                     "backendCalls": c.calls,
                     "backendErrors": c.errors,
+                    "refreshedAhead": c.ahead,
+                    "servedWhileRevalidating": c.revalidating,
                 }),
             );
         }
@@ -284,6 +308,8 @@ impl Metrics {
                 Metric::count("NegativeHits", delta.negative_hits),
                 Metric::count("BackendCalls", delta.calls),
                 Metric::count("BackendErrors", delta.errors),
+                Metric::count("RefreshedAhead", delta.ahead),
+                Metric::count("ServedWhileRevalidating", delta.revalidating),
             ];
             if let (Some(p50), Some(p99)) = (
                 Latency::quantile(&latency, 0.5),

@@ -1779,3 +1779,80 @@ async fn the_context_header_picks_the_variant_its_rules_name() {
         })
     );
 }
+
+/// Refresh ahead (0.8 of the TTL by default): a request past it is answered from memory at
+/// once, with the value held, while one refresh runs in the background (the stand-in's second
+/// answer takes 3 s; the request does not wait for it); the refreshed value then answers.
+/// With stale-while-revalidate, a request past the TTL within the window is answered with the
+/// held value, marked stale, while the refresh runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_at_the_ttl_boundary_are_answered_at_once_while_one_refresh_runs() {
+    let item = |v: &str| {
+        aws_json(
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "k"}, "v": {"N": v}}}),
+        )
+    };
+    for (vars, wait_ms, source, counter) in [
+        (
+            vec![("CACHE_EXTENSION_TTL", "1s")],
+            850,
+            "cache",
+            "refreshedAhead",
+        ),
+        (
+            vec![
+                ("CACHE_EXTENSION_TTL", "500ms"),
+                ("CACHE_EXTENSION_REFRESH_AHEAD", "off"),
+                ("CACHE_EXTENSION_STALE_WHILE_REVALIDATE", "10s"),
+            ],
+            650,
+            "stale",
+            "servedWhileRevalidating",
+        ),
+    ] {
+        let server = answer_once_then(
+            "DynamoDB_20120810.GetItem",
+            item("1"),
+            item("2").set_delay(Duration::from_secs(3)),
+        )
+        .await;
+        let ext = Extension::start(&server.uri(), Some(TABLE_T), &vars).await;
+        assert_eq!(ext.get("/dynamodb?name=T@@k").await.json()["v"], 1);
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        for _ in 0..5 {
+            let held = ext.get("/dynamodb?name=T@@k").await;
+            assert_eq!(held.status, 200, "{vars:?}: {held:?}");
+            assert_eq!(held.json()["v"], 1, "{vars:?}: the held value, at once");
+            assert_eq!(
+                held.header("x-lambda-cache-source"),
+                Some(source),
+                "{vars:?}"
+            );
+        }
+        // One refresh started in the background for the five requests.
+        let mut started = 0;
+        for _ in 0..200 {
+            started = server.received_requests().await.map_or(0, |r| r.len());
+            if started == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(started, 2, "{vars:?}");
+        let stats = ext.get("/v1/stats").await.json();
+        assert_eq!(stats["routes"]["dynamodb"][counter], 5, "{stats}");
+        // Once the stand-in answers, the refreshed value is served from memory.
+        let mut refreshed = serde_json::Value::Null;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            refreshed = ext.get("/dynamodb?name=T@@k").await.json();
+            if refreshed["v"] == 2 {
+                break;
+            }
+        }
+        assert_eq!(refreshed["v"], 2, "{vars:?}");
+        assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
+        drop(ext);
+    }
+}

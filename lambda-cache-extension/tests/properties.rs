@@ -11,7 +11,7 @@ use lambda_cache_testkit::{any_text, assert_names_input, parser_cases};
 use proptest::prelude::*;
 
 /// Every variable the extension reads, but the token's.
-const VARIABLES: [&str; 23] = [
+const VARIABLES: [&str; 25] = [
     "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
     "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
     "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
@@ -27,7 +27,9 @@ const VARIABLES: [&str; 23] = [
     "CACHE_EXTENSION_METRICS_NAMESPACE",
     "CACHE_EXTENSION_NEGATIVE_TTL",
     "CACHE_EXTENSION_PORT",
+    "CACHE_EXTENSION_REFRESH_AHEAD",
     "CACHE_EXTENSION_SECRETS_REVALIDATE",
+    "CACHE_EXTENSION_STALE_WHILE_REVALIDATE",
     "CACHE_EXTENSION_TTL",
     "LAMBDA_TASK_ROOT",
     "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED",
