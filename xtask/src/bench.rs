@@ -117,7 +117,8 @@ pub(crate) fn bench() -> Result<(), String> {
     let calls_path = root().join("target/bench-calls.json");
     let extension_path = root().join("target/bench-extension.json");
     let memory_path = root().join("target/bench-memory.json");
-    for stale in [&calls_path, &extension_path, &memory_path] {
+    let boundary_path = root().join("target/bench-boundary-run.json");
+    for stale in [&calls_path, &extension_path, &memory_path, &boundary_path] {
         let _ = std::fs::remove_file(stale); // never report an earlier run's figures
     }
     // The processes the cold-start and extension benchmarks start: the size fixtures, the
@@ -133,6 +134,7 @@ pub(crate) fn bench() -> Result<(), String> {
             .env("LAMBDA_CACHE_CALLS_REPORT", &calls_path)
             .env("LAMBDA_CACHE_EXTENSION_REPORT", &extension_path)
             .env("LAMBDA_CACHE_MEMORY_REPORT", &memory_path)
+            .env("LAMBDA_CACHE_BOUNDARY_REPORT", &boundary_path)
             .env("LAMBDA_CACHE_EXTENSION_BIN", &layer.binary)
             .env("LAMBDA_CACHE_FLOOR_BIN", &floor)
             .env(
@@ -175,6 +177,7 @@ pub(crate) fn bench() -> Result<(), String> {
     let (cold_ours, cold_bare) = (cold("lambda_cache")?, cold("bare_sdk")?);
     let (init_ours, init_bare) = (init("lambda_cache")?, init("bare_sdk")?);
     let writes = WriteFigures::read(&root().join("target/criterion"), &memory_path)?;
+    let boundary = read_boundary(&boundary_path)?;
     let calls = calls.trim();
     let calls_fields = calls
         .strip_prefix('{')
@@ -198,6 +201,7 @@ pub(crate) fn bench() -> Result<(), String> {
          \"init_ms\":{{\"lambda_cache\":{init_ours:.3},\"bare_sdk\":{init_bare:.3},\
          \"ratio\":{:.4}}},\
          \"write_ns\":{},\"memory_bytes_per_entry\":{},\
+         \"boundary\":{boundary},\
          \"extension\":{extension}}}",
         entries10 / 10.0,
         sizes.lambda_cache,
@@ -271,6 +275,30 @@ pub(crate) fn bench() -> Result<(), String> {
         format!("{:.0} us", bare_batch / 1e3),
         "",
     );
+    {
+        let b = |mode: &str, figure: &str| boundary_figure(&boundary, mode, figure);
+        row(
+            "TTL boundary p99: refresh ahead / hit",
+            format!(
+                "{:.0} / {:.0} ns = {:.2}x",
+                b("ttl_100ms_refresh_ahead", "p99")?,
+                b("hit", "p99")?,
+                b("ttl_100ms_refresh_ahead", "p99")? / b("hit", "p99")?
+            ),
+            "<= 2x",
+        );
+        row(
+            "TTL boundary: reads that waited, without / with",
+            format!(
+                "{:.0} / {:.0} (max {:.1} / {:.3} ms)",
+                b("ttl_100ms", "over_100us")?,
+                b("ttl_100ms_refresh_ahead", "over_100us")?,
+                b("ttl_100ms", "max")? / 1e6,
+                b("ttl_100ms_refresh_ahead", "max")? / 1e6
+            ),
+            "(reported)",
+        );
+    }
     for (what, value, target) in writes.rows() {
         row(&what, value, target);
     }
@@ -690,5 +718,111 @@ pub(crate) fn write_runs(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err("a write target did not hold in every run (see the table)".into())
+    }
+}
+
+/// Runs the boundary benchmark alone once (the emulator must be up) and returns its JSON.
+fn boundary_once(moto: &Emulator) -> Result<String, String> {
+    let path = root().join("target/bench-boundary-run.json");
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = cargo();
+    cmd.args([
+        "bench",
+        "--quiet",
+        "--package",
+        "lambda-cache-bench",
+        "--bench",
+        "boundary",
+    ])
+    .env("LAMBDA_CACHE_BOUNDARY_REPORT", &path);
+    moto.export_to(&mut cmd);
+    run(cmd)?;
+    read_boundary(&path)
+}
+
+/// The boundary benchmark's JSON, as it wrote it.
+fn read_boundary(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim().to_owned();
+    if text.starts_with('{') {
+        Ok(text)
+    } else {
+        Err(format!("{} holds {text:?}", path.display()))
+    }
+}
+
+/// A figure of one mode of a boundary run.
+fn boundary_figure(run: &str, mode: &str, figure: &str) -> Result<f64, String> {
+    let at = run
+        .find(&format!("\"{mode}\":"))
+        .ok_or_else(|| format!("no {mode} in {run}"))?;
+    json_number(&run[at..], figure)
+}
+
+/// `cargo xtask bench-boundary [RUNS]`: the read latency across a TTL boundary (one key
+/// expiring every 100 ms, read every 20 µs for 3 s against the emulator), without and with
+/// refresh ahead, beside the hit, `RUNS` times (3 by default); `target/bench-boundary.json`
+/// holds every run. The target, p99 with refresh ahead within 2x the hit's, must hold in every
+/// run.
+pub(crate) fn boundary_runs(args: &[String]) -> Result<(), String> {
+    let runs: usize = match args.first() {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("runs must be a number, got {n:?}"))?,
+        None => 3,
+    };
+    let moto = Emulator::start()?;
+    let mut all = Vec::new();
+    for round in 1..=runs {
+        eprintln!("xtask: boundary benchmark, run {round} of {runs}");
+        all.push(boundary_once(&moto)?);
+    }
+    let path = root().join("target/bench-boundary.json");
+    std::fs::write(&path, format!("[{}]\n", all.join(",")))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "reads of one key expiring every 100 ms (µs: p50 / p99 / p99.99 / max; reads over 100 µs), {runs} runs"
+    );
+    let mut held = 0;
+    for (r, run) in all.iter().enumerate() {
+        let mut cells = Vec::new();
+        for mode in ["hit", "ttl_100ms", "ttl_100ms_refresh_ahead"] {
+            let f = |figure: &str| boundary_figure(run, mode, figure);
+            cells.push(format!(
+                "{mode}: {:.1} / {:.1} / {:.0} / {:.0} ({:.0})",
+                f("p50")? / 1e3,
+                f("p99")? / 1e3,
+                f("p99_99")? / 1e3,
+                f("max")? / 1e3,
+                f("over_100us")?
+            ));
+        }
+        let ratio = boundary_figure(run, "ttl_100ms_refresh_ahead", "p99")?
+            / boundary_figure(run, "hit", "p99")?;
+        if ratio <= 2.0 {
+            held += 1;
+        }
+        let _ = writeln!(
+            table,
+            "run {}: {}; p99 refresh ahead / hit = {ratio:.2}x",
+            r + 1,
+            cells.join("; ")
+        );
+    }
+    let _ = writeln!(
+        table,
+        "target p99 with refresh ahead <= 2x the hit's: held in {held} of {runs} runs"
+    );
+    #[allow(clippy::print_stdout)] // the command's report
+    {
+        print!("{table}");
+    }
+    if held == runs {
+        Ok(())
+    } else {
+        Err("the boundary target did not hold in every run (see the table)".into())
     }
 }

@@ -16,6 +16,10 @@
 //! - `bench-write [RUNS]`: the write benchmark alone (filling N keys and refreshing 1,000 of a
 //!   full cache, N = 1,000 to 100,000, lambda-cache and moka, and memory per entry), `RUNS` times
 //!   (5 by default); prints every run's figures and whether each target held in every run.
+//! - `bench-boundary [RUNS]`: the read latency across a TTL boundary (one key expiring every
+//!   100 ms against the emulator) without and with refresh ahead, beside the hit, `RUNS` times
+//!   (3 by default); writes `target/bench-boundary.json`, and fails unless p99 with refresh
+//!   ahead stays within 2x the hit's in every run.
 //! - `size`: the binary sizes alone.
 //! - `layer`: the extension's release binary for this machine's target, stripped, and the
 //!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
@@ -47,13 +51,14 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(),
         Some("bench-against") => bench::against(&args[1..]),
         Some("bench-write") => bench::write_runs(&args[1..]),
+        Some("bench-boundary") => bench::boundary_runs(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
         Some("layer") => layer(),
         Some("fault-matrix") => fault_matrix::write(),
         Some("load") => load(),
         Some("fleet") => fleet(&args[1..]),
         _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|bench-write|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
+            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|bench-write|bench-boundary|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
         )),
     };
     match result {
