@@ -309,6 +309,10 @@ impl SecretsCache {
     /// plain `&str`), from memory if the cached value satisfies `policy`, otherwise read with
     /// GetSecretValue.
     ///
+    /// A policy with [`Policy::refresh_ahead`] or [`Policy::stale_while_revalidate`] answers a
+    /// read in its window with the value held and refreshes it in the background
+    /// ([`Cache::get_or_refresh`]), revalidating it like any refresh.
+    ///
     /// # Errors
     /// [`Error::InvalidName`] for a malformed reference, [`Error::NotFound`], and the service's
     /// failures ([`Error::AccessDenied`], [`Error::Decryption`], [`Error::Throttled`], ...). A
@@ -328,37 +332,65 @@ impl SecretsCache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<Secret>, Error> {
         let id = secret.into();
+        let policy = policy.into();
+        if policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero() {
+            // The fetch may outlive this read: it owns its cache handle and the id's parts.
+            let this = self.clone();
+            let name = id.name().to_owned();
+            let version = match id.version() {
+                Version::Stage(stage) => (true, stage.to_owned()),
+                Version::Id(version_id) => (false, version_id.to_owned()),
+            };
+            return self
+                .cache
+                .get_or_refresh(id.key(), policy, move |previous| async move {
+                    let id = match &version {
+                        (true, stage) => SecretId::new(&name).stage(stage),
+                        (false, version_id) => SecretId::new(&name).version_id(version_id),
+                    };
+                    this.read(id, previous).await
+                })
+                .await;
+        }
         self.cache
-            .get_or_fetch(id.key(), policy, |previous| async move {
-                id.check()?;
-                if let Some(held) = &previous
-                    && self.still_current(id, held).await?
-                {
-                    return Ok(Fetched::not_modified());
-                }
-                let request = self.client.get_secret_value().secret_id(id.name());
-                let request = match id.version() {
-                    Version::Stage(stage) => request.version_stage(stage),
-                    Version::Id(version_id) => request.version_id(version_id),
-                };
-                let output = request
-                    .send()
-                    .await
-                    .map_err(|err| Error::from_sdk(id.name(), err))?;
-                let secret = Secret::from_parts(
-                    output.name(),
-                    output.arn(),
-                    output.version_id(),
-                    output.version_stages(),
-                    output.secret_string(),
-                    output.secret_binary().map(|blob| blob.as_ref()),
-                );
-                let weight = secret.weight();
-                Ok(Fetched::new(secret)
-                    .with_validator(Validator::from(output.version_id()))
-                    .with_weight(weight))
-            })
+            .get_or_fetch(id.key(), policy, |previous| self.read(id, previous))
             .await
+    }
+
+    /// One secret read with GetSecretValue, or kept if still current (see
+    /// [`SecretsCache::with_revalidation`]).
+    async fn read(
+        &self,
+        id: SecretId<'_>,
+        previous: Option<Entry<Secret>>,
+    ) -> Result<Fetched<Secret>, Error> {
+        id.check()?;
+        if let Some(held) = &previous
+            && self.still_current(id, held).await?
+        {
+            return Ok(Fetched::not_modified());
+        }
+        let request = self.client.get_secret_value().secret_id(id.name());
+        let request = match id.version() {
+            Version::Stage(stage) => request.version_stage(stage),
+            Version::Id(version_id) => request.version_id(version_id),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| Error::from_sdk(id.name(), err))?;
+        let secret = Secret::from_parts(
+            output.name(),
+            output.arn(),
+            output.version_id(),
+            output.version_stages(),
+            output.secret_string(),
+            output.secret_binary().map(|blob| blob.as_ref()),
+        );
+        let weight = secret.weight();
+        Ok(Fetched::new(secret)
+            .with_validator(Validator::from(output.version_id()))
+            .with_weight(weight))
     }
 
     /// A JSON secret (string or binary) decoded into `T`, decoded once per fetch: the decoded

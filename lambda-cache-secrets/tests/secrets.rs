@@ -410,3 +410,48 @@ async fn get_many_reads_other_versions_beside_the_batch_and_fails_bad_ids_in_pla
     assert_eq!(again[1].as_ref().unwrap().as_str(), Some("v1"));
     assert_eq!(f.requests.count(), 2);
 }
+
+/// Refresh ahead on a secret: a read past 0.8 of the max age is answered with the held value,
+/// and the background refresh revalidates it (one DescribeSecret, no GetSecretValue: it did
+/// not change).
+// One thread: the background refresh runs only when the test awaits, so the reads before
+// that are answered before it can end.
+#[tokio::test]
+async fn refresh_ahead_revalidates_a_secret_in_the_background() {
+    let f = fixture().await;
+    let name = format!("/{}/token", unique("ahead"));
+    f.create(&name, "t1").await;
+    let policy = Policy::new(MINUTE).refresh_ahead(0.8).unwrap();
+    assert_eq!(
+        f.secrets
+            .get_entry_with(&name, policy)
+            .await
+            .unwrap()
+            .as_str(),
+        Some("t1")
+    );
+    f.clock.advance(Duration::from_secs(55));
+    assert_eq!(
+        f.secrets
+            .get_entry_with(&name, policy)
+            .await
+            .unwrap()
+            .as_str(),
+        Some("t1")
+    );
+    for _ in 0..500 {
+        if f.secrets.cache().stats().not_modified == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.secrets.cache().stats().not_modified, 1);
+    assert_eq!(
+        (
+            f.requests.count_of("DescribeSecret"),
+            f.requests.count_of("GetSecretValue")
+        ),
+        (1, 1)
+    );
+    assert_eq!(f.secrets.cache().stats().refreshed_ahead, 1);
+}

@@ -197,6 +197,10 @@ impl SsmCache {
     /// (`/prod/app/var:3`, `/prod/app/var:live`), or a parameter ARN. The selector is part of the
     /// cache key: `var:3` and `var` are two entries.
     ///
+    /// A policy with [`Policy::refresh_ahead`] or [`Policy::stale_while_revalidate`] answers a
+    /// read in its window with the value held and refreshes it in the background
+    /// ([`Cache::get_or_refresh`]); such reads do not go through a shared tier.
+    ///
     /// # Errors
     /// [`Error::InvalidName`] for a malformed name, [`Error::NotFound`] if SSM does not know it,
     /// and the service's failures ([`Error::AccessDenied`], [`Error::Throttled`], ...). A failed
@@ -216,19 +220,20 @@ impl SsmCache {
     ) -> Result<Entry<Value>, Error> {
         let id = id.into();
         let name = id.name();
-        let fetch = |_previous| async move {
-            id::validate(name)?;
-            let read = batch::read_all(&self.client, &[name])
-                .await?
-                .pop()
-                .ok_or_else(|| Error::NotFound {
-                    names: vec![name.to_owned()],
-                })?;
-            let weight = read.value.weight();
-            Ok(Fetched::new(read.value)
-                .with_validator(Validator::from(read.version))
-                .with_weight(weight))
-        };
+        let policy = policy.into();
+        if refreshes_in_background(policy) {
+            // The fetch may outlive this read: it owns its client and name.
+            let (client, owned) = (self.client.clone(), name.to_owned());
+            return self
+                .cache
+                .get_or_refresh(
+                    Key::new(SERVICE, name),
+                    policy,
+                    move |_previous| async move { read_one(&client, &owned).await },
+                )
+                .await;
+        }
+        let fetch = |_previous| read_one(&self.client, name);
         // With the `shared` feature, through the cache's shared tier if it has one.
         #[cfg(feature = "shared")]
         let read = self
@@ -674,6 +679,27 @@ pub async fn get_entries(
 /// ```
 pub async fn get_path(path: &str, policy: impl Into<Policy>) -> Result<Entry<ParameterMap>, Error> {
     SsmCache::global().await.get_path(path, policy).await
+}
+
+/// True if `policy` answers some reads at once while a refresh runs in the background
+/// ([`Policy::refresh_ahead`], [`Policy::stale_while_revalidate`]).
+fn refreshes_in_background(policy: Policy) -> bool {
+    policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero()
+}
+
+/// One parameter read with GetParameters, its version as the validator.
+async fn read_one(client: &Client, name: &str) -> Result<Fetched<Value>, Error> {
+    id::validate(name)?;
+    let read = batch::read_all(client, &[name])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::NotFound {
+            names: vec![name.to_owned()],
+        })?;
+    let weight = read.value.weight();
+    Ok(Fetched::new(read.value)
+        .with_validator(Validator::from(read.version))
+        .with_weight(weight))
 }
 
 /// The default maximum age of this crate's reads.

@@ -448,3 +448,63 @@ async fn a_pinned_and_the_latest_version_read_together_each_get_their_own_value_
         }
     }
 }
+
+/// With refresh ahead, a read past 0.8 of the max age is answered with the held value at once
+/// and one GetParameters runs in the background (ten such reads, one call); the next read has
+/// the new value. With stale-while-revalidate, a read past the max age is answered the same way.
+// One thread: the background refresh runs only when the test awaits, so the reads before
+// that are answered before it can end.
+#[tokio::test]
+async fn refresh_ahead_answers_at_once_and_refreshes_in_the_background_once() {
+    let f = fixture().await;
+    let name = format!("/{}/app/rate", unique("ahead"));
+    f.put(&name, ParameterType::String, "v1").await;
+    let policy = Policy::new(MINUTE).refresh_ahead(0.8).unwrap();
+    assert_eq!(
+        f.ssm.get_entry_with(&name, policy).await.unwrap().as_str(),
+        Some("v1")
+    );
+    f.put(&name, ParameterType::String, "v2").await;
+    f.clock.advance(Duration::from_secs(50));
+    for _ in 0..10 {
+        let held = f.ssm.get_entry_with(&name, policy).await.unwrap();
+        assert_eq!(held.as_str(), Some("v1"), "the held value, at once");
+    }
+    let mut fresh = None;
+    for _ in 0..500 {
+        let read = f.ssm.get_entry_with(&name, policy).await.unwrap();
+        if read.as_str() == Some("v2") {
+            fresh = Some(read);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fresh.expect("the refreshed value").as_str(), Some("v2"));
+    assert_eq!(
+        f.requests.count_of("GetParameters"),
+        2,
+        "one background call"
+    );
+    assert_eq!(f.ssm.cache().stats().refreshed_ahead, 1);
+
+    let window = Policy::new(MINUTE).stale_while_revalidate(MINUTE);
+    f.put(&name, ParameterType::String, "v3").await;
+    f.clock.advance(Duration::from_secs(90));
+    let stale = f.ssm.get_entry_with(&name, window).await.unwrap();
+    assert_eq!(
+        stale.as_str(),
+        Some("v2"),
+        "past max age, within the window: at once"
+    );
+    for _ in 0..500 {
+        if f.requests.count_of("GetParameters") == 3 && f.ssm.cache().stats().publishes >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        f.ssm.get_entry_with(&name, window).await.unwrap().as_str(),
+        Some("v3")
+    );
+    assert_eq!(f.ssm.cache().stats().served_while_revalidating, 1);
+}
