@@ -182,7 +182,10 @@ impl DynamoCache {
     }
 
     /// One item, from memory if the cached one satisfies `policy` (a [`Policy`] or just a max
-    /// age; zero forces a read), otherwise read with GetItem.
+    /// age; zero forces a read), otherwise read with GetItem. A policy with
+    /// [`Policy::refresh_ahead`] or [`Policy::stale_while_revalidate`] answers a read in its
+    /// window with the item held and refreshes it in the background
+    /// ([`lambda_cache_core::Cache::get_or_refresh`]).
     ///
     /// # Errors
     /// [`Error::InvalidKey`] for a malformed key, [`Error::NotFound`] naming the table and key,
@@ -202,30 +205,19 @@ impl DynamoCache {
         key: &ItemKey,
         policy: impl Into<Policy>,
     ) -> Result<Entry<Item>, Error> {
+        let policy = policy.into();
+        if policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero() {
+            // The fetch may outlive this read: it owns its client and key.
+            let (client, owned) = (self.client.clone(), key.clone());
+            return self
+                .cache
+                .get_or_refresh(cache_key(key), policy, move |_| async move {
+                    read_item(&client, &owned).await
+                })
+                .await;
+        }
         self.cache
-            .get_or_fetch(cache_key(key), policy, |_| async move {
-                key.check()?;
-                let mut request = self
-                    .client
-                    .get_item()
-                    .table_name(key.table())
-                    .set_key(Some(key.key_attributes()))
-                    .consistent_read(key.is_consistent_read());
-                if let Some((expression, names)) = key.projection_expression() {
-                    request = request
-                        .projection_expression(expression)
-                        .set_expression_attribute_names(Some(names));
-                }
-                let output = request
-                    .send()
-                    .await
-                    .map_err(|err| Error::from_sdk(key.table(), err))?;
-                let item = output.item.ok_or_else(|| Error::NotFound {
-                    key: key.to_string(),
-                })?;
-                let weight = value::weight(&item);
-                Ok(Fetched::new(item).with_weight(weight))
-            })
+            .get_or_fetch(cache_key(key), policy, |_| read_item(&self.client, key))
             .await
     }
 
@@ -442,3 +434,27 @@ pub async fn get_many(
 
 /// The default maximum age of this crate's reads.
 pub const DEFAULT_MAX_AGE: std::time::Duration = Policy::DEFAULT_MAX_AGE;
+
+/// One item read with GetItem.
+async fn read_item(client: &Client, key: &ItemKey) -> Result<Fetched<Item>, Error> {
+    key.check()?;
+    let mut request = client
+        .get_item()
+        .table_name(key.table())
+        .set_key(Some(key.key_attributes()))
+        .consistent_read(key.is_consistent_read());
+    if let Some((expression, names)) = key.projection_expression() {
+        request = request
+            .projection_expression(expression)
+            .set_expression_attribute_names(Some(names));
+    }
+    let output = request
+        .send()
+        .await
+        .map_err(|err| Error::from_sdk(key.table(), err))?;
+    let item = output.item.ok_or_else(|| Error::NotFound {
+        key: key.to_string(),
+    })?;
+    let weight = value::weight(&item);
+    Ok(Fetched::new(item).with_weight(weight))
+}

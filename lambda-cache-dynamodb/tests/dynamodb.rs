@@ -396,3 +396,36 @@ async fn many_items_are_read_even_when_their_keys_differ_in_projection() {
     assert_eq!(projected.len(), 2);
     assert_eq!(f.calls("BatchGetItem"), 2, "one call per projection");
 }
+
+/// With refresh ahead, reads past 0.8 of the max age are answered with the held item at once
+/// and one GetItem runs in the background; the next read has the new item. One thread: the
+/// background refresh runs only when the test awaits, so the reads before that are answered
+/// before it can end.
+#[tokio::test]
+async fn refresh_ahead_answers_at_once_and_refreshes_the_item_in_the_background() {
+    let f = fixture().await;
+    let table = f.table(("pk", ScalarAttributeType::S), None).await;
+    f.put(&table, &[("pk", s("u1")), ("name", s("Ada"))]).await;
+    let key = ItemKey::new(&table, "pk", "u1");
+    let policy = lambda_cache_core::Policy::new(Duration::from_secs(60))
+        .refresh_ahead(0.8)
+        .unwrap();
+    f.dynamodb.get_entry_with(&key, policy).await.unwrap();
+    f.put(&table, &[("pk", s("u1")), ("name", s("Grace"))])
+        .await;
+    f.clock.advance(Duration::from_secs(50));
+    for _ in 0..10 {
+        let held = f.dynamodb.get_entry_with(&key, policy).await.unwrap();
+        assert_eq!(held["name"], s("Ada"), "the held item, at once");
+    }
+    let mut name = s("Ada");
+    for _ in 0..500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        name = f.dynamodb.get_entry_with(&key, policy).await.unwrap()["name"].clone();
+        if name == s("Grace") {
+            break;
+        }
+    }
+    assert_eq!(name, s("Grace"));
+    assert_eq!(f.calls("GetItem"), 2, "one background call");
+}

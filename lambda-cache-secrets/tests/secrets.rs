@@ -414,8 +414,9 @@ async fn get_many_reads_other_versions_beside_the_batch_and_fails_bad_ids_in_pla
 /// Refresh ahead on a secret: a read past 0.8 of the max age is answered with the held value,
 /// and the background refresh revalidates it (one DescribeSecret, no GetSecretValue: it did
 /// not change).
-// One thread: the background refresh runs only when the test awaits, so the reads before
-// that are answered before it can end.
+///
+/// One thread: the background refresh runs only when the test awaits, so the reads before that
+/// are answered before it can end.
 #[tokio::test]
 async fn refresh_ahead_revalidates_a_secret_in_the_background() {
     let f = fixture().await;

@@ -452,8 +452,9 @@ async fn a_pinned_and_the_latest_version_read_together_each_get_their_own_value_
 /// With refresh ahead, a read past 0.8 of the max age is answered with the held value at once
 /// and one GetParameters runs in the background (ten such reads, one call); the next read has
 /// the new value. With stale-while-revalidate, a read past the max age is answered the same way.
-// One thread: the background refresh runs only when the test awaits, so the reads before
-// that are answered before it can end.
+///
+/// One thread: the background refresh runs only when the test awaits, so the reads before that
+/// are answered before it can end.
 #[tokio::test]
 async fn refresh_ahead_answers_at_once_and_refreshes_in_the_background_once() {
     let f = fixture().await;
