@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use lambda_cache_core::{AnyValue, BoxFuture, Declaration, Declare};
 use lambda_cache_core::{Cache, CacheError, Fetched, Key, Policy, join_all, refresh_each};
@@ -252,7 +252,9 @@ impl std::error::Error for Error {
 /// The outcomes of one group's refresh, by declaration index.
 type Outcomes = Vec<(usize, Result<AnyValue, SourceError>)>;
 /// Refreshes the declarations of one type (the indices) in one batch.
-type RefreshGroup = for<'a> fn(&'a Inner, Vec<usize>) -> BoxFuture<'a, Outcomes>;
+/// Refreshes a group's members with their own policies, or (`ahead`) with a max age of their
+/// refresh-ahead share, so that those past it are read now, in the background.
+type RefreshGroup = for<'a> fn(&'a Inner, Vec<usize>, bool) -> BoxFuture<'a, Outcomes>;
 
 /// One declaration, its type erased.
 struct Declared {
@@ -272,7 +274,11 @@ fn declaration<D: Declaration>(declared: &Declared) -> &D {
         .unwrap_or_else(|| unreachable!("declarations are grouped by type"))
 }
 
-fn refresh_group<D: Declaration>(inner: &Inner, members: Vec<usize>) -> BoxFuture<'_, Outcomes> {
+fn refresh_group<D: Declaration>(
+    inner: &Inner,
+    members: Vec<usize>,
+    ahead: bool,
+) -> BoxFuture<'_, Outcomes> {
     Box::pin(async move {
         let given = inner
             .services
@@ -286,10 +292,12 @@ fn refresh_group<D: Declaration>(inner: &Inner, members: Vec<usize>) -> BoxFutur
         let batch: Vec<(&D, Policy)> = members
             .iter()
             .map(|&i| {
-                (
-                    declaration::<D>(&inner.declared[i]),
-                    inner.declared[i].policy,
-                )
+                let policy = inner.declared[i].policy;
+                let policy = match policy.refresh_ahead_after() {
+                    Some(after) if ahead => Policy::new(after).no_stale(),
+                    _ => policy,
+                };
+                (declaration::<D>(&inner.declared[i]), policy)
             })
             .collect();
         let outcomes = D::refresh(&service, batch).await;
@@ -342,6 +350,8 @@ struct Inner {
     services: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     /// The declarations' types, in order of first declaration: one refresh batch each.
     groups: Vec<(TypeId, RefreshGroup)>,
+    /// Set while a background refresh of the entries past their refresh-ahead share runs.
+    ahead_running: AtomicBool,
 }
 
 impl fmt::Debug for Entries {
@@ -395,6 +405,10 @@ impl Entries {
     /// GetParameters calls). A failure follows the entry's policy: stale-if-error serves the
     /// previous value; otherwise the entry is listed in the error.
     ///
+    /// Entries whose policy refreshes ahead ([`Policy::refresh_ahead`]) and that are past that
+    /// share of their max age are answered with the value held, and read again in one
+    /// background batch per type on the current tokio runtime (one such batch at a time).
+    ///
     /// # Errors
     /// [`Error::Refresh`], listing every entry that could not be refreshed with its cause.
     ///
@@ -410,20 +424,12 @@ impl Entries {
     /// # }).unwrap();
     /// ```
     pub async fn refresh(&self) -> Result<Snapshot, Error> {
+        self.refresh_ahead_in_background();
         let inner = &*self.inner;
         let parts: Vec<BoxFuture<'_, Outcomes>> = inner
             .groups
             .iter()
-            .map(|(kind, refresh)| {
-                let members: Vec<usize> = inner
-                    .declared
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, d)| d.kind == *kind)
-                    .map(|(i, _)| i)
-                    .collect();
-                refresh(inner, members)
-            })
+            .map(|(kind, refresh)| refresh(inner, inner.members(*kind, |_| true), false))
             .collect();
         let mut values: Vec<Option<AnyValue>> = vec![None; inner.declared.len()];
         let mut failures = Vec::new();
@@ -449,6 +455,58 @@ impl Entries {
             values: values.into_iter().flatten().collect(),
             index: Arc::clone(&inner.index),
         })
+    }
+}
+
+impl Entries {
+    /// Starts, on the current tokio runtime, one refresh of the entries whose policy refreshes
+    /// ahead ([`Policy::refresh_ahead`]) and that are past that share of their max age, unless
+    /// one is still running: read with a max age of that share, in one batch per type, while the
+    /// invocation that called [`Entries::refresh`] runs (a frozen environment runs nothing).
+    /// Its outcome is not awaited: a failure leaves the values held, and the next invocation
+    /// tries again.
+    fn refresh_ahead_in_background(&self) {
+        let inner = &*self.inner;
+        if !inner
+            .declared
+            .iter()
+            .any(|d| d.policy.refresh_ahead_after().is_some())
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if inner.ahead_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let entries = self.clone();
+        runtime.spawn(async move {
+            let inner = &*entries.inner;
+            let parts: Vec<BoxFuture<'_, Outcomes>> = inner
+                .groups
+                .iter()
+                .map(|(kind, refresh)| {
+                    let members =
+                        inner.members(*kind, |d| d.policy.refresh_ahead_after().is_some());
+                    refresh(inner, members, true)
+                })
+                .collect();
+            let _ = join_all(parts).await;
+            inner.ahead_running.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Inner {
+    /// The declarations of type `kind` that `keep` keeps, by index.
+    fn members(&self, kind: TypeId, keep: impl Fn(&Declared) -> bool) -> Vec<usize> {
+        self.declared
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.kind == kind && keep(d))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -614,6 +672,7 @@ impl EntriesBuilder {
                 index: Arc::new(index),
                 services: self.services,
                 groups,
+                ahead_running: AtomicBool::new(false),
             }),
         })
     }

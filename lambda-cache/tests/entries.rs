@@ -592,3 +592,58 @@ async fn one_sdk_config_points_every_service_cache_at_one_endpoint() {
     );
     assert_eq!(cache.len(), 3, "three services, one cache");
 }
+
+/// A declared entry that refreshes ahead: the invocation past 0.8 of its max age gets the held
+/// value at once and starts one refresh in the background (one more loader call, not awaited);
+/// the invocation after its max age finds the refreshed value, with no wait and no call.
+#[tokio::test]
+async fn declared_entries_past_their_refresh_ahead_share_refresh_in_the_background() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let policy = lambda_cache::Policy::new(Duration::from_secs(60))
+        .refresh_ahead(0.8)
+        .unwrap();
+    let entries = Entries::builder()
+        .cache(cache)
+        .load("rates", policy, move || {
+            let calls = Arc::clone(&counted);
+            async move { Ok::<_, std::io::Error>(calls.fetch_add(1, Ordering::SeqCst) + 1) }
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        *entries
+            .refresh()
+            .await
+            .unwrap()
+            .get::<usize>("rates")
+            .unwrap(),
+        1
+    );
+    clock.advance(Duration::from_secs(50));
+    let held = entries.refresh().await.unwrap();
+    assert_eq!(
+        *held.get::<usize>("rates").unwrap(),
+        1,
+        "the held value, at once"
+    );
+    for _ in 0..1_000 {
+        if calls.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one background refresh");
+    // 65 s after the first read, 15 s after the refresh: fresh, no wait, no call.
+    clock.advance(Duration::from_secs(15));
+    let after = entries.refresh().await.unwrap();
+    assert_eq!(*after.get::<usize>("rates").unwrap(), 2);
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
