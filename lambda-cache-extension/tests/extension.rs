@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
     CountingProxy, ExtensionsApi, FakeAppConfig, HttpAnswer, answer_once_then, aws_json,
-    create_secret, create_table, free_port, http_get, http_raw, moto_endpoint, put_item,
-    put_parameter, sdk_config, unique, wait_exit,
+    calls_to_target, create_secret, create_table, free_port, http_get, http_raw, moto_endpoint,
+    put_item, put_parameter, sdk_config, secrets_without_describe, unique, wait_exit,
 };
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -1180,38 +1180,21 @@ async fn a_secret_unchanged_past_its_ttl_costs_one_describe_secret_and_no_read()
 /// read whole, the log says so once, and later reads call GetSecretValue only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_describe_secret_falls_back_to_get_secret_value_once() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "secretsmanager.DescribeSecret"))
-        .respond_with(aws_json(
-            400,
-            serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: secretsmanager:DescribeSecret"}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
-        .respond_with(aws_json(
-            200,
-            serde_json::json!({"Name": "db", "VersionId": "v-1", "SecretString": "hunter2", "VersionStages": ["AWSCURRENT"]}),
-        ))
-        .mount(&server)
-        .await;
+    let server = secrets_without_describe("db", "hunter2").await;
     let ext = Extension::start(&server.uri(), None, &[("SECRETS_MANAGER_TTL", "1")]).await;
     for _ in 0..3 {
         let answer = ext.get("/secretsmanager/get?secretId=db").await;
         assert_eq!(answer.json()["SecretString"], "hunter2", "{answer:?}");
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let requests = server.received_requests().await.unwrap_or_default();
-    let calls = |target: &str| {
-        requests
-            .iter()
-            .filter(|r| r.headers.get("x-amz-target").is_some_and(|v| v == target))
-            .count()
-    };
-    assert_eq!(calls("secretsmanager.DescribeSecret"), 1);
-    assert_eq!(calls("secretsmanager.GetSecretValue"), 3);
+    assert_eq!(
+        calls_to_target(&server, "secretsmanager.DescribeSecret").await,
+        1
+    );
+    assert_eq!(
+        calls_to_target(&server, "secretsmanager.GetSecretValue").await,
+        3
+    );
     let log = ext.stderr();
     assert_eq!(
         log.matches("DescribeSecret was refused").count(),

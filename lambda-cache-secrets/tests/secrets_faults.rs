@@ -5,9 +5,10 @@ use std::time::Duration;
 use lambda_cache_core::ManualClock;
 use lambda_cache_core::{Cache, CacheError, Policy};
 use lambda_cache_secrets::{Error, SecretsCache};
-use lambda_cache_testkit::{TraceCapture, answer_once_then, aws_json, sdk_config};
-use wiremock::matchers::{header, method};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use lambda_cache_testkit::{
+    TraceCapture, answer_once_then, aws_json, calls_to_target, sdk_config, secrets_without_describe,
+};
+use wiremock::{MockServer, ResponseTemplate};
 
 const NAME: &str = "prod/db/password";
 
@@ -131,23 +132,7 @@ async fn a_throttled_batch_serves_each_recent_secret_as_the_whole_policy_allows(
 async fn a_refused_describe_secret_falls_back_to_get_secret_value_once_with_a_warning() {
     let capture = TraceCapture::default();
     let _subscriber = tracing::subscriber::set_default(capture.clone());
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "secretsmanager.DescribeSecret"))
-        .respond_with(aws_json(
-            400,
-            serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: secretsmanager:DescribeSecret"}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
-        .respond_with(aws_json(
-            200,
-            serde_json::json!({"Name": NAME, "VersionId": "v-1", "SecretString": "hunter2", "VersionStages": ["AWSCURRENT"]}),
-        ))
-        .mount(&server)
-        .await;
+    let server = secrets_without_describe(NAME, "hunter2").await;
     let clock = ManualClock::new();
     let cache = Cache::builder().clock(clock.clock()).build().unwrap();
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config(&server.uri()).await);
@@ -158,21 +143,9 @@ async fn a_refused_describe_secret_falls_back_to_get_secret_value_once_with_a_wa
         clock.advance(Duration::from_secs(61));
     }
     let calls = |operation: &str| {
-        let server = &server;
         let target = format!("secretsmanager.{operation}");
-        async move {
-            server
-                .received_requests()
-                .await
-                .unwrap_or_default()
-                .iter()
-                .filter(|r| {
-                    r.headers
-                        .get("x-amz-target")
-                        .is_some_and(|v| v == target.as_str())
-                })
-                .count()
-        }
+        let server = &server;
+        async move { calls_to_target(server, &target).await }
     };
     assert_eq!(calls("DescribeSecret").await, 1);
     assert_eq!(calls("GetSecretValue").await, 3);

@@ -183,6 +183,41 @@ pub async fn answer_once_then(
     server
 }
 
+/// A Secrets Manager stand-in for a function without `secretsmanager:DescribeSecret`:
+/// DescribeSecret is refused (`AccessDeniedException`), and GetSecretValue answers secret `name`
+/// (version `v-1`, AWSCURRENT) with `value`.
+pub async fn secrets_without_describe(name: &str, value: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.DescribeSecret"))
+        .respond_with(aws_json(
+            400,
+            serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: secretsmanager:DescribeSecret"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+        .respond_with(aws_json(
+            200,
+            serde_json::json!({"Name": name, "VersionId": "v-1", "SecretString": value, "VersionStages": ["AWSCURRENT"]}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Requests `server` received whose `x-amz-target` is `target` (`secretsmanager.DescribeSecret`).
+pub async fn calls_to_target(server: &MockServer, target: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.headers.get("x-amz-target").is_some_and(|v| v == target))
+        .count()
+}
+
 /// A wiremock response in the AWS JSON protocol (SSM, Secrets Manager): `status` and `body`.
 pub fn aws_json(status: u16, body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status)
