@@ -44,7 +44,8 @@ pub use lambda_cache_core::{LeaseSettings, SharedTier, SharedValue, TierError, T
 /// Each call's bound, by default: an ElastiCache node in the same zone answers in well under a
 /// millisecond.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long the tier is skipped after a failed connection, by default.
+/// How long the tier is skipped after a failed connection, or a call that timed out or lost its
+/// connection, by default.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// A tier that cannot be set up: the URL (its password never shown) and why.
@@ -200,8 +201,9 @@ impl RedisTierBuilder {
         self
     }
 
-    /// How long the tier is skipped after a connection fails (default
-    /// [`DEFAULT_RETRY_AFTER`]): meanwhile reads go to the backend at once.
+    /// How long the tier is skipped after a connection fails, or a call times out or loses its
+    /// connection (default [`DEFAULT_RETRY_AFTER`]): meanwhile reads go to the backend at once;
+    /// then the next call connects again.
     ///
     /// ```
     /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1")
@@ -429,12 +431,29 @@ impl RedisTier {
         let mut manager = self.connection(call).await?;
         match tokio::time::timeout(self.timeout, cmd().query_async::<T>(&mut manager)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(TierError::new(call, kind_name(&error))),
-            Err(_) => Err(TierError::new(
-                call,
-                format!("no answer within {:?}", self.timeout),
-            )),
+            Ok(Err(error)) => {
+                if error.is_timeout() || error.is_connection_dropped() || error.is_io_error() {
+                    self.skip_for_a_while().await;
+                }
+                Err(TierError::new(call, kind_name(&error)))
+            }
+            Err(_) => {
+                // A tier that stopped answering after it connected is skipped as one that
+                // refused the connection: one timeout per skip period, not one per miss.
+                self.skip_for_a_while().await;
+                Err(TierError::new(
+                    call,
+                    format!("no answer within {:?}", self.timeout),
+                ))
+            }
         }
+    }
+
+    /// Marks the tier down for the skip period (`retry_after`): calls fail at once until it
+    /// passes, then the next one connects again.
+    async fn skip_for_a_while(&self) {
+        let until = self.clock.now() + self.retry_after;
+        *self.connection.lock().await = Connection::Down { until };
     }
 }
 

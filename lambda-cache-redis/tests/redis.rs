@@ -324,3 +324,31 @@ async fn a_failed_connection_skips_the_tier_for_retry_after_then_it_is_used_agai
     assert!(in_tier(&second).await);
     assert_eq!(proxy.count_of("GetParameters"), 4);
 }
+
+/// A server that stops answering after the tier connected (frozen, as a blackholed host): the
+/// first call times out and marks the tier down, so the next fails at once ("down") instead of
+/// waiting for its own timeout; once the server answers again and the skip period has passed,
+/// the tier reconnects by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_that_stops_answering_is_skipped_then_recovers() {
+    let server = RedisServer::start();
+    let tier = RedisTier::builder(server.url())
+        .prefix(format!("{}:", unique("hang")))
+        .timeout(Duration::from_millis(100))
+        .retry_after(Duration::from_millis(300))
+        .build()
+        .expect("a tier");
+    assert!(tier.read("k").await.expect("a first read").is_none());
+    server.pause();
+    let timed_out = tier.read("k").await.expect_err("no answer");
+    let said = timed_out.to_string();
+    assert!(
+        said.contains("timed out") || said.contains("no answer within"),
+        "{said}"
+    );
+    let skipped = tier.read("k").await.expect_err("skipped");
+    assert!(skipped.to_string().contains("down"), "{skipped}");
+    server.resume();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(tier.read("k").await.expect("recovered").is_none());
+}

@@ -1292,6 +1292,25 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Freezes the server (SIGSTOP, by its process id): its connections stay open and nothing
+    /// answers, as a blackholed server. [`RedisServer::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a server frozen by [`RedisServer::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed: {status}");
+    }
+
     /// Kills the server (SIGKILL, by its process id) and waits for it to exit.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
