@@ -176,9 +176,11 @@ impl redis::StreamingCredentialsProvider for Credentials {
 }
 
 impl RedisTierBuilder {
-    /// Put before every key. By default `lambda-cache:<AWS_LAMBDA_FUNCTION_NAME>:`, so two
-    /// functions on one cluster never read each other's entries; give two functions one prefix
-    /// to share them.
+    /// Put before every key. By default `lambda-cache:<AWS_REGION>:<AWS_LAMBDA_FUNCTION_NAME>:`,
+    /// so two functions on one cluster, or one function deployed in two regions, never read
+    /// each other's entries; give two functions one prefix to share them. Lambda tells a
+    /// function its account only per invocation, so two accounts whose functions share a name
+    /// and a region on one cluster need a prefix of their own.
     ///
     /// ```
     /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1").prefix("team-a:");
@@ -300,9 +302,11 @@ impl RedisTierBuilder {
         let client = redis::Client::open(self.url.as_str())
             .map_err(|e| invalid(e.to_string().replace(&self.url, "the URL")))?;
         let prefix = self.prefix.unwrap_or_else(|| {
-            let function =
-                std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
-            format!("lambda-cache:{function}:")
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            default_prefix(
+                var("AWS_REGION").as_deref(),
+                var("AWS_LAMBDA_FUNCTION_NAME").as_deref(),
+            )
         });
         Ok(RedisTier {
             client,
@@ -470,6 +474,16 @@ fn kind_name(error: &redis::RedisError) -> String {
     }
 }
 
+/// The prefix a tier takes unless told: the region and the function's name (`local` for each
+/// that is not set).
+fn default_prefix(region: Option<&str>, function: Option<&str>) -> String {
+    format!(
+        "lambda-cache:{}:{}:",
+        region.unwrap_or("local"),
+        function.unwrap_or("local")
+    )
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -604,6 +618,20 @@ mod tests {
             ..LeaseSettings::default()
         };
         assert!(builder().lease(no_wait).build().is_ok());
+    }
+
+    #[test]
+    fn the_default_prefix_names_the_region_and_the_function() {
+        assert_eq!(
+            default_prefix(Some("eu-west-1"), Some("checkout")),
+            "lambda-cache:eu-west-1:checkout:"
+        );
+        assert_ne!(
+            default_prefix(Some("eu-west-1"), Some("checkout")),
+            default_prefix(Some("us-east-1"), Some("checkout")),
+            "one function in two regions"
+        );
+        assert_eq!(default_prefix(None, None), "lambda-cache:local:local:");
     }
 
     #[test]
