@@ -159,6 +159,8 @@ pub enum ConfigError {
     CapacityTooLarge(usize),
     /// [`crate::Policy::refresh_ahead`] with a fraction outside `0 < f < 1`.
     RefreshAheadOutOfRange(f64),
+    /// `refresh_timeout(0)`: every background refresh would be given up at once.
+    ZeroRefreshTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -172,6 +174,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "cache capacity {n} is above the most a cache holds ({}): give a smaller one, or a byte budget",
                 crate::Cache::MAX_CAPACITY
+            ),
+            Self::ZeroRefreshTimeout => f.write_str(
+                "cache refresh_timeout is 0: no background refresh could finish; give a positive duration",
             ),
             Self::RefreshAheadOutOfRange(v) => write!(
                 f,

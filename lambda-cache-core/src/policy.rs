@@ -120,6 +120,19 @@ impl Policy {
         }
     }
 
+    /// True if this policy answers some reads at once while a refresh runs in the background
+    /// ([`Policy::refresh_ahead`] or [`Policy::stale_while_revalidate`]): such reads need a
+    /// fetch that can outlive them ([`crate::Cache::get_or_refresh`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert!(!lambda_cache_core::Policy::default().refreshes_in_background());
+    /// assert!(lambda_cache_core::Policy::default().stale_while_revalidate(Duration::from_secs(1)).refreshes_in_background());
+    /// ```
+    pub fn refreshes_in_background(&self) -> bool {
+        self.ahead_permille > 0 || !self.while_revalidate.is_zero()
+    }
+
     /// The stale-while-revalidate window ([`Policy::stale_while_revalidate`]).
     ///
     /// ```

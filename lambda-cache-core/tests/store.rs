@@ -499,6 +499,22 @@ fn bad_settings_are_typed_errors_naming_the_setting() {
     assert_eq!(err, ConfigError::JitterOutOfRange(-0.1));
     assert!(err.to_string().contains("jitter"));
     assert!(Cache::builder().jitter(f64::NAN).build().is_err());
+    let err = Cache::builder()
+        .refresh_timeout(std::time::Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::ZeroRefreshTimeout);
+    assert!(err.to_string().contains("refresh_timeout"), "{err}");
+    for bad in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
+        let err = lambda_cache_core::Policy::default()
+            .refresh_ahead(bad)
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::RefreshAheadOutOfRange(_)),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().contains("refresh-ahead"), "{err}");
+    }
 }
 
 // Repeated hits never answer with what the store no longer holds.

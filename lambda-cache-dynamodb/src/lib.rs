@@ -206,7 +206,7 @@ impl DynamoCache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<Item>, Error> {
         let policy = policy.into();
-        if policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero() {
+        if policy.refreshes_in_background() {
             // The fetch may outlive this read: it owns its client and key.
             let (client, owned) = (self.client.clone(), key.clone());
             return self

@@ -333,7 +333,7 @@ impl SecretsCache {
     ) -> Result<Entry<Secret>, Error> {
         let id = secret.into();
         let policy = policy.into();
-        if policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero() {
+        if policy.refreshes_in_background() {
             // The fetch may outlive this read: it owns its cache handle and the id's parts.
             let this = self.clone();
             let name = id.name().to_owned();

@@ -221,7 +221,7 @@ impl SsmCache {
         let id = id.into();
         let name = id.name();
         let policy = policy.into();
-        if refreshes_in_background(policy) {
+        if policy.refreshes_in_background() {
             // The fetch may outlive this read: it owns its client and name.
             let (client, owned) = (self.client.clone(), name.to_owned());
             return self
@@ -679,12 +679,6 @@ pub async fn get_entries(
 /// ```
 pub async fn get_path(path: &str, policy: impl Into<Policy>) -> Result<Entry<ParameterMap>, Error> {
     SsmCache::global().await.get_path(path, policy).await
-}
-
-/// True if `policy` answers some reads at once while a refresh runs in the background
-/// ([`Policy::refresh_ahead`], [`Policy::stale_while_revalidate`]).
-fn refreshes_in_background(policy: Policy) -> bool {
-    policy.refresh_ahead_after().is_some() || !policy.while_revalidate().is_zero()
 }
 
 /// One parameter read with GetParameters, its version as the validator.

@@ -212,6 +212,9 @@ impl CacheBuilder {
         if self.max_bytes == Some(0) {
             return Err(ConfigError::ZeroByteBudget);
         }
+        if self.refresh_timeout.is_zero() {
+            return Err(ConfigError::ZeroRefreshTimeout);
+        }
         if !(0.0..=0.5).contains(&self.jitter) {
             return Err(ConfigError::JitterOutOfRange(self.jitter));
         }
