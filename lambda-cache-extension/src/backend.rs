@@ -379,19 +379,6 @@ impl Backend {
             self.metrics.hit(route);
             return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
         }
-        let window = policy.max_age().saturating_add(policy.while_revalidate());
-        let held_age = self
-            .cache
-            .get_fresh::<Body>(key, window)
-            .map(|entry| asked.saturating_duration_since(entry.fetched_at()));
-        match held_age {
-            Some(age) if age < policy.max_age() => {
-                self.metrics.hit(route);
-                self.metrics.refreshed_ahead(route);
-            }
-            Some(_) => self.metrics.served_while_revalidating(route),
-            None => self.metrics.miss(route),
-        }
         let backend = Arc::clone(self);
         let fetch = move |previous: Option<Entry<Body>>| async move {
             let _place = backend.waiting()?;
@@ -406,16 +393,30 @@ impl Backend {
                     // dropped once answered.
                     self.cache.invalidate(key);
                 }
+                if entry.is_err() {
+                    self.metrics.miss(route);
+                }
                 entry
             })
             .await?;
-        let served = self.served(&entry, asked, policy, entry.value().0.clone(), None);
-        // Stale past the window: a failed refresh answered with the value held (within the
-        // window it is stale-while-revalidate, counted above).
-        if served.source == Source::Stale && held_age.is_none() {
+        // How the answer came, told by its age (nothing younger than `quiet` was held when
+        // asked): fetched for this request or by a fetch it joined (a miss), held within the
+        // TTL (a hit past the refresh-ahead share), held within the stale-while-revalidate
+        // window, or held past it (a failed refresh answered stale).
+        let age = asked.saturating_duration_since(entry.fetched_at());
+        let window = policy.max_age().saturating_add(policy.while_revalidate());
+        if entry.fetched_at() >= asked || age < quiet {
+            self.metrics.miss(route);
+        } else if age < policy.max_age() {
+            self.metrics.hit(route);
+            self.metrics.refreshed_ahead(route);
+        } else if age <= window && !policy.while_revalidate().is_zero() {
+            self.metrics.served_while_revalidating(route);
+        } else {
+            self.metrics.miss(route);
             self.metrics.stale(route);
         }
-        Ok(served)
+        Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None))
     }
 
     /// `call`, counted as one backend call of `route` with its latency.
