@@ -324,9 +324,11 @@ impl Cache {
                 match self.shared_tier() {
                     None => self.miss(lookup, policy, fetch).await,
                     Some(tier) => {
-                        let counters = &self.shared.counters;
+                        let (counters, clock) = (&self.shared.counters, &self.shared.clock);
                         self.miss(lookup, policy, move |previous| {
-                            crate::shared::through(tier, counters, key, policy, previous, fetch)
+                            crate::shared::through(
+                                tier, counters, clock, key, policy, previous, fetch,
+                            )
                         })
                         .await
                     }

@@ -21,9 +21,26 @@ use crate::clock::Instant;
 /// assert_eq!(Validator::from(3_i64).token(), Some("3"));
 /// assert!(Validator::none().is_none());
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Validator {
     token: Option<Arc<str>>,
+    /// The token is a version number the backend counts up (made by `From<i64>`).
+    numbered: bool,
+}
+
+/// Two validators are equal when their tokens are.
+impl PartialEq for Validator {
+    fn eq(&self, other: &Self) -> bool {
+        self.token == other.token
+    }
+}
+
+impl Eq for Validator {}
+
+impl std::hash::Hash for Validator {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.token.hash(state);
+    }
 }
 
 impl Validator {
@@ -35,7 +52,38 @@ impl Validator {
     pub fn new(token: impl Into<Arc<str>>) -> Self {
         Self {
             token: Some(token.into()),
+            numbered: false,
         }
+    }
+
+    /// A validator that is a version number the backend counts up with each change (an SSM
+    /// parameter's version): by it a shared tier keeps the newer of two records of one key.
+    ///
+    /// ```
+    /// use lambda_cache_core::Validator;
+    /// assert_eq!(Validator::numbered(7).version(), Some(7));
+    /// assert_eq!(Validator::numbered(7), Validator::new("7"));
+    /// ```
+    pub fn numbered(version: u64) -> Self {
+        Self {
+            token: Some(version.to_string().into()),
+            numbered: true,
+        }
+    }
+
+    /// The version number, for a validator made by [`Validator::numbered`] or from an `i64`;
+    /// `None` for an opaque token (an ETag, a version id) or none.
+    ///
+    /// ```
+    /// use lambda_cache_core::Validator;
+    /// assert_eq!(Validator::from(3_i64).version(), Some(3));
+    /// assert_eq!(Validator::new("3").version(), None);
+    /// ```
+    pub fn version(&self) -> Option<u64> {
+        self.token
+            .as_deref()
+            .filter(|_| self.numbered)
+            .and_then(|token| token.parse().ok())
     }
 
     /// No validator: the backend gave nothing to revalidate with.
@@ -44,7 +92,10 @@ impl Validator {
     /// assert_eq!(lambda_cache_core::Validator::none().token(), None);
     /// ```
     pub const fn none() -> Self {
-        Self { token: None }
+        Self {
+            token: None,
+            numbered: false,
+        }
     }
 
     /// The token, if the backend gave one.
@@ -66,9 +117,10 @@ impl Validator {
     }
 }
 
+/// A version number; a negative one is an opaque token.
 impl From<i64> for Validator {
     fn from(version: i64) -> Self {
-        Self::new(version.to_string())
+        u64::try_from(version).map_or_else(|_| Self::new(version.to_string()), Self::numbered)
     }
 }
 

@@ -56,5 +56,8 @@ pub use key::{Key, KeyDigest};
 pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;
 #[cfg(feature = "shared")]
-pub use shared::{LeaseSettings, SharedTier, SharedValue, TierError, TierRecord, shared_key};
+pub use shared::{
+    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierWrite,
+    shared_key,
+};
 pub use stats::Stats;

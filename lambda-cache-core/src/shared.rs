@@ -9,10 +9,15 @@
 //! A miss of a cache with a tier, in [`Cache::get_or_fetch_shared`]:
 //! 1. reads the tier; a record young enough for the caller's max age is the answer, as old as
 //!    it is there;
-//! 2. else takes the key's lease (`SET NX PX`): the holder fetches from the backend and writes
-//!    the value back for the caller's max age; the others poll the tier for up to
-//!    [`LeaseSettings::wait`] and fetch themselves only if no value comes;
-//! 3. a tier call that fails or times out (each bounded by the tier itself) sends the read
+//! 2. else takes the key's lease with a token of its own (`SET NX PX`): the holder fetches
+//!    from the backend and writes the value back for the caller's max age, releasing the lease
+//!    in the same atomic step, and only if the lease is still its own; the others poll the
+//!    tier until the value comes, the lease comes free (they take it), or their deadline
+//!    [`LeaseSettings::wait`] passes (they fetch);
+//! 3. a write-back never replaces a newer record ([`RecordOrder`]: the backend's version
+//!    number where it has one, else the moment the value was read), so a late writer of an
+//!    older value leaves the fleet on the newer one;
+//! 4. a tier call that fails or times out (each bounded by the tier itself) sends the read
 //!    straight to the backend, counted in [`Stats::shared_errors`](crate::Stats).
 //!
 //! Values that say they are secret ([`SharedValue::is_secret`]) are neither written nor read
@@ -30,7 +35,7 @@ use crate::policy::Policy;
 use crate::stats::Counters;
 
 /// The version of the record format, its first byte.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// A value that can be stored in a shared tier: a compact encoding with a type tag.
 ///
@@ -135,18 +140,22 @@ impl std::error::Error for TierError {}
 
 /// How long a lease is held and how long, and how often, the others look for its value.
 ///
+/// The defaults outlast the AWS SDKs' standard retries (3 attempts, up to 1 s then 2 s of
+/// backoff between them, each attempt a slow backend's second or two): a holder slowed by a
+/// throttled or loaded backend is waited for, not raced.
+///
 /// ```
 /// let s = lambda_cache_core::LeaseSettings::default();
 /// assert!(s.poll < s.wait && s.wait <= s.hold);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseSettings {
-    /// The lease's time to live: past it another cache may take it (its holder died or is
-    /// slow). Default 5 s.
+    /// The lease's time to live: past it another cache may take it (its holder died, froze
+    /// with its environment, or is slower than this). Default 10 s.
     pub hold: Duration,
-    /// How long a cache that found the lease taken looks for the holder's value (or for the
-    /// lease to come free) before it fetches for itself. Default: the hold, 5 s, so that a
-    /// holder slowed by a throttled or loaded backend is waited for, not raced.
+    /// A waiter's deadline: how long a cache that found the lease taken looks for the holder's
+    /// value (taking the lease itself as soon as it comes free) before it fetches for itself.
+    /// Default 10 s; give a function with a shorter timeout a shorter deadline.
     pub wait: Duration,
     /// How often it looks. Default 25 ms; zero does not wait (it would never end).
     pub poll: Duration,
@@ -155,11 +164,110 @@ pub struct LeaseSettings {
 impl Default for LeaseSettings {
     fn default() -> Self {
         Self {
-            hold: Duration::from_secs(5),
-            wait: Duration::from_secs(5),
+            hold: Duration::from_secs(10),
+            wait: Duration::from_secs(10),
             poll: Duration::from_millis(25),
         }
     }
+}
+
+/// A lease as its holder names it: the lease's key in the tier and the holder's token (unique
+/// to one miss of one cache), so that only its holder releases it.
+///
+/// ```
+/// let lease = lambda_cache_core::Lease { key: "app:{ssm:0::/a}:l", token: "5f0c" };
+/// assert_eq!(lease.token, "5f0c");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease<'a> {
+    /// The lease's key.
+    pub key: &'a str,
+    /// The holder's token, the lease's value in the tier.
+    pub token: &'a str,
+}
+
+/// Which of two records of one key is newer: a write-back replaces a record only if it
+/// [supersedes](RecordOrder::supersedes) it.
+///
+/// ```
+/// use lambda_cache_core::RecordOrder;
+/// let v2 = RecordOrder { version: Some(2), read_at: 1_000 };
+/// let v1_later = RecordOrder { version: Some(1), read_at: 2_000 };
+/// assert!(!v1_later.supersedes(&v2), "a lower version never replaces a higher one");
+/// let unversioned = RecordOrder { version: None, read_at: 3_000 };
+/// assert!(unversioned.supersedes(&v2), "without versions, the later read wins");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordOrder {
+    /// The backend's version number ([`Validator::version`]), if it counts them.
+    pub version: Option<u64>,
+    /// When the value was read from the backend, in milliseconds since the Unix epoch (the
+    /// writer's clock less the value's age).
+    pub read_at: u64,
+}
+
+impl RecordOrder {
+    /// True if a record of this order may replace one of `held`'s: a higher version where
+    /// both have one and they differ, else a read no earlier.
+    ///
+    /// ```
+    /// use lambda_cache_core::RecordOrder;
+    /// let a = RecordOrder { version: Some(4), read_at: 10 };
+    /// assert!(a.supersedes(&a), "the same record may be written again");
+    /// ```
+    pub fn supersedes(&self, held: &Self) -> bool {
+        match (self.version, held.version) {
+            (Some(new), Some(old)) if new != old => new > old,
+            _ => self.read_at >= held.read_at,
+        }
+    }
+}
+
+/// A write-back: the record, how long the tier keeps it, its order, and the lease it releases
+/// in the same atomic step (if the writer holds it).
+///
+/// ```
+/// use std::time::Duration;
+/// use lambda_cache_core::{Lease, RecordOrder, TierWrite};
+/// let w = TierWrite {
+///     key: "app:{ssm:0::/a}:v",
+///     record: vec![2],
+///     ttl: Duration::from_secs(60),
+///     order: RecordOrder { version: None, read_at: 0 },
+///     lease: Lease { key: "app:{ssm:0::/a}:l", token: "" },
+/// };
+/// assert_eq!(w.ttl.as_secs(), 60);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierWrite<'a> {
+    /// The value's key.
+    pub key: &'a str,
+    /// The record.
+    pub record: Vec<u8>,
+    /// Its time to live in the tier.
+    pub ttl: Duration,
+    /// Its order, compared with the held record's in the same atomic step.
+    pub order: RecordOrder,
+    /// The key's lease, deleted in the same step if its value is this token; an empty token
+    /// (a writer that does not hold it) leaves it alone.
+    pub lease: Lease<'a>,
+}
+
+/// A token unique to one lease taking: 128 bits from the standard library's randomly seeded
+/// hasher (fresh keys from the operating system per thread), a process-wide count and the
+/// process id. Uniqueness is all it needs; it guards against mistakes, not attackers (whoever
+/// can write the tier can write its values).
+fn new_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static TAKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let draw = |salt: u64| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}{count:x}", draw(count), draw(!count))
 }
 
 /// A store shared by many caches. Each call must be bounded (a timeout inside the
@@ -167,7 +275,7 @@ impl Default for LeaseSettings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lambda_cache_core::{BoxFuture, SharedTier, TierError, TierRecord};
+/// use lambda_cache_core::{BoxFuture, Lease, SharedTier, TierError, TierRecord, TierWrite};
 ///
 /// /// A tier that is always down.
 /// #[derive(Debug)]
@@ -178,13 +286,13 @@ impl Default for LeaseSettings {
 ///     fn read<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
 ///         Box::pin(async { Err(TierError::new("read", "down")) })
 ///     }
-///     fn lease<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+///     fn lease<'a>(&'a self, _: Lease<'a>, _: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
 ///         Box::pin(async { Err(TierError::new("lease", "down")) })
 ///     }
-///     fn release<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
+///     fn release<'a>(&'a self, _: Lease<'a>) -> BoxFuture<'a, Result<(), TierError>> {
 ///         Box::pin(async { Err(TierError::new("release", "down")) })
 ///     }
-///     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: Duration) -> BoxFuture<'a, Result<(), TierError>> {
+///     fn write<'a>(&'a self, _: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>> {
 ///         Box::pin(async { Err(TierError::new("write", "down")) })
 ///     }
 ///     fn pause(&self, _: Duration) -> BoxFuture<'_, ()> {
@@ -201,20 +309,22 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     /// The record under `key`, if any.
     fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>>;
 
-    /// Takes the lease `key` for `hold` if no one holds it (`SET key 1 NX PX hold`); true if
-    /// taken.
-    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>>;
-
-    /// Releases the lease `key` (`DEL`), once its holder has written the value or failed.
-    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>>;
-
-    /// Writes `record` under `key`, to be dropped after `ttl`.
-    fn write<'a>(
+    /// Takes `lease` for `hold` if no one holds it, its token as its value
+    /// (`SET key token NX PX hold`); true if taken.
+    fn lease<'a>(
         &'a self,
-        key: &'a str,
-        record: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), TierError>>;
+        lease: Lease<'a>,
+        hold: Duration,
+    ) -> BoxFuture<'a, Result<bool, TierError>>;
+
+    /// Releases `lease` if it is still the holder's (its value is the token), atomically: a
+    /// holder slower than its hold never releases the next holder's lease.
+    fn release<'a>(&'a self, lease: Lease<'a>) -> BoxFuture<'a, Result<(), TierError>>;
+
+    /// In one atomic step: stores the record unless the held one is newer (its order
+    /// [supersedes](RecordOrder::supersedes) the write's and is not superseded by it), and
+    /// releases the write's lease if it is still the writer's. True if the record was stored.
+    fn write<'a>(&'a self, write: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>>;
 
     /// Waits `wait` (a runtime's timer; simulated time in a simulation).
     fn pause(&self, wait: Duration) -> BoxFuture<'_, ()>;
@@ -225,19 +335,20 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// The tier's key of `key`, after the tier's prefix and a kind (`v` value, `l` lease):
-/// the local key's service, variant and name, the variant length-prefixed so that no two keys
-/// meet.
+/// The tier's key of `key`: the tier's prefix, the local key's service, variant and name in
+/// braces (the variant length-prefixed so that no two keys meet), then a kind (`v` value, `l`
+/// lease). The braces are a Redis Cluster hash tag: a value and its lease share a slot, so one
+/// script may touch both on a cluster (ElastiCache Serverless is one).
 ///
 /// ```
 /// use lambda_cache_core::{Key, shared_key};
-/// assert_eq!(shared_key("app:", 'v', Key::new("ssm", "/db/url")), "app:v:ssm:0::/db/url");
-/// assert_eq!(shared_key("app:", 'l', Key::new("s", "n").variant("x:1")), "app:l:s:3:x:1:n");
+/// assert_eq!(shared_key("app:", 'v', Key::new("ssm", "/db/url")), "app:{ssm:0::/db/url}:v");
+/// assert_eq!(shared_key("app:", 'l', Key::new("s", "n").variant("x:1")), "app:{s:3:x:1:n}:l");
 /// ```
 pub fn shared_key(prefix: &str, kind: char, key: Key<'_>) -> String {
     let variant = key.variant_str();
     format!(
-        "{prefix}{kind}:{}:{}:{variant}:{}",
+        "{prefix}{{{}:{}:{variant}:{}}}:{kind}",
         key.service(),
         variant.len(),
         key.name()
@@ -257,12 +368,12 @@ fn encode_record<V: SharedValue>(
     push_bytes(&mut out, tag);
     out.extend_from_slice(&millis(age).to_le_bytes());
     out.extend_from_slice(&millis(ttl).to_le_bytes());
-    match validator.token() {
-        Some(token) => {
-            out.push(1);
+    match (validator.token(), validator.version()) {
+        (Some(token), version) => {
+            out.push(if version.is_some() { 2 } else { 1 });
             push_bytes(&mut out, token.as_bytes());
         }
-        None => out.push(0),
+        (None, _) => out.push(0),
     }
     value.encode(&mut out);
     out
@@ -296,6 +407,12 @@ fn decode_record<V: SharedValue>(record: &TierRecord) -> Option<Found<V>> {
     let validator = match take(&mut rest, 1)? {
         [0] => Validator::default(),
         [1] => Validator::new(std::str::from_utf8(take_bytes(&mut rest)?).ok()?),
+        [2] => Validator::numbered(
+            std::str::from_utf8(take_bytes(&mut rest)?)
+                .ok()?
+                .parse()
+                .ok()?,
+        ),
         _ => return None,
     };
     let value = V::decode(rest)?;
@@ -326,6 +443,7 @@ fn take_bytes<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
 pub(crate) async fn through<V, E, F, Fut>(
     tier: &dyn SharedTier,
     counters: &Counters,
+    clock: &crate::Clock,
     key: Key<'_>,
     policy: Policy,
     previous: Option<Entry<V>>,
@@ -343,6 +461,10 @@ where
         return fetch(previous).await;
     }
     let value_key = shared_key(tier.prefix(), 'v', key);
+    let failed = |error: TierError| {
+        counters.shared_errors.inc();
+        tracing::debug!(service = key.service(), name = %crate::shown(key.name()), %error, "shared tier");
+    };
     let look = || async {
         match tier.read(&value_key).await {
             Ok(record) => Ok(record
@@ -352,8 +474,7 @@ where
                     found.age <= max_age && (policy.shares_secrets() || !found.value.is_secret())
                 })),
             Err(error) => {
-                counters.shared_errors.inc();
-                tracing::debug!(service = key.service(), name = %crate::shown(key.name()), %error, "shared tier");
+                failed(error);
                 Err(())
             }
         }
@@ -371,18 +492,23 @@ where
     }
     let settings = tier.lease_settings();
     let lease_key = shared_key(tier.prefix(), 'l', key);
-    // Never held past the value's own life: the next expiry finds it free.
-    let hold = settings.hold.min(max_age);
-    let mut leased = match tier.lease(&lease_key, hold).await {
+    let token = new_token();
+    let lease = Lease {
+        key: &lease_key,
+        token: &token,
+    };
+    let mut leased = match tier.lease(lease, settings.hold).await {
         Ok(leased) => leased,
-        Err(_) => {
-            counters.shared_errors.inc();
+        Err(error) => {
+            failed(error);
             return fetch(previous).await;
         }
     };
     if !leased {
         counters.shared_waits.inc();
         let mut waited = Duration::ZERO;
+        // Until the holder's value comes, its lease comes free (the holder failed and released
+        // it, or died and let it expire: this cache takes it and fetches), or the deadline.
         while !leased && waited < settings.wait && !settings.poll.is_zero() {
             tier.pause(settings.poll).await;
             waited += settings.poll;
@@ -391,33 +517,65 @@ where
                 Ok(None) => {}
                 Err(()) => return fetch(previous).await,
             }
-            // The holder may have failed and released it, or died and let it expire.
-            leased = tier.lease(&lease_key, hold).await.unwrap_or(false);
+            leased = tier.lease(lease, settings.hold).await.unwrap_or(false);
         }
     }
+    // A writer that does not hold the lease leaves it to its holder.
+    let lease = Lease {
+        key: &lease_key,
+        token: if leased { &token } else { "" },
+    };
     let fetched = fetch(previous.clone()).await;
-    if leased && tier.release(&lease_key).await.is_err() {
-        counters.shared_errors.inc();
-    }
-    let fetched = fetched?;
-    let (value, validator) = match (&fetched, &previous) {
+    let release = || async {
+        if leased && let Err(error) = tier.release(lease).await {
+            failed(error);
+        }
+    };
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            release().await;
+            return Err(error);
+        }
+    };
+    let (value, validator, age) = match (&fetched, &previous) {
         (
             Fetched::New {
-                value, validator, ..
+                value,
+                validator,
+                age,
+                ..
             },
             _,
-        ) => (value, validator),
+        ) => (value, validator, *age),
         (Fetched::NotModified { validator }, Some(previous)) => (
             previous.value(),
             validator.as_ref().unwrap_or(previous.validator()),
+            Duration::ZERO,
         ),
-        (Fetched::NotModified { .. }, None) => return Ok(fetched),
-    };
-    if policy.shares_secrets() || !value.is_secret() {
-        let record = encode_record(value, validator, Duration::ZERO, max_age);
-        if tier.write(&value_key, record, max_age).await.is_err() {
-            counters.shared_errors.inc();
+        (Fetched::NotModified { .. }, None) => {
+            release().await;
+            return Ok(fetched);
         }
+    };
+    let ttl = max_age.saturating_sub(age);
+    let kept_in = value.is_secret() && !policy.shares_secrets();
+    if ttl.is_zero() || kept_in {
+        release().await;
+        return Ok(fetched);
+    }
+    let write = TierWrite {
+        key: &value_key,
+        record: encode_record(value, validator, age, ttl),
+        ttl,
+        order: RecordOrder {
+            version: validator.version(),
+            read_at: clock.unix_millis().saturating_sub(millis(age)),
+        },
+        lease,
+    };
+    if let Err(error) = tier.write(write).await {
+        failed(error);
     }
     Ok(fetched)
 }
@@ -437,7 +595,7 @@ where
 pub struct MemoryTier {
     prefix: String,
     clock: crate::Clock,
-    records: parking_lot::Mutex<hashbrown::HashMap<String, (Vec<u8>, crate::Instant)>>,
+    records: parking_lot::Mutex<hashbrown::HashMap<String, Held>>,
     pause: Box<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>,
     settings: LeaseSettings,
     down: std::sync::atomic::AtomicBool,
@@ -533,10 +691,7 @@ impl MemoryTier {
     fn call<T>(
         &self,
         call: &'static str,
-        body: impl FnOnce(
-            &mut hashbrown::HashMap<String, (Vec<u8>, crate::Instant)>,
-            crate::Instant,
-        ) -> T,
+        body: impl FnOnce(&mut hashbrown::HashMap<String, Held>, crate::Instant) -> T,
     ) -> Result<T, TierError> {
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -545,8 +700,27 @@ impl MemoryTier {
         }
         let now = self.clock.now();
         let mut records = self.records.lock();
-        records.retain(|_, (_, expires)| *expires > now);
+        records.retain(|_, held| held.expires > now);
         Ok(body(&mut records, now))
+    }
+}
+
+/// A record or lease in a [`MemoryTier`]: a lease's bytes are its token, and it has no order.
+#[cfg(feature = "test-util")]
+struct Held {
+    bytes: Vec<u8>,
+    expires: crate::Instant,
+    order: Option<RecordOrder>,
+}
+
+/// Deletes `lease` if its token is the one held (and not empty).
+#[cfg(feature = "test-util")]
+fn release_if_held(records: &mut hashbrown::HashMap<String, Held>, lease: Lease<'_>) {
+    let held = records
+        .get(lease.key)
+        .is_some_and(|held| held.order.is_none() && held.bytes == lease.token.as_bytes());
+    if held && !lease.token.is_empty() {
+        records.remove(lease.key);
     }
 }
 
@@ -568,40 +742,62 @@ impl SharedTier for MemoryTier {
 
     fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
         let record = self.call("read", |records, now| {
-            records.get(key).map(|(bytes, expires)| TierRecord {
-                bytes: bytes.clone(),
-                remaining: expires.saturating_duration_since(now),
-            })
+            records
+                .get(key)
+                .filter(|held| held.order.is_some())
+                .map(|held| TierRecord {
+                    bytes: held.bytes.clone(),
+                    remaining: held.expires.saturating_duration_since(now),
+                })
         });
         Box::pin(async move { record })
     }
 
-    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+    fn lease<'a>(
+        &'a self,
+        lease: Lease<'a>,
+        hold: Duration,
+    ) -> BoxFuture<'a, Result<bool, TierError>> {
         let taken = self.call("lease", |records, now| {
-            if records.contains_key(key) {
+            if records.contains_key(lease.key) {
                 return false;
             }
-            records.insert(key.to_owned(), (Vec::new(), now + hold));
+            records.insert(
+                lease.key.to_owned(),
+                Held {
+                    bytes: lease.token.as_bytes().to_vec(),
+                    expires: now + hold,
+                    order: None,
+                },
+            );
             true
         });
         Box::pin(async move { taken })
     }
 
-    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
-        let released = self.call("release", |records, _| {
-            records.remove(key);
-        });
+    fn release<'a>(&'a self, lease: Lease<'a>) -> BoxFuture<'a, Result<(), TierError>> {
+        let released = self.call("release", |records, _| release_if_held(records, lease));
         Box::pin(async move { released })
     }
 
-    fn write<'a>(
-        &'a self,
-        key: &'a str,
-        record: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), TierError>> {
+    fn write<'a>(&'a self, write: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>> {
         let written = self.call("write", |records, now| {
-            records.insert(key.to_owned(), (record, now + ttl));
+            let newer = records
+                .get(write.key)
+                .and_then(|held| held.order)
+                .is_none_or(|held| write.order.supersedes(&held));
+            if newer {
+                records.insert(
+                    write.key.to_owned(),
+                    Held {
+                        bytes: write.record,
+                        expires: now + write.ttl,
+                        order: Some(write.order),
+                    },
+                );
+            }
+            release_if_held(records, write.lease);
+            newer
         });
         Box::pin(async move { written })
     }
@@ -634,6 +830,7 @@ mod tests {
         .unwrap();
         assert_eq!(found.value, "v");
         assert_eq!(found.validator.token(), Some("7"));
+        assert_eq!(found.validator.version(), Some(7), "still a version number");
         assert_eq!(found.age, Duration::from_secs(17));
     }
 
@@ -652,7 +849,7 @@ mod tests {
         assert!(decode_record::<Vec<u8>>(&record(bytes.clone())).is_some());
         assert!(decode_record::<String>(&record(bytes.clone())).is_none());
         let mut other_format = bytes.clone();
-        other_format[0] = 2;
+        other_format[0] = FORMAT + 1;
         assert!(decode_record::<Vec<u8>>(&record(other_format)).is_none());
         for cut in 0..bytes.len() - 1 {
             assert!(

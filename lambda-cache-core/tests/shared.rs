@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use lambda_cache_core::shared::MemoryTier;
 use lambda_cache_core::{
-    Cache, CacheError, Entry, Fetched, Key, LeaseSettings, ManualClock, Policy, SharedTier,
-    SharedValue, Validator,
+    Cache, CacheError, Entry, Fetched, Key, Lease, LeaseSettings, ManualClock, Policy, RecordOrder,
+    SharedTier, SharedValue, TierWrite, Validator,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -177,8 +177,12 @@ async fn a_cache_that_finds_the_lease_taken_waits_for_the_value_then_fetches_its
     let fleet = Fleet::new();
     let settings = LeaseSettings::default();
     // Another environment holds the lease and never writes (it died).
-    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
-    assert!(fleet.tier.lease(&lease, settings.hold).await.unwrap());
+    let key = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    let lease = Lease {
+        key: &key,
+        token: "another",
+    };
+    assert!(fleet.tier.lease(lease, settings.hold).await.unwrap());
     let a = fleet.cache();
     let before = fleet.clock.clock().now();
     assert_eq!(
@@ -308,13 +312,17 @@ async fn a_value_from_the_tier_takes_no_jitter() {
 async fn the_lease_is_released_once_the_value_is_written_or_the_fetch_failed() {
     let fleet = Fleet::new();
     let a = fleet.cache();
-    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    let key = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    let lease = Lease {
+        key: &key,
+        token: "test",
+    };
     fleet.read(&a, MINUTE, Ok(plain("v1"))).await.unwrap();
-    assert!(fleet.tier.lease(&lease, MINUTE).await.unwrap(), "left held");
-    fleet.tier.release(&lease).await.unwrap();
+    assert!(fleet.tier.lease(lease, MINUTE).await.unwrap(), "left held");
+    fleet.tier.release(lease).await.unwrap();
     fleet.clock.advance(MINUTE * 2);
     fleet.read(&a, MINUTE, Err(Throttled)).await.unwrap_err();
-    assert!(fleet.tier.lease(&lease, MINUTE).await.unwrap(), "left held");
+    assert!(fleet.tier.lease(lease, MINUTE).await.unwrap(), "left held");
 }
 
 #[tokio::test]
@@ -329,8 +337,12 @@ async fn a_zero_poll_does_not_wait_for_the_lease_holder() {
             .pausing_by(fleet.clock.clone())
             .with_lease(settings),
     );
-    let lease = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
-    assert!(tier.lease(&lease, settings.hold).await.unwrap());
+    let key = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    let lease = Lease {
+        key: &key,
+        token: "another",
+    };
+    assert!(tier.lease(lease, settings.hold).await.unwrap());
     let a = Cache::builder()
         .clock(fleet.clock.clock())
         .shared_tier(tier as Arc<dyn SharedTier>)
@@ -344,4 +356,123 @@ async fn a_zero_poll_does_not_wait_for_the_lease_holder() {
     assert_eq!(fleet.calls(), 1);
     assert_eq!(a.stats().shared_waits, 1);
     assert_eq!(fleet.clock.clock().now(), before);
+}
+
+#[tokio::test]
+async fn a_lease_is_released_only_by_its_holder() {
+    let fleet = Fleet::new();
+    let key = lambda_cache_core::shared_key("fn-a:", 'l', KEY);
+    let (slow, next) = (
+        Lease {
+            key: &key,
+            token: "slow",
+        },
+        Lease {
+            key: &key,
+            token: "next",
+        },
+    );
+    let hold = Duration::from_secs(5);
+    assert!(fleet.tier.lease(slow, hold).await.unwrap());
+    assert!(!fleet.tier.lease(next, hold).await.unwrap(), "held");
+    // The slow holder outlives its hold; the next one takes the lease.
+    fleet.clock.advance(hold);
+    assert!(fleet.tier.lease(next, hold).await.unwrap());
+    // The slow one's release, and its write-back, leave the next holder's lease alone...
+    fleet.tier.release(slow).await.unwrap();
+    let write = |lease| TierWrite {
+        key: "fn-a:{v}",
+        record: vec![1],
+        ttl: MINUTE,
+        order: RecordOrder {
+            version: None,
+            read_at: 1,
+        },
+        lease,
+    };
+    assert!(fleet.tier.write(write(slow)).await.unwrap());
+    assert!(!fleet.tier.lease(slow, hold).await.unwrap(), "still held");
+    // ...its holder's own write-back releases it.
+    fleet.tier.write(write(next)).await.unwrap();
+    assert!(fleet.tier.lease(slow, hold).await.unwrap(), "released");
+}
+
+#[tokio::test]
+async fn a_late_write_of_an_older_value_leaves_the_newer_record() {
+    let fleet = Fleet::new();
+    let no_lease = Lease {
+        key: "fn-a:{l}",
+        token: "",
+    };
+    let write = |text: &str, version: Option<u64>, read_at: u64| TierWrite {
+        key: "fn-a:{k}:v",
+        record: text.as_bytes().to_vec(),
+        ttl: MINUTE,
+        order: RecordOrder { version, read_at },
+        lease: no_lease,
+    };
+    let held = || async {
+        let record = fleet.tier.read("fn-a:{k}:v").await.unwrap().unwrap();
+        String::from_utf8(record.bytes).unwrap()
+    };
+    // Versions decide where both have one, whatever the order of reads.
+    assert!(fleet.tier.write(write("v2", Some(2), 1_000)).await.unwrap());
+    assert!(!fleet.tier.write(write("v1", Some(1), 2_000)).await.unwrap());
+    assert_eq!(held().await, "v2");
+    assert!(fleet.tier.write(write("v3", Some(3), 500)).await.unwrap());
+    assert_eq!(held().await, "v3");
+    // The same version read later renews it; read earlier, it does not.
+    assert!(
+        fleet
+            .tier
+            .write(write("v3 again", Some(3), 3_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !fleet
+            .tier
+            .write(write("v3 older", Some(3), 2_500))
+            .await
+            .unwrap()
+    );
+    assert_eq!(held().await, "v3 again");
+    // Without a version, the later read wins.
+    assert!(!fleet.tier.write(write("x", None, 2_999)).await.unwrap());
+    assert!(fleet.tier.write(write("y", None, 4_000)).await.unwrap());
+    assert_eq!(held().await, "y");
+}
+
+#[tokio::test]
+async fn a_value_is_written_back_as_old_as_it_is() {
+    let fleet = Fleet::new();
+    let (a, b) = (fleet.cache(), fleet.cache());
+    // a's loader answers a value already 20 s old (read from another store).
+    let calls = Arc::clone(&fleet.calls);
+    a.get_or_fetch_shared(KEY, MINUTE, |_| async move {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, Throttled>(Fetched::new(plain("v1")).with_age(Duration::from_secs(20)))
+    })
+    .await
+    .unwrap();
+    fleet.clock.advance(Duration::from_secs(10));
+    let from_tier = fleet.read(&b, MINUTE, Ok(plain("v2"))).await.unwrap();
+    assert_eq!(from_tier.text, "v1");
+    let age = fleet
+        .clock
+        .clock()
+        .now()
+        .saturating_duration_since(from_tier.fetched_at());
+    assert_eq!(age, Duration::from_secs(30));
+    // 41 s later it is 71 s old, past the max age: the tier no longer holds it.
+    fleet.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        fleet
+            .tier
+            .read("fn-a:{ssm:0::/app/db-url}:v")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(fleet.calls(), 1);
 }

@@ -6,8 +6,12 @@
 //! A [`RedisTier`] is given to a cache ([`CacheBuilder::shared_tier`]); the service reads that
 //! go through [`Cache::get_or_fetch_shared`] use it (SSM's `get_entry`, with its `shared`
 //! feature). On a local miss: the tier's value if it is young enough, else one environment
-//! takes the key's lease (`SET NX PX`) and fetches while the others poll for its value, and
-//! the value goes back with the reader's max age as its time to live. A tier that is down or
+//! takes the key's lease (`SET NX PX` of a token of its own) and fetches while the others poll
+//! for its value, and the value goes back with the reader's max age as its time to live.
+//! Release and write-back are server-side scripts (`EVAL`, in Redis 7 and Valkey 7.2 alike):
+//! a lease is deleted only by its holder, and a record never replaces a newer one (see
+//! [`RecordOrder`]). A value and its lease share a hash tag, so the scripts run on a cluster
+//! too. A tier that is down or
 //! slow costs a read at most [`RedisTierBuilder::timeout`] (and nothing while it stays down,
 //! for [`RedisTierBuilder::retry_after`]); the backend answers instead, and
 //! [`Stats::shared_errors`](lambda_cache_core::Stats) counts it.
@@ -39,7 +43,9 @@ use std::time::Duration;
 use lambda_cache_core::{BoxFuture, Clock, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-pub use lambda_cache_core::{LeaseSettings, SharedTier, SharedValue, TierError, TierRecord};
+pub use lambda_cache_core::{
+    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierWrite,
+};
 
 /// Each call's bound, by default: an ElastiCache node in the same zone answers in well under a
 /// millisecond.
@@ -488,6 +494,38 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Deletes the lease `KEYS[1]` if its value is the holder's token `ARGV[1]`.
+const RELEASE: &str = "\
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// Stores the record `ARGV[1]` under `KEYS[1]` (a hash: `r` the record, `v` the version or -1,
+/// `t` the read time) for `ARGV[2]` ms, unless the held record is newer (a higher version
+/// where both have one and they differ, else a later read: `RecordOrder::supersedes`); then
+/// releases the lease `KEYS[2]` if its value is the token `ARGV[5]`. 1 if stored.
+const WRITE: &str = "\
+local held = redis.call('HMGET', KEYS[1], 'v', 't')
+local newer = true
+if held[2] then
+  local hv, ht = tonumber(held[1]), tonumber(held[2])
+  local nv, nt = tonumber(ARGV[3]), tonumber(ARGV[4])
+  if hv >= 0 and nv >= 0 and hv ~= nv then
+    newer = nv > hv
+  else
+    newer = nt >= ht
+  end
+end
+if newer then
+  redis.call('HSET', KEYS[1], 'r', ARGV[1], 'v', ARGV[3], 't', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] then
+  redis.call('DEL', KEYS[2])
+end
+if newer then return 1 else return 0 end";
+
 impl SharedTier for RedisTier {
     fn prefix(&self) -> &str {
         &self.prefix
@@ -498,7 +536,7 @@ impl SharedTier for RedisTier {
             let (bytes, ttl): (Option<Vec<u8>>, i64) = self
                 .query("read", || {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+                    pipe.cmd("HGET").arg(key).arg("r").cmd("PTTL").arg(key);
                     pipe
                 })
                 .await?;
@@ -514,14 +552,18 @@ impl SharedTier for RedisTier {
         })
     }
 
-    fn lease<'a>(&'a self, key: &'a str, hold: Duration) -> BoxFuture<'a, Result<bool, TierError>> {
+    fn lease<'a>(
+        &'a self,
+        lease: Lease<'a>,
+        hold: Duration,
+    ) -> BoxFuture<'a, Result<bool, TierError>> {
         Box::pin(async move {
             let (set,): (Option<String>,) = self
                 .query("lease", || {
                     let mut pipe = redis::pipe();
                     pipe.cmd("SET")
-                        .arg(key)
-                        .arg(1)
+                        .arg(lease.key)
+                        .arg(lease.token)
                         .arg("NX")
                         .arg("PX")
                         .arg(millis(hold));
@@ -532,12 +574,17 @@ impl SharedTier for RedisTier {
         })
     }
 
-    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TierError>> {
+    fn release<'a>(&'a self, lease: Lease<'a>) -> BoxFuture<'a, Result<(), TierError>> {
         Box::pin(async move {
             let (): () = self
                 .query("release", || {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("DEL").arg(key).ignore();
+                    pipe.cmd("EVAL")
+                        .arg(RELEASE)
+                        .arg(1)
+                        .arg(lease.key)
+                        .arg(lease.token)
+                        .ignore();
                     pipe
                 })
                 .await?;
@@ -545,26 +592,30 @@ impl SharedTier for RedisTier {
         })
     }
 
-    fn write<'a>(
-        &'a self,
-        key: &'a str,
-        record: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), TierError>> {
+    fn write<'a>(&'a self, write: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>> {
         Box::pin(async move {
-            let (): () = self
+            let version = write
+                .order
+                .version
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or(-1);
+            let (stored,): (i64,) = self
                 .query("write", || {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(record)
-                        .arg("PX")
-                        .arg(millis(ttl))
-                        .ignore();
+                    pipe.cmd("EVAL")
+                        .arg(WRITE)
+                        .arg(2)
+                        .arg(write.key)
+                        .arg(write.lease.key)
+                        .arg(&write.record)
+                        .arg(millis(write.ttl))
+                        .arg(version)
+                        .arg(write.order.read_at)
+                        .arg(write.lease.token);
                     pipe
                 })
                 .await?;
-            Ok(())
+            Ok(stored == 1)
         })
     }
 

@@ -6,10 +6,14 @@
 //! assert nothing about how long anything took.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use lambda_cache_core::{Cache, Key, Policy, SharedTier, join_all, shared_key};
+use lambda_cache_core::{
+    Cache, Fetched, Key, Lease, LeaseSettings, LoadError, Policy, RecordOrder, SharedTier,
+    TierWrite, Validator, join_all, shared_key,
+};
 use lambda_cache_redis::RedisTier;
 use lambda_cache_ssm::{SsmCache, Value};
 use lambda_cache_testkit::{
@@ -351,4 +355,152 @@ async fn a_tier_that_stops_answering_is_skipped_then_recovers() {
     server.resume();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(tier.read("k").await.expect("recovered").is_none());
+}
+
+/// A string value under a test key, read through `cache`'s tier: the loader counts in
+/// `fetches`, starts `start` after the call, takes `took`, and answers `answer` (an error for
+/// `None`) with version `version`.
+async fn read_through(
+    cache: &Cache,
+    fetches: &AtomicUsize,
+    start: Duration,
+    took: Duration,
+    answer: Option<(&str, u64)>,
+) -> Result<String, LoadError<std::io::Error>> {
+    tokio::time::sleep(start).await;
+    let answer = answer.map(|(text, version)| (text.to_owned(), version));
+    let entry = cache
+        .get_or_fetch_shared(Key::new("test", "k"), MINUTE, |_| async move {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(took).await;
+            let (text, version) =
+                answer.ok_or_else(|| LoadError::new(std::io::Error::other("refused")))?;
+            Ok(Fetched::new(text).with_validator(Validator::numbered(version)))
+        })
+        .await?;
+    Ok(String::clone(&entry))
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A cache of its own with a tier of its own on `server` under `prefix`, with `lease`.
+fn lease_cache(server: &RedisServer, prefix: &str, lease: LeaseSettings) -> Cache {
+    let tier = RedisTier::builder(server.url())
+        .prefix(prefix)
+        .lease(lease)
+        .build()
+        .expect("a loopback URL");
+    Cache::builder()
+        .shared_tier(Arc::new(tier))
+        .build()
+        .expect("cache settings")
+}
+
+/// A holds the lease for 300 ms and fails after 500 ms; B takes the lease when A's hold ends
+/// (for 5 s) and fetches for 800 ms; C comes after A gave up. With a release by plain `DEL`,
+/// A's release would delete B's lease and C would fetch as well (3 fetches); here C waits for
+/// B's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_slower_than_its_hold_cannot_release_the_next_holders_lease() {
+    let server = RedisServer::start();
+    let prefix = format!("{}:", unique("own"));
+    let lease = |hold| LeaseSettings {
+        hold,
+        wait: Duration::from_secs(5),
+        poll: Duration::from_millis(25),
+    };
+    let a = lease_cache(&server, &prefix, lease(Duration::from_millis(300)));
+    let [b, c] = [(); 2].map(|()| lease_cache(&server, &prefix, lease(Duration::from_secs(5))));
+    let fetches = AtomicUsize::new(0);
+    let ms = Duration::from_millis;
+    let (from_a, from_b, from_c) = tokio::join!(
+        read_through(&a, &fetches, ms(0), ms(500), None),
+        read_through(&b, &fetches, ms(50), ms(800), Some(("b", 1))),
+        read_through(&c, &fetches, ms(650), ms(0), Some(("c", 1))),
+    );
+    assert!(from_a.is_err());
+    assert_eq!(from_b.unwrap(), "b");
+    assert_eq!(from_c.unwrap(), "b", "C waited for B's value");
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(c.stats().shared_hits, 1);
+}
+
+/// A reads version 1 and writes it back late (its lease ran out meanwhile); B read version 2
+/// and wrote it first: the tier keeps version 2, and a later reader gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_write_of_an_older_version_does_not_replace_a_newer_record() {
+    let server = RedisServer::start();
+    let prefix = format!("{}:", unique("order"));
+    let lease = LeaseSettings {
+        hold: Duration::from_millis(200),
+        wait: Duration::from_secs(5),
+        poll: Duration::from_millis(25),
+    };
+    let [a, b, c] = [(); 3].map(|()| lease_cache(&server, &prefix, lease));
+    let fetches = AtomicUsize::new(0);
+    let ms = Duration::from_millis;
+    let (from_a, from_b) = tokio::join!(
+        read_through(&a, &fetches, ms(0), ms(700), Some(("v1", 1))),
+        read_through(&b, &fetches, ms(100), ms(0), Some(("v2", 2))),
+    );
+    assert_eq!(
+        (from_a.unwrap(), from_b.unwrap()),
+        ("v1".into(), "v2".into())
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    let later = read_through(&c, &fetches, ms(0), ms(0), Some(("v0", 0))).await;
+    assert_eq!(later.unwrap(), "v2");
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // The same rule on the tier's own calls, without versions: the later read wins.
+    let tier = RedisTier::builder(server.url())
+        .prefix(&prefix)
+        .build()
+        .unwrap();
+    let write = |text: &str, read_at: u64| TierWrite {
+        key: "x:{w}:v",
+        record: text.as_bytes().to_vec(),
+        ttl: MINUTE,
+        order: RecordOrder {
+            version: None,
+            read_at,
+        },
+        lease: Lease {
+            key: "x:{w}:l",
+            token: "",
+        },
+    };
+    assert!(tier.write(write("new", 2_000)).await.unwrap());
+    assert!(!tier.write(write("old", 1_000)).await.unwrap());
+    let held = tier.read("x:{w}:v").await.unwrap().unwrap();
+    assert_eq!(held.bytes, b"new");
+}
+
+/// Every call to SSM takes 3 s (a slow or retrying backend): the 19 environments that find the
+/// lease taken wait for the holder's value, within the default deadline, instead of calling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_backend_taking_three_seconds_twenty_environments_make_one_call() {
+    let server = RedisServer::start();
+    let (proxy, name, _ssm) = parameter("slow", ParameterType::String, "v1").await;
+    proxy.slow_down(Duration::from_secs(3));
+    let prefix = unique("slow");
+    let mut fleet = Vec::new();
+    for _ in 0..20 {
+        fleet.push(environment(&server, &proxy, &prefix).await);
+    }
+    let name = name.as_str();
+    let reads = join_all(
+        fleet
+            .iter()
+            .map(|env| async move { env.get_entry_with(name, MINUTE).await }),
+    )
+    .await;
+    for read in reads {
+        assert_eq!(text(&read.expect("a read")), "v1");
+    }
+    assert_eq!(proxy.count_of("GetParameters"), 1);
+    let waited: u64 = fleet
+        .iter()
+        .map(|env| env.cache().stats().shared_waits)
+        .sum();
+    assert_eq!(waited, 19);
 }

@@ -131,9 +131,9 @@ impl CacheBuilder {
     /// # impl lambda_cache_core::SharedTier for T {
     /// #     fn prefix(&self) -> &str { "" }
     /// #     fn read<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<Option<lambda_cache_core::TierRecord>, lambda_cache_core::TierError>> { Box::pin(async { Ok(None) }) }
-    /// #     fn lease<'a>(&'a self, _: &'a str, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
-    /// #     fn release<'a>(&'a self, _: &'a str) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
-    /// #     fn write<'a>(&'a self, _: &'a str, _: Vec<u8>, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
+    /// #     fn lease<'a>(&'a self, _: lambda_cache_core::Lease<'a>, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
+    /// #     fn release<'a>(&'a self, _: lambda_cache_core::Lease<'a>) -> lambda_cache_core::BoxFuture<'a, Result<(), lambda_cache_core::TierError>> { Box::pin(async { Ok(()) }) }
+    /// #     fn write<'a>(&'a self, _: lambda_cache_core::TierWrite<'a>) -> lambda_cache_core::BoxFuture<'a, Result<bool, lambda_cache_core::TierError>> { Box::pin(async { Ok(true) }) }
     /// #     fn pause(&self, _: std::time::Duration) -> lambda_cache_core::BoxFuture<'_, ()> { Box::pin(async {}) }
     /// # }
     /// let cache = lambda_cache_core::Cache::builder().shared_tier(std::sync::Arc::new(T)).build().unwrap();

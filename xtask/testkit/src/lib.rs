@@ -308,6 +308,7 @@ impl Intercept for Requests {
 pub struct CountingProxy {
     endpoint: String,
     targets: Arc<Mutex<Vec<String>>>,
+    delay: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -327,20 +328,29 @@ impl CountingProxy {
             .expect("a loopback port");
         let endpoint = format!("http://{}", listener.local_addr().expect("bound"));
         let targets = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&targets);
+        let delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (seen, slow) = (Arc::clone(&targets), Arc::clone(&delay));
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, Arc::clone(&seen)));
+                tokio::spawn(relay(client, server, Arc::clone(&seen), Arc::clone(&slow)));
             }
         });
         Self {
             endpoint,
             targets,
+            delay,
             task,
         }
+    }
+
+    /// From now on each request is held `delay` before it is forwarded: a slow backend.
+    pub fn slow_down(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay
+            .store(millis, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The endpoint to give the process under test (as `AWS_ENDPOINT_URL`).
@@ -369,8 +379,14 @@ impl Drop for CountingProxy {
     }
 }
 
-/// Copies both ways, noting the `x-amz-target` header lines of the client's requests.
-async fn relay(client: TcpStream, server: TcpStream, targets: Arc<Mutex<Vec<String>>>) {
+/// Copies both ways, noting the `x-amz-target` header lines of the client's requests, and
+/// holding a request by `delay` milliseconds (read when its target line passes).
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    targets: Arc<Mutex<Vec<String>>>,
+    delay: Arc<std::sync::atomic::AtomicU64>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async move {
@@ -381,6 +397,7 @@ async fn relay(client: TcpStream, server: TcpStream, targets: Arc<Mutex<Vec<Stri
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let mut hold = false;
             for &byte in &buffer[..n] {
                 if byte == b'\n' {
                     let text = String::from_utf8_lossy(&line);
@@ -388,11 +405,16 @@ async fn relay(client: TcpStream, server: TcpStream, targets: Arc<Mutex<Vec<Stri
                         && name.eq_ignore_ascii_case("x-amz-target")
                     {
                         targets.lock().push(value.trim().to_owned());
+                        hold = true;
                     }
                     line.clear();
                 } else if line.len() < 256 {
                     line.push(byte);
                 }
+            }
+            let millis = delay.load(std::sync::atomic::Ordering::SeqCst);
+            if hold && millis > 0 {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
             }
             if server_write.write_all(&buffer[..n]).await.is_err() {
                 break;
