@@ -54,6 +54,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
 /// connection, by default.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// The line a PEM certificate begins with.
+const CERTIFICATE_BEGINS: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// A tier that cannot be set up: the URL (its password never shown) and why.
 ///
 /// ```
@@ -81,6 +84,11 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The root certificate given to [`RedisTierBuilder::root_certificate`] cannot be used.
+    InvalidCertificate {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -92,6 +100,9 @@ impl fmt::Display for Error {
                 value,
                 reason,
             } => write!(f, "shared tier {setting} {value:?}: {reason}"),
+            Self::InvalidCertificate { reason } => {
+                write!(f, "shared tier root certificate: {reason}")
+            }
         }
     }
 }
@@ -128,6 +139,7 @@ pub struct RedisTierBuilder {
     retry_after: Duration,
     lease: LeaseSettings,
     credentials: Option<Credentials>,
+    root_certificate: Option<Vec<u8>>,
 }
 
 /// What gives a user name and a token, asked again after a period: see
@@ -265,11 +277,27 @@ impl RedisTierBuilder {
         self
     }
 
+    /// The CA certificate (PEM) a `rediss://` server's certificate must chain to, instead of
+    /// the system's roots: for a server whose certificate a private CA signed. ElastiCache's
+    /// certificates chain to Amazon's public roots and need none.
+    ///
+    /// ```
+    /// # let ca_pem = String::new();
+    /// let b = lambda_cache_redis::RedisTier::builder("rediss://cache.internal:6379")
+    ///     .root_certificate(ca_pem);
+    /// # let _ = b;
+    /// ```
+    pub fn root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificate = Some(pem.into());
+        self
+    }
+
     /// Checks the URL and builds the tier. Nothing connects yet: the first call does.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] for a URL the client cannot use, [`Error::InvalidSetting`] for a
-    /// zero timeout, lease hold or lease poll.
+    /// [`Error::InvalidUrl`] for a URL the client cannot use (or a root certificate with a
+    /// URL that is not TLS), [`Error::InvalidSetting`] for a zero timeout, lease hold or lease
+    /// poll, [`Error::InvalidCertificate`] for a root certificate that is not PEM.
     ///
     /// ```
     /// use std::time::Duration;
@@ -305,8 +333,39 @@ impl RedisTierBuilder {
                 "not a redis://, rediss://, valkey:// or valkeys:// URL".to_owned(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| invalid(e.to_string().replace(&self.url, "the URL")))?;
+        let client = match self.root_certificate {
+            None => redis::Client::open(self.url.as_str())
+                .map_err(|e| invalid(e.to_string().replace(&self.url, "the URL")))?,
+            Some(pem) => {
+                if !["rediss://", "valkeys://"]
+                    .iter()
+                    .any(|scheme| self.url.starts_with(scheme))
+                {
+                    return Err(invalid(
+                        "a root certificate needs a TLS URL (rediss:// or valkeys://)".to_owned(),
+                    ));
+                }
+                if !pem
+                    .windows(CERTIFICATE_BEGINS.len())
+                    .any(|w| w == CERTIFICATE_BEGINS)
+                {
+                    return Err(Error::InvalidCertificate {
+                        reason: "no PEM certificate in it".to_owned(),
+                    });
+                }
+                let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
+                    .map_err(|e| invalid(e.to_string().replace(&self.url, "the URL")))?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(info, certificates).map_err(|e| {
+                    Error::InvalidCertificate {
+                        reason: format!("{:?}: {}", e.kind(), e.detail().unwrap_or("not PEM")),
+                    }
+                })?
+            }
+        };
         let prefix = self.prefix.unwrap_or_else(|| {
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             default_prefix(
@@ -379,6 +438,7 @@ impl RedisTier {
             retry_after: DEFAULT_RETRY_AFTER,
             lease: LeaseSettings::default(),
             credentials: None,
+            root_certificate: None,
         }
     }
 

@@ -504,3 +504,62 @@ async fn with_a_backend_taking_three_seconds_twenty_environments_make_one_call()
         .sum();
     assert_eq!(waited, 19);
 }
+
+/// The tier over TLS (`rediss://`): a `redis-server` whose TLS certificate a CA made in the test
+/// signed. Three environments that trust the CA share one SSM call; one that does not cannot
+/// connect (a counted tier error) and reads SSM itself without failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_tier_is_shared_by_those_trusting_its_ca_and_skipped_by_others() {
+    let server = RedisServer::start_tls();
+    let (proxy, name, _ssm) = parameter("tls", ParameterType::String, "v1").await;
+    let prefix = unique("tls");
+    let environment = |trusting: bool| {
+        let mut tier = RedisTier::builder(server.tls_url()).prefix(&prefix);
+        if trusting {
+            tier = tier.root_certificate(server.ca_pem());
+        }
+        let cache = Cache::builder()
+            .shared_tier(Arc::new(tier.build().expect("a rediss URL")))
+            .build()
+            .expect("cache settings");
+        let endpoint = proxy.endpoint().to_owned();
+        async move { SsmCache::from_config(cache, &sdk_config(&endpoint).await) }
+    };
+    let mut trusting = Vec::new();
+    for _ in 0..3 {
+        trusting.push(environment(true).await);
+    }
+    for env in &trusting {
+        let read = env.get_entry_with(name.as_str(), MINUTE).await;
+        assert_eq!(text(&read.expect("a read")), "v1");
+        assert_eq!(env.cache().stats().shared_errors, 0);
+    }
+    assert_eq!(proxy.count_of("GetParameters"), 1);
+    let from_tier: u64 = trusting
+        .iter()
+        .map(|env| env.cache().stats().shared_hits)
+        .sum();
+    assert_eq!(from_tier, 2);
+    let stranger = environment(false).await;
+    let read = stranger.get_entry_with(name.as_str(), MINUTE).await;
+    assert_eq!(text(&read.expect("a read without the tier")), "v1");
+    assert_eq!(stranger.cache().stats().shared_errors, 1);
+    assert_eq!(proxy.count_of("GetParameters"), 2);
+}
+
+#[test]
+fn a_root_certificate_needs_a_tls_url_and_pem() {
+    let err = RedisTier::builder("redis://127.0.0.1:6379")
+        .root_certificate("-----BEGIN CERTIFICATE-----")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("needs a TLS URL"), "{err}");
+    let err = RedisTier::builder("rediss://127.0.0.1:6379")
+        .root_certificate("not a certificate")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, lambda_cache_redis::Error::InvalidCertificate { .. }),
+        "{err:?}"
+    );
+}

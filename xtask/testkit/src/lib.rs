@@ -1233,6 +1233,42 @@ pub const REDIS_SERVER_VARIABLE: &str = "LAMBDA_CACHE_REDIS_SERVER";
 pub struct RedisServer {
     child: std::process::Child,
     port: u16,
+    tls: Option<TlsPort>,
+}
+
+/// A server's TLS port and the certificates made for it.
+#[derive(Debug)]
+struct TlsPort {
+    port: u16,
+    ca_pem: String,
+    files: tempfile::TempDir,
+}
+
+/// A CA made now, and a certificate for `127.0.0.1` and `localhost` it signed: (CA, server
+/// certificate, server key), in PEM.
+fn test_certificates() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "lambda-cache test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let ca_pem = ca.self_signed(&ca_key).expect("a CA certificate").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server =
+        CertificateParams::new(vec!["localhost".to_owned()]).expect("server parameters");
+    server
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    let key = KeyPair::generate().expect("a server key");
+    let cert = server
+        .signed_by(&key, &issuer)
+        .expect("a server certificate");
+    (ca_pem, cert.pem(), key.serialize_pem())
 }
 
 impl RedisServer {
@@ -1250,9 +1286,47 @@ impl RedisServer {
     /// # Panics
     /// As [`RedisServer::start`].
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// Starts the server with a TLS port besides its plain one, its certificate signed by a CA
+    /// made now ([`RedisServer::ca_pem`]); clients need not authenticate.
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`], and if the certificates cannot be made or written.
+    pub fn start_tls() -> Self {
+        let (ca_pem, cert, key) = test_certificates();
+        let files = tempfile::tempdir().expect("a directory for the certificates");
+        for (name, pem) in [("ca.pem", &ca_pem), ("cert.pem", &cert), ("key.pem", &key)] {
+            std::fs::write(files.path().join(name), pem).expect("a certificate written");
+        }
+        Self::start_with(
+            free_port(),
+            Some(TlsPort {
+                port: free_port(),
+                ca_pem,
+                files,
+            }),
+        )
+    }
+
+    fn start_with(port: u16, tls: Option<TlsPort>) -> Self {
         let binary =
             std::env::var(REDIS_SERVER_VARIABLE).unwrap_or_else(|_| "redis-server".to_owned());
-        let child = std::process::Command::new(&binary)
+        let mut command = std::process::Command::new(&binary);
+        if let Some(tls) = &tls {
+            let file = |name: &str| tls.files.path().join(name);
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(file("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(file("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        }
+        let child = command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
             .stdout(std::process::Stdio::null())
@@ -1263,7 +1337,7 @@ impl RedisServer {
                     "starting {binary} ({e}): run the tests with `cargo xtask test`, which installs it, or set {REDIS_SERVER_VARIABLE}"
                 )
             });
-        let server = Self { child, port };
+        let server = Self { child, port, tls };
         for _ in 0..200 {
             if server.ping() {
                 return server;
@@ -1312,6 +1386,27 @@ impl RedisServer {
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:<TLS port>` of a server started by [`RedisServer::start_tls`].
+    ///
+    /// # Panics
+    /// For a server started without TLS.
+    pub fn tls_url(&self) -> String {
+        let tls = self.tls.as_ref().expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{}", tls.port)
+    }
+
+    /// The PEM of the CA that signed the TLS port's certificate.
+    ///
+    /// # Panics
+    /// For a server started without TLS.
+    pub fn ca_pem(&self) -> &str {
+        &self
+            .tls
+            .as_ref()
+            .expect("a server started with start_tls")
+            .ca_pem
     }
 
     /// Freezes the server (SIGSTOP, by its process id): its connections stay open and nothing
