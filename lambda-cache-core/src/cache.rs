@@ -316,6 +316,44 @@ impl Cache {
         F: FnOnce(Option<Entry<V>>) -> Fut + 'c,
         Fut: Future<Output = Result<Fetched<V>, E>> + 'c,
     {
+        self.get_or_fetch_shared_with(key, policy, crate::shared::Codec::of(), fetch)
+    }
+
+    /// As [`Cache::get_or_fetch_shared`], for a value that travels through the tier by `codec`
+    /// (a type that cannot implement [`SharedValue`](crate::SharedValue) where it is cached).
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_fetch_shared`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError, shared::Codec};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// let codec: Codec<String> = Codec::of();
+    /// let entry = cache
+    ///     .get_or_fetch_shared_with(Key::new("inventory", "sku-7"), Duration::from_secs(30), codec, |_| async {
+    ///         Ok::<_, LoadError<std::io::Error>>(Fetched::new(String::from("3")))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*entry, "3");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "shared")]
+    pub fn get_or_fetch_shared_with<'c, V, E, F, Fut>(
+        &'c self,
+        key: Key<'c>,
+        policy: impl Into<Policy>,
+        codec: crate::shared::Codec<V>,
+        fetch: F,
+    ) -> impl Future<Output = Result<Entry<V>, E>> + 'c
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut + 'c,
+        Fut: Future<Output = Result<Fetched<V>, E>> + 'c,
+    {
         let policy = policy.into();
         match self.get_fresh::<V>(key, policy.max_age()) {
             Some(entry) => Answer::Hit(Some(entry)),
@@ -324,11 +362,9 @@ impl Cache {
                 match self.shared_tier() {
                     None => self.miss(lookup, policy, fetch).await,
                     Some(tier) => {
-                        let (counters, clock) = (&self.shared.counters, &self.shared.clock);
+                        let cache = (&self.shared.counters, &self.shared.clock);
                         self.miss(lookup, policy, move |previous| {
-                            crate::shared::through(
-                                tier, counters, clock, key, policy, previous, fetch,
-                            )
+                            crate::shared::through(tier, codec, cache, key, policy, previous, fetch)
                         })
                         .await
                     }

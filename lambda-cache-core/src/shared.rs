@@ -63,6 +63,58 @@ pub trait SharedValue: Sized + Send + Sync + 'static {
     }
 }
 
+/// How values of one type travel through a tier: the parts of a [`SharedValue`] as plain
+/// functions, for a type that cannot implement it where it is cached (a type of another crate,
+/// such as a DynamoDB item's map); see [`Cache::get_or_fetch_shared_with`](crate::Cache).
+///
+/// ```
+/// use lambda_cache_core::shared::Codec;
+/// let codec: Codec<String> = Codec::of();
+/// let mut bytes = Vec::new();
+/// (codec.encode)(&"x".to_owned(), &mut bytes);
+/// assert_eq!((codec.decode)(&bytes).as_deref(), Some("x"));
+/// ```
+pub struct Codec<V> {
+    /// As [`SharedValue::TAG`].
+    pub tag: &'static str,
+    /// As [`SharedValue::encode`].
+    pub encode: fn(&V, &mut Vec<u8>),
+    /// As [`SharedValue::decode`].
+    pub decode: fn(&[u8]) -> Option<V>,
+    /// As [`SharedValue::is_secret`].
+    pub is_secret: fn(&V) -> bool,
+}
+
+impl<V> Clone for Codec<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Codec<V> {}
+
+impl<V> fmt::Debug for Codec<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Codec").field("tag", &self.tag).finish()
+    }
+}
+
+impl<V: SharedValue> Codec<V> {
+    /// The codec of a [`SharedValue`].
+    ///
+    /// ```
+    /// assert_eq!(lambda_cache_core::shared::Codec::<Vec<u8>>::of().tag, "bytes");
+    /// ```
+    pub fn of() -> Self {
+        Self {
+            tag: V::TAG,
+            encode: V::encode,
+            decode: V::decode,
+            is_secret: V::is_secret,
+        }
+    }
+}
+
 impl SharedValue for String {
     const TAG: &'static str = "string";
 
@@ -333,7 +385,17 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     fn lease_settings(&self) -> LeaseSettings {
         LeaseSettings::default()
     }
+
+    /// The largest record written, in bytes ([`DEFAULT_MAX_RECORD`] unless the tier says
+    /// otherwise): a larger value (an S3 object, a big secret) stays in the process.
+    fn max_record(&self) -> usize {
+        DEFAULT_MAX_RECORD
+    }
 }
+
+/// The largest record a tier takes by default: 512 KiB. Larger values cost the tier's network
+/// and memory more than a backend read saves.
+pub const DEFAULT_MAX_RECORD: usize = 512 * 1024;
 
 /// The tier's key of `key`: the tier's prefix, the local key's service, variant and name in
 /// braces (the variant length-prefixed so that no two keys meet), then a kind (`v` value, `l`
@@ -356,30 +418,44 @@ pub fn shared_key(prefix: &str, kind: char, key: Key<'_>) -> String {
 }
 
 /// A record: format, tag, age and time to live at writing, validator, value.
-fn encode_record<V: SharedValue>(
+fn encode_record<V>(
+    codec: Codec<V>,
     value: &V,
     validator: &Validator,
     age: Duration,
     ttl: Duration,
 ) -> Vec<u8> {
-    let tag = V::TAG.as_bytes();
+    let tag = codec.tag.as_bytes();
     let mut out = Vec::with_capacity(64);
     out.push(FORMAT);
-    push_bytes(&mut out, tag);
+    put_field(&mut out, tag);
     out.extend_from_slice(&millis(age).to_le_bytes());
     out.extend_from_slice(&millis(ttl).to_le_bytes());
     match (validator.token(), validator.version()) {
         (Some(token), version) => {
             out.push(if version.is_some() { 2 } else { 1 });
-            push_bytes(&mut out, token.as_bytes());
+            put_field(&mut out, token.as_bytes());
         }
         (None, _) => out.push(0),
     }
-    value.encode(&mut out);
+    (codec.encode)(value, &mut out);
     out
 }
 
-fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends `bytes` to `out` as one field (its length, 4 bytes little-endian, then the bytes): a
+/// [`SharedValue`] of several parts encodes each so, and reads them back with [`take_field`].
+///
+/// ```
+/// use lambda_cache_core::shared::{put_field, take_field};
+/// let mut out = Vec::new();
+/// put_field(&mut out, b"name");
+/// put_field(&mut out, b"");
+/// let mut rest = out.as_slice();
+/// assert_eq!(take_field(&mut rest), Some(&b"name"[..]));
+/// assert_eq!(take_field(&mut rest), Some(&b""[..]));
+/// assert_eq!(take_field(&mut rest), None);
+/// ```
+pub fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&bytes[..len as usize]);
@@ -397,25 +473,25 @@ struct Found<V> {
 }
 
 /// Decodes `record`; `None` for another format or tag, or bytes that do not parse.
-fn decode_record<V: SharedValue>(record: &TierRecord) -> Option<Found<V>> {
+fn decode_record<V>(codec: Codec<V>, record: &TierRecord) -> Option<Found<V>> {
     let mut rest = record.bytes.as_slice();
-    if take(&mut rest, 1)? != [FORMAT] || take_bytes(&mut rest)? != V::TAG.as_bytes() {
+    if take(&mut rest, 1)? != [FORMAT] || take_field(&mut rest)? != codec.tag.as_bytes() {
         return None;
     }
     let age = Duration::from_millis(u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?));
     let ttl = Duration::from_millis(u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?));
     let validator = match take(&mut rest, 1)? {
         [0] => Validator::default(),
-        [1] => Validator::new(std::str::from_utf8(take_bytes(&mut rest)?).ok()?),
+        [1] => Validator::new(std::str::from_utf8(take_field(&mut rest)?).ok()?),
         [2] => Validator::numbered(
-            std::str::from_utf8(take_bytes(&mut rest)?)
+            std::str::from_utf8(take_field(&mut rest)?)
                 .ok()?
                 .parse()
                 .ok()?,
         ),
         _ => return None,
     };
-    let value = V::decode(rest)?;
+    let value = (codec.decode)(rest)?;
     // Its age: as old as when written, plus the time it has spent in the tier.
     let age = age + ttl.saturating_sub(record.remaining);
     Some(Found {
@@ -434,7 +510,14 @@ fn take<'b>(rest: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
     Some(head)
 }
 
-fn take_bytes<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
+/// The next field of `rest` (see [`put_field`]), `rest` moved past it; `None` if `rest` is
+/// shorter than the field says.
+///
+/// ```
+/// let mut rest: &[u8] = &[9, 0, 0, 0, b'x'];
+/// assert_eq!(lambda_cache_core::shared::take_field(&mut rest), None, "cut");
+/// ```
+pub fn take_field<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
     let len = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?);
     take(rest, usize::try_from(len).ok()?)
 }
@@ -442,15 +525,15 @@ fn take_bytes<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
 /// One miss through the tier: the body of [`Cache::get_or_fetch_shared`]'s loader.
 pub(crate) async fn through<V, E, F, Fut>(
     tier: &dyn SharedTier,
-    counters: &Counters,
-    clock: &crate::Clock,
+    codec: Codec<V>,
+    (counters, clock): (&Counters, &crate::Clock),
     key: Key<'_>,
     policy: Policy,
     previous: Option<Entry<V>>,
     fetch: F,
 ) -> Result<Fetched<V>, E>
 where
-    V: SharedValue,
+    V: Send + Sync + 'static,
     E: CacheError,
     F: FnOnce(Option<Entry<V>>) -> Fut,
     Fut: Future<Output = Result<Fetched<V>, E>>,
@@ -469,9 +552,10 @@ where
         match tier.read(&value_key).await {
             Ok(record) => Ok(record
                 .as_ref()
-                .and_then(decode_record::<V>)
+                .and_then(|record| decode_record(codec, record))
                 .filter(|found| {
-                    found.age <= max_age && (policy.shares_secrets() || !found.value.is_secret())
+                    found.age <= max_age
+                        && (policy.shares_secrets() || !(codec.is_secret)(&found.value))
                 })),
             Err(error) => {
                 failed(error);
@@ -559,14 +643,19 @@ where
         }
     };
     let ttl = max_age.saturating_sub(age);
-    let kept_in = value.is_secret() && !policy.shares_secrets();
+    let kept_in = (codec.is_secret)(value) && !policy.shares_secrets();
     if ttl.is_zero() || kept_in {
+        release().await;
+        return Ok(fetched);
+    }
+    let record = encode_record(codec, value, validator, age, ttl);
+    if record.len() > tier.max_record() {
         release().await;
         return Ok(fetched);
     }
     let write = TierWrite {
         key: &value_key,
-        record: encode_record(value, validator, age, ttl),
+        record,
         ttl,
         order: RecordOrder {
             version: validator.version(),
@@ -818,15 +907,19 @@ mod tests {
     #[test]
     fn a_record_reads_back_older_by_its_time_in_the_tier() {
         let bytes = encode_record(
+            Codec::of(),
             &"v".to_owned(),
             &Validator::from(7_i64),
             Duration::from_secs(2),
             Duration::from_secs(60),
         );
-        let found = decode_record::<String>(&TierRecord {
-            bytes,
-            remaining: Duration::from_secs(45),
-        })
+        let found = decode_record(
+            Codec::<String>::of(),
+            &TierRecord {
+                bytes,
+                remaining: Duration::from_secs(45),
+            },
+        )
         .unwrap();
         assert_eq!(found.value, "v");
         assert_eq!(found.validator.token(), Some("7"));
@@ -837,6 +930,7 @@ mod tests {
     #[test]
     fn another_tag_format_or_cut_record_is_not_decoded() {
         let bytes = encode_record(
+            Codec::of(),
             &b"v".to_vec(),
             &Validator::default(),
             Duration::ZERO,
@@ -846,14 +940,14 @@ mod tests {
             bytes,
             remaining: Duration::ZERO,
         };
-        assert!(decode_record::<Vec<u8>>(&record(bytes.clone())).is_some());
-        assert!(decode_record::<String>(&record(bytes.clone())).is_none());
+        assert!(decode_record(Codec::<Vec<u8>>::of(), &record(bytes.clone())).is_some());
+        assert!(decode_record(Codec::<String>::of(), &record(bytes.clone())).is_none());
         let mut other_format = bytes.clone();
         other_format[0] = FORMAT + 1;
-        assert!(decode_record::<Vec<u8>>(&record(other_format)).is_none());
+        assert!(decode_record(Codec::<Vec<u8>>::of(), &record(other_format)).is_none());
         for cut in 0..bytes.len() - 1 {
             assert!(
-                decode_record::<Vec<u8>>(&record(bytes[..cut].to_vec())).is_none(),
+                decode_record(Codec::<Vec<u8>>::of(), &record(bytes[..cut].to_vec())).is_none(),
                 "{cut}"
             );
         }

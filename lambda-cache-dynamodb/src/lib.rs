@@ -39,6 +39,8 @@ pub use id::{ItemKey, KeyValue};
 /// What an AWS failure left in `Error::Service` holds: its kind, status, code and message
 /// (shared by every service crate).
 pub use lambda_cache_aws::{AwsError, Kind};
+#[cfg(feature = "shared")]
+pub use value::ITEM_CODEC;
 pub use value::Item;
 
 /// The service part of this crate's cache keys.
@@ -216,9 +218,15 @@ impl DynamoCache {
                 })
                 .await;
         }
-        self.cache
-            .get_or_fetch(cache_key(key), policy, |_| read_item(&self.client, key))
-            .await
+        let fetch = |_| read_item(&self.client, key);
+        // With the `shared` feature, through the cache's shared tier if it has one.
+        #[cfg(feature = "shared")]
+        let read = self
+            .cache
+            .get_or_fetch_shared_with(cache_key(key), policy, ITEM_CODEC, fetch);
+        #[cfg(not(feature = "shared"))]
+        let read = self.cache.get_or_fetch(cache_key(key), policy, fetch);
+        read.await
     }
 
     /// One item decoded into `T` (through serde_dynamo), cached decoded apart from the raw item

@@ -4,8 +4,9 @@
 //! why that matters against SSM's 40 requests per second).
 //!
 //! A [`RedisTier`] is given to a cache ([`CacheBuilder::shared_tier`]); the service reads that
-//! go through [`Cache::get_or_fetch_shared`] use it (SSM's `get_entry`, with its `shared`
-//! feature). On a local miss: the tier's value if it is young enough, else one environment
+//! go through [`Cache::get_or_fetch_shared`] use it (with each service crate's `shared`
+//! feature: SSM's `get_entry`, Secrets Manager's for reads that share secrets, DynamoDB items,
+//! S3 bytes up to [`RedisTierBuilder::max_record`]; AppConfig's sessions stay local). On a local miss: the tier's value if it is young enough, else one environment
 //! takes the key's lease (`SET NX PX` of a token of its own) and fetches while the others poll
 //! for its value, and the value goes back with the reader's max age as its time to live.
 //! Release and write-back are server-side scripts (`EVAL`, in Redis 7 and Valkey 7.2 alike):
@@ -140,6 +141,7 @@ pub struct RedisTierBuilder {
     lease: LeaseSettings,
     credentials: Option<Credentials>,
     root_certificate: Option<Vec<u8>>,
+    max_record: usize,
 }
 
 /// What gives a user name and a token, asked again after a period: see
@@ -277,6 +279,19 @@ impl RedisTierBuilder {
         self
     }
 
+    /// The largest record written, in bytes (default 512 KiB,
+    /// [`lambda_cache_core::shared::DEFAULT_MAX_RECORD`]): a larger value (an S3 object's
+    /// bytes, a big secret) is read from its backend by each environment.
+    ///
+    /// ```
+    /// let b = lambda_cache_redis::RedisTier::builder("redis://127.0.0.1").max_record(64 * 1024);
+    /// # let _ = b;
+    /// ```
+    pub fn max_record(mut self, bytes: usize) -> Self {
+        self.max_record = bytes;
+        self
+    }
+
     /// The CA certificate (PEM) a `rediss://` server's certificate must chain to, instead of
     /// the system's roots: for a server whose certificate a private CA signed. ElastiCache's
     /// certificates chain to Amazon's public roots and need none.
@@ -380,6 +395,7 @@ impl RedisTierBuilder {
             retry_after: self.retry_after,
             lease: self.lease,
             credentials: self.credentials,
+            max_record: self.max_record,
             clock: Clock::real(),
             connection: tokio::sync::Mutex::new(Connection::None),
         })
@@ -408,6 +424,7 @@ pub struct RedisTier {
     retry_after: Duration,
     lease: LeaseSettings,
     credentials: Option<Credentials>,
+    max_record: usize,
     clock: Clock,
     connection: tokio::sync::Mutex<Connection>,
 }
@@ -439,6 +456,7 @@ impl RedisTier {
             lease: LeaseSettings::default(),
             credentials: None,
             root_certificate: None,
+            max_record: lambda_cache_core::shared::DEFAULT_MAX_RECORD,
         }
     }
 
@@ -685,6 +703,10 @@ impl SharedTier for RedisTier {
 
     fn lease_settings(&self) -> LeaseSettings {
         self.lease
+    }
+
+    fn max_record(&self) -> usize {
+        self.max_record
     }
 }
 

@@ -563,3 +563,118 @@ fn a_root_certificate_needs_a_tls_url_and_pem() {
         "{err:?}"
     );
 }
+
+/// Three environments of a fleet, each with its own cache and connection to `server`'s tier
+/// under `prefix` (records up to 1 KiB).
+fn three_caches(server: &RedisServer, prefix: &str) -> [Cache; 3] {
+    [(); 3].map(|()| {
+        let tier = RedisTier::builder(server.url())
+            .prefix(prefix)
+            .max_record(1024)
+            .build()
+            .expect("a loopback URL");
+        Cache::builder()
+            .shared_tier(Arc::new(tier))
+            .build()
+            .expect("cache settings")
+    })
+}
+
+/// A secret shared by reads that say `share_secrets` (1 call for 3 environments) and kept in
+/// each process otherwise (3 calls); a DynamoDB item shared (1 GetItem); S3 bytes shared up to
+/// the tier's record limit (1 GetObject), and a larger object read by each (3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_items_and_s3_bytes_go_through_the_tier() {
+    use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+    use lambda_cache_testkit::{Requests, create_secret, create_table, put_item};
+
+    let server = RedisServer::start();
+    let config = sdk_config(&moto_endpoint()).await;
+    let requests = Requests::default();
+
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let (shared_secret, own_secret) = (unique("tier/shared"), unique("tier/own"));
+    create_secret(&secrets, &shared_secret, "s1").await;
+    create_secret(&secrets, &own_secret, "s2").await;
+    let shared = Policy::new(MINUTE).share_secrets();
+    for cache in three_caches(&server, &unique("secrets")) {
+        let env = lambda_cache_secrets::SecretsCache::new(cache, secrets.clone());
+        let read = env.get_entry_with(shared_secret.as_str(), shared).await;
+        assert_eq!(read.expect("a shared secret").as_str(), Some("s1"));
+        let read = env.get_entry_with(own_secret.as_str(), MINUTE).await;
+        assert_eq!(read.expect("a secret of its own").as_str(), Some("s2"));
+    }
+    assert_eq!(requests.count_of(".GetSecretValue"), 1 + 3);
+
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let table = unique("TierItems");
+    create_table(&dynamodb, &table, ("pk", ScalarAttributeType::S), None).await;
+    put_item(
+        &dynamodb,
+        &table,
+        &[
+            ("pk", AttributeValue::S("u1".into())),
+            ("n", AttributeValue::N("7".into())),
+            ("tags", AttributeValue::Ss(vec!["a".into(), "b".into()])),
+        ],
+    )
+    .await;
+    let key = lambda_cache_dynamodb::ItemKey::new(&table, "pk", "u1");
+    let mut items = Vec::new();
+    for cache in three_caches(&server, &unique("items")) {
+        let env = lambda_cache_dynamodb::DynamoCache::new(cache, dynamodb.clone());
+        items.push(env.get_entry_with(&key, MINUTE).await.expect("an item"));
+    }
+    assert_eq!(requests.count_of(".GetItem"), 1);
+    assert!(
+        items.iter().all(|item| **item == *items[0]),
+        "the same item"
+    );
+    assert_eq!(items[2]["n"], AttributeValue::N("7".into()));
+
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let bucket = unique("tier").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    for (key, size) in [("small", 512), ("large", 4096)] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(vec![7_u8; size].into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let gets = || {
+        requests
+            .all()
+            .iter()
+            .filter(|op| op.starts_with("GET ") && op.contains(&bucket))
+            .count()
+    };
+    let before = gets();
+    for cache in three_caches(&server, &unique("objects")) {
+        let env = lambda_cache_s3::S3Cache::new(cache, s3.clone());
+        let small = env.get_bytes(&format!("s3://{bucket}/small"), MINUTE).await;
+        assert_eq!(small.expect("small bytes").len(), 512);
+    }
+    assert_eq!(gets() - before, 1);
+    for cache in three_caches(&server, &unique("objects")) {
+        let env = lambda_cache_s3::S3Cache::new(cache, s3.clone());
+        let large = env.get_bytes(&format!("s3://{bucket}/large"), MINUTE).await;
+        assert_eq!(large.expect("large bytes").len(), 4096);
+    }
+    assert_eq!(gets() - before, 1 + 3, "over the record limit");
+}

@@ -505,51 +505,56 @@ impl S3Cache {
         policy: impl Into<Policy>,
     ) -> Result<Entry<Vec<u8>>, Error> {
         let key = Key::new(SERVICE, uri).variant(IN_MEMORY);
-        self.cache
-            .get_or_fetch(key, policy, |previous: Option<Entry<Vec<u8>>>| async move {
-                let parsed = S3Uri::parse(uri)?;
-                let mut request = self
-                    .client
-                    .get_object()
-                    .bucket(parsed.bucket())
-                    .key(parsed.key());
-                let mut conditional = false;
-                if let Some(etag) = previous.as_ref().and_then(|p| p.validator().token()) {
-                    request = request.if_none_match(etag);
-                    conditional = true;
-                }
-                let output = match request.send().await {
-                    Ok(output) => output,
-                    Err(err) => return Failure::from_sdk(uri, err).settle(uri, conditional),
-                };
-                let size = output
-                    .content_length()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0);
-                if size > self.memory_limit {
-                    return Err(Error::TooLarge {
-                        uri: uri.to_owned(),
-                        size,
-                        budget: self.memory_limit,
-                    });
-                }
-                let etag = Some(etag_of(uri, &output)?);
-                let bytes = output
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|err| Error::Transport {
-                        uri: uri.to_owned(),
-                        message: lambda_cache_core::error_chain(&err),
-                    })?
-                    .to_vec();
-                let weight = bytes.len() as u64;
-                let validator = Validator::from(etag.as_deref());
-                Ok(Fetched::new(bytes)
-                    .with_validator(validator)
-                    .with_weight(weight))
-            })
-            .await
+        let fetch = |previous: Option<Entry<Vec<u8>>>| async move {
+            let parsed = S3Uri::parse(uri)?;
+            let mut request = self
+                .client
+                .get_object()
+                .bucket(parsed.bucket())
+                .key(parsed.key());
+            let mut conditional = false;
+            if let Some(etag) = previous.as_ref().and_then(|p| p.validator().token()) {
+                request = request.if_none_match(etag);
+                conditional = true;
+            }
+            let output = match request.send().await {
+                Ok(output) => output,
+                Err(err) => return Failure::from_sdk(uri, err).settle(uri, conditional),
+            };
+            let size = output
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0);
+            if size > self.memory_limit {
+                return Err(Error::TooLarge {
+                    uri: uri.to_owned(),
+                    size,
+                    budget: self.memory_limit,
+                });
+            }
+            let etag = Some(etag_of(uri, &output)?);
+            let bytes = output
+                .body
+                .collect()
+                .await
+                .map_err(|err| Error::Transport {
+                    uri: uri.to_owned(),
+                    message: lambda_cache_core::error_chain(&err),
+                })?
+                .to_vec();
+            let weight = bytes.len() as u64;
+            let validator = Validator::from(etag.as_deref());
+            Ok(Fetched::new(bytes)
+                .with_validator(validator)
+                .with_weight(weight))
+        };
+        // With the `shared` feature, through the cache's shared tier if it has one (objects up
+        // to the tier's record limit).
+        #[cfg(feature = "shared")]
+        let read = self.cache.get_or_fetch_shared(key, policy, fetch);
+        #[cfg(not(feature = "shared"))]
+        let read = self.cache.get_or_fetch(key, policy, fetch);
+        read.await
     }
 
     /// A small JSON object decoded into `T`, cached decoded (no parsing on a hit) apart from its

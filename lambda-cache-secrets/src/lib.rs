@@ -352,9 +352,14 @@ impl SecretsCache {
                 })
                 .await;
         }
-        self.cache
-            .get_or_fetch(id.key(), policy, |previous| self.read(id, previous))
-            .await
+        let fetch = |previous| self.read(id, previous);
+        // With the `shared` feature, through the cache's shared tier if it has one (where a
+        // secret goes only for a policy that says `share_secrets`).
+        #[cfg(feature = "shared")]
+        let read = self.cache.get_or_fetch_shared(id.key(), policy, fetch);
+        #[cfg(not(feature = "shared"))]
+        let read = self.cache.get_or_fetch(id.key(), policy, fetch);
+        read.await
     }
 
     /// One secret read with GetSecretValue, or kept if still current (see

@@ -197,3 +197,71 @@ impl fmt::Display for Secret {
         write!(f, "secret {} (version {})", self.name, self.version_id)
     }
 }
+
+/// A secret in a shared tier (feature `shared`): its name, ARN, version id and stages, then
+/// its kind and value. It is secret: it goes to a tier, and comes from one, only for reads
+/// whose policy says [`Policy::share_secrets`](lambda_cache_core::Policy::share_secrets).
+///
+/// ```
+/// use lambda_cache_core::{Sensitive, SharedValue};
+/// use lambda_cache_secrets::{Secret, SecretValue};
+/// let secret = Secret::new("prod/db", SecretValue::Binary(Sensitive::new(vec![0, 1])));
+/// let mut bytes = Vec::new();
+/// secret.encode(&mut bytes);
+/// assert_eq!(Secret::decode(&bytes), Some(secret.clone()));
+/// assert!(secret.is_secret());
+/// assert_eq!(Secret::decode(&bytes[..3]), None);
+/// ```
+#[cfg(feature = "shared")]
+impl lambda_cache_core::SharedValue for Secret {
+    const TAG: &'static str = "secrets.Secret/1";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        use lambda_cache_core::shared::put_field;
+        put_field(out, self.name.as_bytes());
+        put_field(out, self.arn.as_bytes());
+        put_field(out, self.version_id.as_bytes());
+        put_field(out, self.version_stages.join("\n").as_bytes());
+        match &self.value {
+            SecretValue::String(text) => {
+                out.push(0);
+                out.extend_from_slice(text.expose().as_bytes());
+            }
+            SecretValue::Binary(bytes) => {
+                out.push(1);
+                out.extend_from_slice(bytes.expose());
+            }
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        use lambda_cache_core::shared::take_field;
+        let mut rest = bytes;
+        let mut text = || {
+            take_field(&mut rest)
+                .and_then(|field| std::str::from_utf8(field).ok().map(str::to_owned))
+        };
+        let (name, arn, version_id, stages) = (text()?, text()?, text()?, text()?);
+        let (kind, value) = rest.split_first()?;
+        let value = match kind {
+            0 => SecretValue::String(Sensitive::new(std::str::from_utf8(value).ok()?.to_owned())),
+            1 => SecretValue::Binary(Sensitive::new(value.to_vec())),
+            _ => return None,
+        };
+        Some(Self {
+            name,
+            arn,
+            version_id,
+            version_stages: stages
+                .split('\n')
+                .filter(|stage| !stage.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            value,
+        })
+    }
+
+    fn is_secret(&self) -> bool {
+        true
+    }
+}
