@@ -373,6 +373,70 @@ impl Cache {
         }
     }
 
+    /// For a batch's names missing locally (of one `service`), through the cache's shared
+    /// tier if it has one: one tier read for all of them; for those not there (or too old
+    /// for `policy`), the leases in one call; one `fetch` of the names whose lease this cache
+    /// took, their values written back (releasing the leases) in one call; the names another
+    /// cache holds are polled for until their values come, their leases come free (taken,
+    /// then fetched together), or the deadline ([`crate::LeaseSettings::wait`]), then fetched
+    /// together. Without a tier, one `fetch` of every name. The caller stores what comes back
+    /// (with its age: [`Batch::insert_aged`]).
+    ///
+    /// `fetch` gets names and answers their values (age zero) and the names the backend does
+    /// not know. It is called once per round: at most twice when other caches hold some of the
+    /// leases.
+    ///
+    /// # Errors
+    /// The first error of `fetch`; the leases this cache took for it are released.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, TierValue, Validator, shared::Codec};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build().unwrap();
+    /// let (found, missing) = cache
+    ///     .fetch_many_shared("ssm", &["/a", "/b"], Duration::from_secs(60), Codec::<String>::of(), |names| async move {
+    ///         let found = names.iter().filter(|n| *n == "/a").map(|n| TierValue {
+    ///             name: n.clone(), value: "1".to_owned(), validator: Validator::none(), age: Duration::ZERO,
+    ///         }).collect();
+    ///         Ok::<_, std::io::Error>((found, vec!["/b".to_owned()]))
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((found.len(), missing), (1, vec!["/b".to_owned()]));
+    /// # });
+    /// ```
+    #[cfg(feature = "shared")]
+    pub async fn fetch_many_shared<V, E, F, Fut>(
+        &self,
+        service: &'static str,
+        names: &[&str],
+        policy: impl Into<Policy>,
+        codec: crate::shared::Codec<V>,
+        mut fetch: F,
+    ) -> Result<crate::shared::ManyFound<V>, E>
+    where
+        V: Send + Sync + 'static,
+        F: FnMut(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<crate::shared::ManyFound<V>, E>>,
+    {
+        match self.shared_tier() {
+            None => fetch(names.iter().map(|n| (*n).to_owned()).collect()).await,
+            Some(tier) => {
+                crate::shared::through_many(
+                    tier,
+                    codec,
+                    &self.shared.counters,
+                    &self.shared.clock,
+                    (service, names),
+                    policy.into(),
+                    fetch,
+                )
+                .await
+            }
+        }
+    }
+
     /// The cache's shared tier, if it has one.
     ///
     /// ```
@@ -718,11 +782,14 @@ pub struct Batch<'c> {
     pending: Vec<Pending>,
 }
 
-/// A value of a batch, fetched at the batch's `now`.
+/// A value of a batch: fetched at the batch's `now`, or earlier for a value that came aged
+/// (which takes no jitter, as a value from a shared tier never does).
 struct Pending {
     key: OwnedKey,
     entry: store::Erased,
     weight: u64,
+    fetched_at: Instant,
+    jitter: bool,
 }
 
 impl Batch<'_> {
@@ -748,6 +815,41 @@ impl Batch<'_> {
             key: OwnedKey::from_lookup(&Lookup::raw::<V>(key)),
             entry: erase(&entry),
             weight,
+            fetched_at: self.now,
+            jitter: true,
+        });
+        entry
+    }
+
+    /// As [`Batch::insert`], for a value already `age` old when it came (from a shared tier):
+    /// it expires that much sooner.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key, Validator};
+    /// let cache = Cache::builder().build().unwrap(); // just started: the value is still 50 s old
+    /// let mut batch = cache.batch();
+    /// batch.insert_aged(Key::new("ssm", "/a"), 1_u8, Validator::none(), 1, Duration::from_secs(50));
+    /// batch.commit();
+    /// assert!(cache.get_fresh::<u8>(Key::new("ssm", "/a"), Duration::from_secs(60)).is_some());
+    /// assert!(cache.get_fresh::<u8>(Key::new("ssm", "/a"), Duration::from_secs(40)).is_none());
+    /// ```
+    pub fn insert_aged<V: Send + Sync + 'static>(
+        &mut self,
+        key: Key<'_>,
+        value: V,
+        validator: Validator,
+        weight: u64,
+        age: Duration,
+    ) -> Entry<V> {
+        let fetched_at = self.now.saturating_sub(age);
+        let entry = Entry::new(value, fetched_at, validator);
+        self.pending.push(Pending {
+            key: OwnedKey::from_lookup(&Lookup::raw::<V>(key)),
+            entry: erase(&entry),
+            weight,
+            fetched_at,
+            jitter: age.is_zero(),
         });
         entry
     }
@@ -779,8 +881,8 @@ impl Drop for Batch<'_> {
                     writer,
                     &lookup,
                     Some(item.key.clone()),
-                    (item.entry, self.now),
-                    (Some(item.weight), true),
+                    (item.entry, item.fetched_at),
+                    (Some(item.weight), item.jitter),
                     flight,
                     self.now,
                 );

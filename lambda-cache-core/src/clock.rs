@@ -19,6 +19,11 @@ static ORIGIN: Lazy<std::time::Instant> = Lazy::new(
     std::time::Instant::now,
 );
 
+/// How far after its origin a real clock's first instant is: 366 days, so that a value that
+/// came already old (from a shared tier, seconds or hours old) keeps its age in a process that
+/// has just started, instead of being dated at the origin and living longer than its max age.
+const HEADROOM: u64 = 366 * 24 * 3600 * 1_000_000_000;
+
 /// A point in time on a [`Clock`]'s monotonic time line, in nanoseconds since the clock's origin.
 ///
 /// Instants taken from the real clock compare with each other across the whole process; instants
@@ -141,7 +146,7 @@ impl Clock {
     #[inline]
     pub fn now(&self) -> Instant {
         match &self.source {
-            Source::Real => Instant(duration_nanos(ORIGIN.elapsed())),
+            Source::Real => Instant(duration_nanos(ORIGIN.elapsed()).saturating_add(HEADROOM)),
             #[cfg(feature = "test-util")]
             Source::Manual(nanos) => Instant(nanos.load(Ordering::Acquire)),
         }

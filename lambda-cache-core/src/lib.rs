@@ -57,7 +57,7 @@ pub use policy::{Policy, StaleIfError};
 pub use sensitive::Sensitive;
 #[cfg(feature = "shared")]
 pub use shared::{
-    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierWrite,
-    shared_key,
+    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierValue,
+    TierWrite, shared_key,
 };
 pub use stats::Stats;

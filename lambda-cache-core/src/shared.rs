@@ -391,6 +391,52 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     fn max_record(&self) -> usize {
         DEFAULT_MAX_RECORD
     }
+
+    /// The records under `keys`, in order: one round trip where the tier can (a pipeline);
+    /// by default one [`SharedTier::read`] after another.
+    fn read_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<TierRecord>>, TierError>> {
+        Box::pin(async move {
+            let mut records = Vec::with_capacity(keys.len());
+            for key in keys {
+                records.push(self.read(key).await?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// Takes each of `leases` for `hold` if no one holds it; which were taken, in order. By
+    /// default one [`SharedTier::lease`] after another.
+    fn lease_many<'a>(
+        &'a self,
+        leases: &'a [Lease<'a>],
+        hold: Duration,
+    ) -> BoxFuture<'a, Result<Vec<bool>, TierError>> {
+        Box::pin(async move {
+            let mut taken = Vec::with_capacity(leases.len());
+            for lease in leases {
+                taken.push(self.lease(*lease, hold).await?);
+            }
+            Ok(taken)
+        })
+    }
+
+    /// Each of `writes` as [`SharedTier::write`]; which were stored, in order. By default one
+    /// after another.
+    fn write_many<'a>(
+        &'a self,
+        writes: Vec<TierWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<bool>, TierError>> {
+        Box::pin(async move {
+            let mut stored = Vec::with_capacity(writes.len());
+            for write in writes {
+                stored.push(self.write(write).await?);
+            }
+            Ok(stored)
+        })
+    }
 }
 
 /// The largest record a tier takes by default: 512 KiB. Larger values cost the tier's network
@@ -667,6 +713,242 @@ where
         failed(error);
     }
     Ok(fetched)
+}
+
+/// One value of a batch read through a tier ([`Cache::fetch_many_shared`](crate::Cache)):
+/// its name, value, validator, and age (zero from the backend, its age in the tier else).
+///
+/// ```
+/// use std::time::Duration;
+/// let v = lambda_cache_core::TierValue {
+///     name: "/app/a".to_owned(),
+///     value: 1_u8,
+///     validator: lambda_cache_core::Validator::numbered(3),
+///     age: Duration::ZERO,
+/// };
+/// assert_eq!(v.validator.version(), Some(3));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierValue<V> {
+    /// The name the value was asked for by.
+    pub name: String,
+    /// The value.
+    pub value: V,
+    /// Its validator.
+    pub validator: Validator,
+    /// How old it is.
+    pub age: Duration,
+}
+
+/// A batch's answer: the values found, and the names the backend said do not exist.
+pub type ManyFound<V> = (Vec<TierValue<V>>, Vec<String>);
+
+/// A batch's misses through the tier: the body of [`Cache::fetch_many_shared`](crate::Cache).
+pub(crate) async fn through_many<V, E, F, Fut>(
+    tier: &dyn SharedTier,
+    codec: Codec<V>,
+    counters: &Counters,
+    clock: &crate::Clock,
+    (service, names): (&'static str, &[&str]),
+    policy: Policy,
+    mut fetch: F,
+) -> Result<ManyFound<V>, E>
+where
+    V: Send + Sync + 'static,
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<ManyFound<V>, E>>,
+{
+    let owned = |indices: &[usize]| -> Vec<String> {
+        indices.iter().map(|&i| names[i].to_owned()).collect()
+    };
+    let everyone: Vec<usize> = (0..names.len()).collect();
+    let max_age = policy.max_age();
+    if max_age.is_zero() || names.is_empty() {
+        return fetch(owned(&everyone)).await;
+    }
+    let failed = |error: TierError| {
+        counters.shared_errors.inc();
+        tracing::debug!(service, %error, "shared tier (batch)");
+    };
+    let key_of =
+        |kind: char, i: usize| shared_key(tier.prefix(), kind, Key::new(service, names[i]));
+    let value_keys: Vec<String> = (0..names.len()).map(|i| key_of('v', i)).collect();
+    let lease_keys: Vec<String> = (0..names.len()).map(|i| key_of('l', i)).collect();
+    let index: hashbrown::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, i))
+        .collect();
+    let usable = |record: &Option<TierRecord>| {
+        record
+            .as_ref()
+            .and_then(|record| decode_record(codec, record))
+            .filter(|found| {
+                found.age <= max_age
+                    && (policy.shares_secrets() || !(codec.is_secret)(&found.value))
+            })
+    };
+    let mut values: Vec<TierValue<V>> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    // Looks up `wanted` in the tier: (what is there, the rest).
+    let look = |wanted: Vec<usize>| {
+        let keys: Vec<String> = wanted.iter().map(|&i| value_keys[i].clone()).collect();
+        async move {
+            let records = tier.read_many(&keys).await.map_err(failed)?;
+            let mut there = Vec::new();
+            let mut rest = Vec::new();
+            for (i, record) in wanted.into_iter().zip(records) {
+                match usable(&record) {
+                    Some(found) => {
+                        counters.shared_hits.inc();
+                        there.push(TierValue {
+                            name: names[i].to_owned(),
+                            value: found.value,
+                            validator: found.validator,
+                            age: found.age,
+                        });
+                    }
+                    None => rest.push(i),
+                }
+            }
+            Ok::<_, ()>((there, rest))
+        }
+    };
+    let Ok((there, pending)) = look(everyone.clone()).await else {
+        return fetch(owned(&everyone)).await;
+    };
+    values.extend(there);
+    let settings = tier.lease_settings();
+    let token = new_token();
+    let mut held = vec![false; names.len()];
+    // Takes the leases of `wanted`: (taken, not taken); on a failure, all to fetch unheld.
+    let take = |wanted: Vec<usize>| {
+        let token = &token;
+        let lease_keys = &lease_keys;
+        async move {
+            let leases: Vec<Lease<'_>> = wanted
+                .iter()
+                .map(|&i| Lease {
+                    key: &lease_keys[i],
+                    token,
+                })
+                .collect();
+            match tier.lease_many(&leases, settings.hold).await {
+                Ok(taken) => {
+                    let (mine, theirs): (Vec<_>, Vec<_>) =
+                        wanted.iter().zip(taken).partition(|(_, taken)| *taken);
+                    (
+                        mine.into_iter().map(|(&i, _)| i).collect::<Vec<usize>>(),
+                        theirs.into_iter().map(|(&i, _)| i).collect(),
+                        true,
+                    )
+                }
+                Err(error) => {
+                    failed(error);
+                    (wanted, Vec::new(), false)
+                }
+            }
+        }
+    };
+    let (mut mine, mut waiting, leased) = take(pending).await;
+    if leased {
+        for &i in &mine {
+            held[i] = true;
+        }
+    }
+    if !waiting.is_empty() {
+        counters.shared_waits.inc();
+    }
+    let mut waited = Duration::ZERO;
+    loop {
+        if !mine.is_empty() {
+            let asked = std::mem::take(&mut mine);
+            let answer = fetch(owned(&asked)).await;
+            let lease_of = |i: usize| Lease {
+                key: &lease_keys[i],
+                token: if held[i] { &token } else { "" },
+            };
+            let (got, gone) = match answer {
+                Ok(answer) => answer,
+                Err(error) => {
+                    for i in asked.into_iter().filter(|&i| held[i]) {
+                        if let Err(error) = tier.release(lease_of(i)).await {
+                            failed(error);
+                        }
+                    }
+                    return Err(error);
+                }
+            };
+            let now = clock.unix_millis();
+            let mut writes = Vec::new();
+            let mut released = Vec::new();
+            for value in &got {
+                let Some(&i) = index.get(value.name.as_str()) else {
+                    continue;
+                };
+                let ttl = max_age.saturating_sub(value.age);
+                let kept_in = (codec.is_secret)(&value.value) && !policy.shares_secrets();
+                let record = encode_record(codec, &value.value, &value.validator, value.age, ttl);
+                if ttl.is_zero() || kept_in || record.len() > tier.max_record() {
+                    released.push(i);
+                    continue;
+                }
+                writes.push(TierWrite {
+                    key: &value_keys[i],
+                    record,
+                    ttl,
+                    order: RecordOrder {
+                        version: value.validator.version(),
+                        read_at: now.saturating_sub(millis(value.age)),
+                    },
+                    lease: lease_of(i),
+                });
+            }
+            released.extend(
+                gone.iter()
+                    .filter_map(|name| index.get(name.as_str()).copied()),
+            );
+            if !writes.is_empty()
+                && let Err(error) = tier.write_many(writes).await
+            {
+                failed(error);
+            }
+            for i in released.into_iter().filter(|&i| held[i]) {
+                if let Err(error) = tier.release(lease_of(i)).await {
+                    failed(error);
+                }
+            }
+            values.extend(got);
+            missing.extend(gone);
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        // Until the holders' values come, their leases come free (taken here), or the deadline.
+        if waited >= settings.wait || settings.poll.is_zero() {
+            mine = std::mem::take(&mut waiting);
+            continue;
+        }
+        tier.pause(settings.poll).await;
+        waited += settings.poll;
+        let wanted = std::mem::take(&mut waiting);
+        match look(wanted.clone()).await {
+            Ok((there, rest)) => {
+                values.extend(there);
+                if !rest.is_empty() {
+                    let leased;
+                    (mine, waiting, leased) = take(rest).await;
+                    if leased {
+                        for &i in &mine {
+                            held[i] = true;
+                        }
+                    }
+                }
+            }
+            Err(()) => mine = wanted,
+        }
+    }
+    Ok((values, missing))
 }
 
 /// A shared tier in memory, on a [`Clock`](crate::Clock) (feature `test-util`): for tests

@@ -672,24 +672,10 @@ impl SharedTier for RedisTier {
 
     fn write<'a>(&'a self, write: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>> {
         Box::pin(async move {
-            let version = write
-                .order
-                .version
-                .and_then(|v| i64::try_from(v).ok())
-                .unwrap_or(-1);
             let (stored,): (i64,) = self
                 .query("write", || {
                     let mut pipe = redis::pipe();
-                    pipe.cmd("EVAL")
-                        .arg(WRITE)
-                        .arg(2)
-                        .arg(write.key)
-                        .arg(write.lease.key)
-                        .arg(&write.record)
-                        .arg(millis(write.ttl))
-                        .arg(version)
-                        .arg(write.order.read_at)
-                        .arg(write.lease.token);
+                    write_command(&mut pipe, &write);
                     pipe
                 })
                 .await?;
@@ -708,6 +694,119 @@ impl SharedTier for RedisTier {
     fn max_record(&self) -> usize {
         self.max_record
     }
+
+    fn read_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<TierRecord>>, TierError>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One pipeline: a record and its time to live per key, in order.
+            let answers: Vec<(Option<Vec<u8>>, i64)> = self
+                .query("read", || {
+                    let mut pipe = redis::pipe();
+                    for key in keys {
+                        pipe.cmd("HGET").arg(key).arg("r").cmd("PTTL").arg(key);
+                    }
+                    pipe
+                })
+                .await
+                .map(|flat: Vec<redis::Value>| pairs(flat))?;
+            Ok(answers
+                .into_iter()
+                .map(|(bytes, ttl)| match (bytes, u64::try_from(ttl)) {
+                    (Some(bytes), Ok(ms)) => Some(TierRecord {
+                        bytes,
+                        remaining: Duration::from_millis(ms),
+                    }),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    fn lease_many<'a>(
+        &'a self,
+        leases: &'a [Lease<'a>],
+        hold: Duration,
+    ) -> BoxFuture<'a, Result<Vec<bool>, TierError>> {
+        Box::pin(async move {
+            if leases.is_empty() {
+                return Ok(Vec::new());
+            }
+            let set: Vec<Option<String>> = self
+                .query("lease", || {
+                    let mut pipe = redis::pipe();
+                    for lease in leases {
+                        pipe.cmd("SET")
+                            .arg(lease.key)
+                            .arg(lease.token)
+                            .arg("NX")
+                            .arg("PX")
+                            .arg(millis(hold));
+                    }
+                    pipe
+                })
+                .await?;
+            Ok(set.into_iter().map(|set| set.is_some()).collect())
+        })
+    }
+
+    fn write_many<'a>(
+        &'a self,
+        writes: Vec<TierWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<bool>, TierError>> {
+        Box::pin(async move {
+            if writes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let stored: Vec<i64> = self
+                .query("write", || {
+                    let mut pipe = redis::pipe();
+                    for write in &writes {
+                        write_command(&mut pipe, write);
+                    }
+                    pipe
+                })
+                .await?;
+            Ok(stored.into_iter().map(|stored| stored == 1).collect())
+        })
+    }
+}
+
+/// The `EVAL` of [`WRITE`] for `write`, added to `pipe`.
+fn write_command(pipe: &mut redis::Pipeline, write: &TierWrite<'_>) {
+    let version = write
+        .order
+        .version
+        .and_then(|v| i64::try_from(v).ok())
+        .unwrap_or(-1);
+    pipe.cmd("EVAL")
+        .arg(WRITE)
+        .arg(2)
+        .arg(write.key)
+        .arg(write.lease.key)
+        .arg(&write.record)
+        .arg(millis(write.ttl))
+        .arg(version)
+        .arg(write.order.read_at)
+        .arg(write.lease.token);
+}
+
+/// A pipeline's flat answer of `HGET`, `PTTL` pairs as pairs (a value that does not convert
+/// is no record).
+fn pairs(flat: Vec<redis::Value>) -> Vec<(Option<Vec<u8>>, i64)> {
+    let mut answers = Vec::with_capacity(flat.len() / 2);
+    let mut values = flat.into_iter();
+    while let (Some(bytes), Some(ttl)) = (values.next(), values.next()) {
+        answers.push((
+            redis::from_redis_value(bytes).ok().flatten(),
+            redis::from_redis_value(ttl).unwrap_or(-2),
+        ));
+    }
+    answers
 }
 
 #[cfg(test)]

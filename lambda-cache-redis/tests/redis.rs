@@ -678,3 +678,65 @@ async fn secrets_items_and_s3_bytes_go_through_the_tier() {
     }
     assert_eq!(gets() - before, 1 + 3, "over the record limit");
 }
+
+/// 25 names read with `get_many`: the first environment reads them in 3 GetParameters calls
+/// and writes them back in one pipeline; four more read all 25 from the tier (no call). Then,
+/// past the max age, with 5 of the names' leases held by another environment that never
+/// writes: the 20 others are fetched at once (2 calls), the 5 once their leases end (1 call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_25_names_goes_through_the_tier_in_one_round_per_step() {
+    let server = RedisServer::start();
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let client = ssm().await;
+    let base = format!("/{}", unique("batch"));
+    let names: Vec<String> = (0..25).map(|i| format!("{base}/p{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        put_parameter(&client, name, ParameterType::String, &format!("v{i}")).await;
+    }
+    let prefix = unique("batch");
+    let max_age = Duration::from_millis(800);
+    let mut fleet = Vec::new();
+    for _ in 0..5 {
+        fleet.push(environment(&server, &proxy, &prefix).await);
+    }
+    for env in &fleet {
+        let reads = env
+            .get_many(names.iter().map(String::as_str), max_age)
+            .await;
+        for (i, read) in reads.into_iter().enumerate() {
+            assert_eq!(text(&read.expect("a value")), format!("v{i}"));
+        }
+    }
+    assert_eq!(proxy.count_of("GetParameters"), 3);
+    let from_tier: u64 = fleet.iter().map(|e| e.cache().stats().shared_hits).sum();
+    assert_eq!(from_tier, 4 * 25);
+    // Past the max age; another environment holds 5 leases for 400 ms and never writes.
+    tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+    let other = RedisTier::builder(server.url())
+        .prefix(&prefix)
+        .build()
+        .unwrap();
+    let lease_keys: Vec<String> = names[..5]
+        .iter()
+        .map(|n| shared_key(&prefix, 'l', Key::new("ssm", n)))
+        .collect();
+    let leases: Vec<Lease<'_>> = lease_keys
+        .iter()
+        .map(|key| Lease {
+            key,
+            token: "another",
+        })
+        .collect();
+    let taken = other
+        .lease_many(&leases, Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert_eq!(taken, vec![true; 5]);
+    let env = environment(&server, &proxy, &prefix).await;
+    let reads = env
+        .get_many(names.iter().map(String::as_str), max_age)
+        .await;
+    assert!(reads.iter().all(Result::is_ok));
+    assert_eq!(proxy.count_of("GetParameters"), 3 + 2 + 1);
+    assert_eq!(env.cache().stats().shared_waits, 1);
+}

@@ -15,6 +15,8 @@ pub const MAX_PER_CALL: usize = 10;
 pub(crate) struct Found {
     pub(crate) value: Value,
     pub(crate) version: i64,
+    /// Zero from SSM; its age there for a value from a shared tier.
+    pub(crate) age: std::time::Duration,
 }
 
 /// Reads `names` (already validated, without duplicates) in ⌈K/10⌉ concurrent GetParameters
@@ -83,6 +85,7 @@ async fn read_chunk(
                     Found {
                         value: Value::from_parameter(parameter),
                         version: parameter.version(),
+                        age: std::time::Duration::ZERO,
                     },
                 ));
             }

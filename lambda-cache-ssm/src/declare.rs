@@ -105,6 +105,9 @@ impl SsmCache {
         let mut outcomes: Vec<Option<Result<Read, Error>>> = Vec::with_capacity(requests.len());
         let mut names: Vec<&str> = Vec::new();
         let mut paths: Vec<PathRead<'_>> = Vec::new();
+        // The batch's policy in a shared tier: the youngest max age asked, and secrets shared
+        // only if every stale request shares them.
+        let mut batch_policy: Option<Policy> = None;
         for (i, (request, policy)) in requests.iter().enumerate() {
             let fresh = match request {
                 Request::Parameter(name) => self
@@ -122,6 +125,19 @@ impl SsmCache {
                     None
                 }
             };
+            if fresh.is_none() && !matches!(request, Request::Path(_)) {
+                batch_policy = Some(match batch_policy {
+                    None => *policy,
+                    Some(held) => {
+                        let youngest = Policy::new(held.max_age().min(policy.max_age()));
+                        if held.shares_secrets() && policy.shares_secrets() {
+                            youngest.share_secrets()
+                        } else {
+                            youngest
+                        }
+                    }
+                });
+            }
             if fresh.is_none() {
                 let wanted: &[String] = match request {
                     Request::Parameter(name) => std::slice::from_ref(name),
@@ -140,7 +156,10 @@ impl SsmCache {
             if names.is_empty() {
                 None
             } else {
-                Some(batch::read_lenient(&self.client, &names).await)
+                Some(
+                    self.read_batch(&names, batch_policy.unwrap_or_default())
+                        .await,
+                )
             }
         };
         let (batch, path_reads) =
@@ -162,6 +181,62 @@ impl SsmCache {
             .into_iter()
             .map(|o| o.unwrap_or_else(|| unreachable!("every request is settled above")))
             .collect()
+    }
+
+    /// `names` (validated, without duplicates) in ⌈K/10⌉ GetParameters calls; with the `shared`
+    /// feature and a shared tier, those the tier holds young enough for `policy` come from it
+    /// and only the rest from SSM (see [`Cache::fetch_many_shared`]).
+    ///
+    /// [`Cache::fetch_many_shared`]: lambda_cache_core::Cache::fetch_many_shared
+    async fn read_batch(
+        &self,
+        names: &[&str],
+        policy: Policy,
+    ) -> Result<(std::collections::HashMap<String, Found>, Vec<String>), Error> {
+        #[cfg(not(feature = "shared"))]
+        {
+            let _ = policy;
+            batch::read_lenient(&self.client, names).await
+        }
+        #[cfg(feature = "shared")]
+        {
+            use lambda_cache_core::{TierValue, shared::Codec};
+            let fetch = |asked: Vec<String>| async move {
+                let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+                let (found, missing) = batch::read_lenient(&self.client, &asked).await?;
+                let values = found
+                    .into_iter()
+                    .map(|(name, read)| TierValue {
+                        name,
+                        value: read.value,
+                        validator: Validator::from(read.version),
+                        age: read.age,
+                    })
+                    .collect();
+                Ok::<_, Error>((values, missing))
+            };
+            let (values, missing) = self
+                .cache
+                .fetch_many_shared(SERVICE, names, policy, Codec::<Value>::of(), fetch)
+                .await?;
+            let found = values
+                .into_iter()
+                .map(|value| {
+                    let version = value
+                        .validator
+                        .version()
+                        .and_then(|v| i64::try_from(v).ok())
+                        .unwrap_or_default();
+                    let read = Found {
+                        value: value.value,
+                        version,
+                        age: value.age,
+                    };
+                    (value.name, read)
+                })
+                .collect();
+            Ok((found, missing))
+        }
     }
 
     /// The outcome of one stale request from the batch's answer.
@@ -194,11 +269,12 @@ impl SsmCache {
                 let read = found.get(name).ok_or_else(|| Error::NotFound {
                     names: vec![name.clone()],
                 })?;
-                let entry = store.insert(
+                let entry = store.insert_aged(
                     Key::new(SERVICE, name),
                     read.value.clone(),
                     Validator::from(read.version),
                     read.value.weight(),
+                    read.age,
                 );
                 Ok(Read::Value(entry))
             }
@@ -212,21 +288,24 @@ impl SsmCache {
                 if !missing.is_empty() {
                     return Err(Error::NotFound { names: missing });
                 }
-                let mut weight = 0;
+                let (mut weight, mut age) = (0, std::time::Duration::ZERO);
                 let map: ParameterMap = list
                     .names()
                     .iter()
                     .filter_map(|name| {
                         let read = found.get(name)?;
                         weight += read.value.weight();
+                        // As old as its oldest value.
+                        age = age.max(read.age);
                         Some((short_name(name).to_owned(), read.value.clone()))
                     })
                     .collect();
-                Ok(Read::Map(store.insert(
+                Ok(Read::Map(store.insert_aged(
                     list.cache_key(),
                     map,
                     Validator::none(),
                     weight,
+                    age,
                 )))
             }
             Request::Path(_) => unreachable!("paths are read on their own"),
