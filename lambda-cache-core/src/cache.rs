@@ -373,6 +373,52 @@ impl Cache {
         }
     }
 
+    /// A loader's body that reads the cache's shared tier before `fetch` (the steps of
+    /// [`Cache::get_or_fetch_shared`]'s miss), for a loader given to another read, such as
+    /// [`Cache::get_or_refresh`]'s background refreshes. Without a tier, `fetch(previous)`.
+    ///
+    /// # Errors
+    /// `fetch`'s error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Fetched, Key, LoadError, shared::Codec};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache = Cache::builder().build()?;
+    /// let fetched = cache
+    ///     .fetch_through_tier_with(Key::new("ssm", "/a"), Duration::from_secs(60), Codec::<String>::of(), None, |_| async {
+    ///         Ok::<_, LoadError<std::io::Error>>(Fetched::new("1".to_owned()))
+    ///     })
+    ///     .await?;
+    /// assert!(matches!(fetched, Fetched::New { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "shared")]
+    pub async fn fetch_through_tier_with<V, E, F, Fut>(
+        &self,
+        key: Key<'_>,
+        policy: impl Into<Policy>,
+        codec: crate::shared::Codec<V>,
+        previous: Option<Entry<V>>,
+        fetch: F,
+    ) -> Result<Fetched<V>, E>
+    where
+        V: Send + Sync + 'static,
+        E: CacheError,
+        F: FnOnce(Option<Entry<V>>) -> Fut,
+        Fut: Future<Output = Result<Fetched<V>, E>>,
+    {
+        match self.shared_tier() {
+            None => fetch(previous).await,
+            Some(tier) => {
+                let cache = (&self.shared.counters, &self.shared.clock);
+                crate::shared::through(tier, codec, cache, key, policy.into(), previous, fetch)
+                    .await
+            }
+        }
+    }
+
     /// For a batch's names missing locally (of one `service`), through the cache's shared
     /// tier if it has one: one tier read for all of them; for those not there (or too old
     /// for `policy`), the leases in one call; one `fetch` of the names whose lease this cache

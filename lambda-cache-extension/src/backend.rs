@@ -31,6 +31,34 @@ const SCHEMA_TTL: Duration = Duration::from_secs(3600);
 /// A rendered answer, as cached.
 pub(crate) struct Body(pub(crate) Bytes);
 
+/// How a route's answers travel through a shared tier: a secret's always says it is secret, a
+/// parameter's does when it holds a decrypted SecureString; they go to the tier only when
+/// `CACHE_EXTENSION_SHARED_TIER_SECRETS` allows.
+fn body_codec(route: Route) -> lambda_cache::redis::Codec<Body> {
+    fn encode(body: &Body, out: &mut Vec<u8>) {
+        out.extend_from_slice(&body.0);
+    }
+    fn decode(bytes: &[u8]) -> Option<Body> {
+        Some(Body(Bytes::copy_from_slice(bytes)))
+    }
+    let (tag, is_secret): (&'static str, fn(&Body) -> bool) = match route {
+        Route::Secrets => ("extension.secrets/1", |_| true),
+        Route::Ssm => ("extension.ssm/1", |body| {
+            body.0.windows(12).any(|w| w == b"SecureString")
+        }),
+        Route::DynamoDb => ("extension.dynamodb/1", |_| false),
+        // AppConfig's sessions belong to one environment: never shared (its reads do not come
+        // here), and marked secret should one ever come.
+        Route::AppConfig => ("extension.appconfig/1", |_| true),
+    };
+    lambda_cache::redis::Codec {
+        tag,
+        encode,
+        decode,
+        is_secret,
+    }
+}
+
 /// Where an answer came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -269,6 +297,8 @@ pub(crate) struct Backend {
     capacity: usize,
     /// Requests that may wait on the backend at once; a hit never takes a place.
     in_flight: Semaphore,
+    /// Secrets, and parameters read decrypted, go to the shared tier too.
+    share_secrets: bool,
 }
 
 const SSM: &str = "extension/ssm";
@@ -287,17 +317,19 @@ impl Backend {
     ) -> Result<Self, InitError> {
         // The settings never give 0 entries (0 turns caching off instead), so this holds; a
         // future setting that breaks it is an init error naming the variable, not a panic.
-        let cache = Cache::builder()
+        let mut cache = Cache::builder()
             .capacity(settings.capacity.unwrap_or(1000))
             .max_bytes(MAX_BYTES)
             // A background refresh is one backend call: bounded as a request's is.
-            .refresh_timeout(settings.backend_timeout)
-            .build()
-            .map_err(|e| InitError::Variable {
-                name: "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
-                value: settings.capacity.unwrap_or(1000).to_string(),
-                reason: e.to_string(),
-            })?;
+            .refresh_timeout(settings.backend_timeout);
+        if let Some(tier) = &settings.shared_tier {
+            cache = cache.shared_tier(crate::tier::build(tier, sdk, settings.backend_timeout)?);
+        }
+        let cache = cache.build().map_err(|e| InitError::Variable {
+            name: "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+            value: settings.capacity.unwrap_or(1000).to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             appconfig: AppConfigCache::from_config(cache.clone(), sdk),
             cache,
@@ -319,6 +351,10 @@ impl Backend {
             caching: settings.capacity.is_some(),
             capacity: settings.capacity.unwrap_or(1000),
             in_flight: Semaphore::new(settings.max_in_flight),
+            share_secrets: settings
+                .shared_tier
+                .as_ref()
+                .is_some_and(|tier| tier.share_secrets),
         })
     }
 
@@ -380,10 +416,29 @@ impl Backend {
             return Ok(self.served(&entry, asked, policy, entry.value().0.clone(), None));
         }
         let backend = Arc::clone(self);
+        // Through the shared tier, if there is one: a value there younger than the share of
+        // the TTL after which this extension would refresh ahead is the answer.
+        let mut tier_policy = Policy::new(if policy.max_age().is_zero() {
+            Duration::ZERO
+        } else {
+            quiet
+        });
+        if self.share_secrets {
+            tier_policy = tier_policy.share_secrets();
+        }
+        let (service, name, variant) = (
+            key.service(),
+            key.name().to_owned(),
+            key.variant_str().to_owned(),
+        );
         let fetch = move |previous: Option<Entry<Body>>| async move {
             let _place = backend.waiting()?;
-            let call = fetch(Arc::clone(&backend), previous);
-            backend.timed(route, call).await
+            let key = Key::new(service, &name).variant(&variant);
+            let call = |previous| backend.timed(route, fetch(Arc::clone(&backend), previous));
+            backend
+                .cache
+                .fetch_through_tier_with(key, tier_policy, body_codec(route), previous, call)
+                .await
         };
         let entry = self
             .remembering(route, key, ttl, refresh, async {
@@ -440,8 +495,8 @@ impl Backend {
     /// Writes the metrics' EMF lines if a minute has passed since the last (or `now`, at
     /// SHUTDOWN).
     pub(crate) fn report_metrics(&self, now: bool) {
-        let evictions = self.cache.stats().evictions;
-        self.metrics.report(evictions, self.cache.len(), now);
+        self.metrics
+            .report(self.cache.stats(), self.cache.len(), now);
     }
 
     /// The negative TTL for a route of `ttl`: the setting, never longer than the route's TTL,

@@ -217,6 +217,87 @@ pub struct Settings {
     /// `CACHE_EXTENSION_METRICS_DIMENSIONS` (`Name=value,…`; default `FunctionName=` the
     /// function's name); `None` when `CACHE_EXTENSION_METRICS=off`.
     pub metrics: Option<lambda_cache::emf::Emf>,
+    /// The fleet's shared tier (`CACHE_EXTENSION_SHARED_TIER`), if any.
+    pub shared_tier: Option<SharedTier>,
+}
+
+/// A shared tier on Redis or Valkey that the extensions of a fleet read before the backend
+/// (`CACHE_EXTENSION_SHARED_TIER`: a `redis://`, `rediss://`, `valkey://` or `valkeys://`
+/// URL), so that the fleet fetches each key about once per TTL.
+///
+/// ```
+/// use lambda_cache_extension::config::Settings;
+/// let settings = Settings::from_lookup(|name| match name {
+///     "AWS_SESSION_TOKEN" => Some("t".into()),
+///     "CACHE_EXTENSION_SHARED_TIER" => Some("rediss://cache.example:6379".into()),
+///     "CACHE_EXTENSION_SHARED_TIER_IAM" => Some("app-user@my-cache".into()),
+///     _ => None,
+/// })?;
+/// let tier = settings.shared_tier.unwrap();
+/// assert!(!tier.share_secrets);
+/// assert_eq!(tier.iam.unwrap().user, "app-user");
+/// # Ok::<(), lambda_cache_extension::config::InitError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SharedTier {
+    /// The server's URL (it may hold a password: never shown).
+    pub url: Sensitive<String>,
+    /// The keys' prefix (`CACHE_EXTENSION_SHARED_TIER_PREFIX`; by default
+    /// `lambda-cache:<region>:<function>:`).
+    pub prefix: Option<String>,
+    /// Secrets, and parameters read decrypted, go to the tier too
+    /// (`CACHE_EXTENSION_SHARED_TIER_SECRETS`, Go booleans, default false): whoever can read
+    /// the tier can then read them.
+    pub share_secrets: bool,
+    /// ElastiCache IAM authentication (`CACHE_EXTENSION_SHARED_TIER_IAM`: `user@cache-name`).
+    pub iam: Option<IamAuth>,
+}
+
+/// ElastiCache IAM authentication: the extension signs a token for `user` on `cache` with the
+/// execution role's credentials, and renews it every 10 minutes (it is valid for 15).
+///
+/// ```
+/// let iam = lambda_cache_extension::config::IamAuth::parse("app@orders-cache", "rediss://x.serverless.use1.cache.amazonaws.com:6379").unwrap();
+/// assert_eq!((iam.user.as_str(), iam.cache.as_str(), iam.serverless), ("app", "orders-cache", true));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IamAuth {
+    /// The ElastiCache user id (its authentication mode IAM).
+    pub user: String,
+    /// The replication group id or serverless cache name.
+    pub cache: String,
+    /// A serverless cache (its URL's host has `.serverless.`): the token says so.
+    pub serverless: bool,
+}
+
+impl IamAuth {
+    /// `user@cache`, for the tier at `url`.
+    ///
+    /// # Errors
+    /// What is wrong, when `text` is not `user@cache` with both parts.
+    ///
+    /// ```
+    /// assert!(lambda_cache_extension::config::IamAuth::parse("no-at-sign", "rediss://h").is_err());
+    /// ```
+    pub fn parse(text: &str, url: &str) -> Result<Self, String> {
+        match text.split_once('@') {
+            Some((user, cache))
+                if !user.is_empty() && !cache.is_empty() && !cache.contains('@') =>
+            {
+                Ok(Self {
+                    user: user.to_owned(),
+                    cache: cache.to_owned(),
+                    serverless: url.contains(".serverless."),
+                })
+            }
+            _ => Err(
+                "give <user id>@<cache name>: an IAM-mode ElastiCache user and its cache"
+                    .to_owned(),
+            ),
+        }
+    }
 }
 
 /// The INIT budget when `CACHE_EXTENSION_INIT_BUDGET` is not set: 2 s short of the 10 s Lambda
@@ -440,6 +521,7 @@ impl Settings {
                 });
             }
         };
+        let shared_tier = shared_tier(&vars)?;
         Ok(Self {
             config_path,
             config_named,
@@ -464,8 +546,65 @@ impl Settings {
             max_in_flight,
             backend_timeout,
             metrics,
+            shared_tier,
         })
     }
+}
+
+/// The shared tier's settings, the URL checked as the tier will use it (its password never
+/// shown in an error).
+fn shared_tier<F: Fn(&str) -> Option<OsString>>(
+    vars: &Vars<'_, F>,
+) -> Result<Option<SharedTier>, InitError> {
+    const URL: &str = "CACHE_EXTENSION_SHARED_TIER";
+    // Each setting is checked whether or not a tier is set: a mistake shows at once.
+    let prefix = vars
+        .text("CACHE_EXTENSION_SHARED_TIER_PREFIX")?
+        .filter(|prefix| !prefix.is_empty());
+    let share_secrets = vars
+        .boolean("CACHE_EXTENSION_SHARED_TIER_SECRETS")?
+        .unwrap_or(false);
+    let iam = vars.parsed("CACHE_EXTENSION_SHARED_TIER_IAM", |text| {
+        IamAuth::parse(text, "")
+    })?;
+    let Some(raw) = (vars.0)(URL) else {
+        return Ok(None);
+    };
+    // The URL may hold a password: an error shows it without its user information.
+    let url = raw.into_string().map_err(|_| InitError::Variable {
+        name: URL,
+        value: "(hidden)".into(),
+        reason: "not UTF-8".into(),
+    })?;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if let Err(error) = lambda_cache::redis::RedisTier::builder(url.as_str()).build() {
+        return Err(InitError::Variable {
+            name: URL,
+            value: "(see the reason)".into(),
+            reason: error.to_string(),
+        });
+    }
+    let iam = iam.map(|iam| IamAuth {
+        serverless: url.contains(".serverless."),
+        ..iam
+    });
+    if iam.is_some() && !(url.starts_with("rediss://") || url.starts_with("valkeys://")) {
+        return Err(InitError::Variable {
+            name: "CACHE_EXTENSION_SHARED_TIER_IAM",
+            value: "(set)".into(),
+            reason:
+                "IAM authentication needs TLS: give CACHE_EXTENSION_SHARED_TIER a rediss:// URL"
+                    .into(),
+        });
+    }
+    Ok(Some(SharedTier {
+        url: Sensitive::new(url),
+        prefix,
+        share_secrets,
+        iam,
+    }))
 }
 
 /// The metrics' namespace and dimensions, each error naming its variable.
@@ -498,11 +637,16 @@ fn emf_settings<F: Fn(&str) -> Option<OsString>>(
         }
         // The variable as given, and the pair at fault in the reason; a function name taken
         // by default is named as its own variable.
-        let invalid = |reason: String| match &given {
+        // (An error of the metrics' own shows its input itself: the pair is not said twice.)
+        let invalid = |reason: String, shows_input: bool| match &given {
             Some(text) => InitError::Variable {
                 name: "CACHE_EXTENSION_METRICS_DIMENSIONS",
                 value: quote(text),
-                reason: format!("{}: {reason}", quote(pair)),
+                reason: if shows_input {
+                    reason
+                } else {
+                    format!("{}: {reason}", quote(pair))
+                },
             },
             None => InitError::Variable {
                 name: "AWS_LAMBDA_FUNCTION_NAME",
@@ -511,16 +655,20 @@ fn emf_settings<F: Fn(&str) -> Option<OsString>>(
             },
         };
         let Some((name, value)) = pair.split_once('=') else {
-            return Err(invalid("give Name=value pairs, separated by commas".into()));
+            return Err(invalid(
+                "give Name=value pairs, separated by commas".into(),
+                false,
+            ));
         };
         if name.trim() == "Route" {
             return Err(invalid(
                 "Route is the extension's own dimension: give another name".into(),
+                false,
             ));
         }
         emf = emf
             .dimension(name.trim(), value.trim())
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| invalid(e.to_string(), true))?;
     }
     Ok(emf)
 }
@@ -1345,5 +1493,47 @@ mod tests {
         assert!(err.len() < 600, "a {} byte message: {err}", err.len());
         assert!(err.ends_with('…'), "{err}");
         assert!(err.contains("/var/task/cache.yaml"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_shared_tier_url_names_the_variable_and_never_the_password() {
+        let settings = |url: &str, iam: Option<&str>| {
+            let (url, iam) = (url.to_owned(), iam.map(str::to_owned));
+            Settings::from_lookup(move |name| match name {
+                "AWS_SESSION_TOKEN" => Some("t".into()),
+                "CACHE_EXTENSION_SHARED_TIER" => Some(url.clone().into()),
+                "CACHE_EXTENSION_SHARED_TIER_IAM" => iam.clone().map(Into::into),
+                _ => None,
+            })
+        };
+        for url in [
+            "http://user:hunter2@cache:6379",
+            "redis://user:hunter2@cache:notaport",
+        ] {
+            let err = settings(url, None).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(
+                    err,
+                    InitError::Variable {
+                        name: "CACHE_EXTENSION_SHARED_TIER",
+                        ..
+                    }
+                ),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let err = settings("redis://cache:6379", Some("app@c")).unwrap_err();
+        assert!(err.to_string().contains("needs TLS"), "{err}");
+        let tier = settings(
+            "rediss://c.serverless.use1.cache.amazonaws.com:6379",
+            Some("app@c"),
+        )
+        .unwrap()
+        .shared_tier
+        .unwrap();
+        assert!(tier.iam.unwrap().serverless);
+        assert!(!format!("{:?}", settings("redis://u:hunter2@c:6379", None)).contains("hunter2"));
     }
 }

@@ -25,6 +25,7 @@ mod backend;
 mod lifecycle;
 mod metrics;
 mod server;
+mod tier;
 
 pub use server::{AGE_MS_HEADER, SOURCE_HEADER, TOKEN_HEADER};
 

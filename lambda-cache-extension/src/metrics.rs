@@ -170,7 +170,8 @@ impl Latency {
 struct Reported {
     at: Instant,
     routes: [Counts; 4],
-    evictions: u64,
+    /// The cache's counters at the last report.
+    cache: lambda_cache::Stats,
 }
 
 /// Every route's metrics, and where they are reported.
@@ -191,7 +192,7 @@ impl Metrics {
             reported: Mutex::new(Reported {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
-                evictions: 0,
+                cache: lambda_cache::Stats::default(),
             }),
             clock,
         }
@@ -275,13 +276,13 @@ impl Metrics {
     /// Writes the EMF lines due (once `INTERVAL` has passed since the last, or always when
     /// `now` is set, at SHUTDOWN): one per route that did anything, and one of the cache's
     /// evictions and entries. Nothing when metrics are off.
-    pub(crate) fn report(&self, evictions: u64, entries: usize, now: bool) {
-        for line in self.lines(evictions, entries, now) {
+    pub(crate) fn report(&self, cache: lambda_cache::Stats, entries: usize, now: bool) {
+        for line in self.lines(cache, entries, now) {
             write_out(&line);
         }
     }
 
-    fn lines(&self, evictions: u64, entries: usize, now: bool) -> Vec<String> {
+    fn lines(&self, cache: lambda_cache::Stats, entries: usize, now: bool) -> Vec<String> {
         let Some(emf) = &self.emf else {
             return Vec::new();
         };
@@ -320,15 +321,18 @@ impl Metrics {
             }
             lines.push(emf.line(timestamp, &[("Route", route.name())], &values));
         }
-        let evicted = evictions.saturating_sub(reported.evictions);
-        reported.evictions = evictions;
+        let delta = cache.since(&reported.cache);
+        reported.cache = cache;
         reported.at = at;
         lines.push(emf.line(
             timestamp,
             &[],
             &[
-                Metric::count("Evictions", evicted),
+                Metric::count("Evictions", delta.evictions),
                 Metric::count("Entries", entries as u64),
+                Metric::count("SharedTierHits", delta.shared_hits),
+                Metric::count("SharedTierWaits", delta.shared_waits),
+                Metric::count("SharedTierErrors", delta.shared_errors),
             ],
         ));
         lines
@@ -365,11 +369,20 @@ mod tests {
     fn lines_hold_what_happened_since_the_last() {
         let emf = Emf::new("Test").unwrap();
         let metrics = Metrics::new(Some(emf), Clock::real());
-        assert!(metrics.lines(0, 0, false).is_empty(), "not a minute yet");
+        let stats = |evictions: u64, shared_hits: u64| {
+            let mut stats = lambda_cache::Stats::default();
+            stats.evictions = evictions;
+            stats.shared_hits = shared_hits;
+            stats
+        };
+        assert!(
+            metrics.lines(stats(0, 0), 0, false).is_empty(),
+            "not a minute yet"
+        );
         metrics.hit(Route::Ssm);
         metrics.miss(Route::Ssm);
         metrics.call(Route::Ssm, Duration::from_millis(3), false);
-        let lines = metrics.lines(2, 1, true);
+        let lines = metrics.lines(stats(2, 5), 1, true);
         assert_eq!(lines.len(), 2, "{lines:?}");
         let ssm: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(
@@ -378,9 +391,15 @@ mod tests {
         );
         assert!(ssm["BackendLatencyP99"].as_f64().unwrap() >= 3.0);
         let cache: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
-        assert_eq!(cache["Evictions"], 2);
+        assert_eq!(
+            (
+                cache["Evictions"].as_u64(),
+                cache["SharedTierHits"].as_u64()
+            ),
+            (Some(2), Some(5))
+        );
         metrics.hit(Route::Ssm);
-        let lines = metrics.lines(2, 1, true);
+        let lines = metrics.lines(stats(2, 7), 1, true);
         let ssm: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(
             (ssm["Hits"].as_u64(), ssm["Misses"].as_u64()),
@@ -388,10 +407,16 @@ mod tests {
         );
         assert!(ssm.get("BackendLatencyP50").is_none(), "no call this time");
         let cache: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
-        assert_eq!(cache["Evictions"], 0);
+        assert_eq!(
+            (
+                cache["Evictions"].as_u64(),
+                cache["SharedTierHits"].as_u64()
+            ),
+            (Some(0), Some(2))
+        );
         assert!(
             Metrics::new(None, Clock::real())
-                .lines(0, 0, true)
+                .lines(stats(0, 0), 0, true)
                 .is_empty()
         );
     }

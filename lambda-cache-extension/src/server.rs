@@ -383,6 +383,11 @@ impl Server {
                 "evictions": stats.evictions,
                 "negativeHits": self.backend.metrics().negative_hits(),
             },
+            "sharedTier": {
+                "hits": stats.shared_hits,
+                "waits": stats.shared_waits,
+                "errors": stats.shared_errors,
+            },
             "routes": self.backend.metrics().json(),
             "requests": {
                 "total": c.requests.load(Ordering::Relaxed),

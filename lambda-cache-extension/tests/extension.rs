@@ -1839,3 +1839,77 @@ async fn reads_at_the_ttl_boundary_are_answered_at_once_while_one_refresh_runs()
         drop(ext);
     }
 }
+
+/// Two extension processes (two environments of a fleet) on one shared tier: the first read of
+/// a parameter costs one GetParameter(s) call for both; past the TTL, both asked at once, one
+/// more. A secret stays out of the tier unless CACHE_EXTENSION_SHARED_TIER_SECRETS says so;
+/// `/v1/stats` counts the tier's hits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_extensions_on_one_shared_tier_make_one_backend_call_per_key() {
+    let server = lambda_cache_testkit::RedisServer::start();
+    let client = aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await);
+    let name = format!("/{}", unique("fleet"));
+    put_parameter(&client, &name, ParameterType::String, "v1").await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&moto_endpoint()).await);
+    let secret = unique("fleet/secret");
+    create_secret(&secrets, &secret, "s3cr3t").await;
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let prefix = format!("{}:", unique("ext"));
+    let vars = [
+        ("CACHE_EXTENSION_SHARED_TIER", server.url()),
+        ("CACHE_EXTENSION_SHARED_TIER_PREFIX", prefix),
+        ("CACHE_EXTENSION_TTL", "1s".to_owned()),
+        ("CACHE_EXTENSION_REFRESH_AHEAD", "off".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (a, b) = (
+        Extension::start(proxy.endpoint(), None, &vars).await,
+        Extension::start(proxy.endpoint(), None, &vars).await,
+    );
+    let parameter = format!("/systemsmanager/parameters/get?name={name}");
+    let read = |ext: &Extension| {
+        let (address, target) = (ext.aws(), parameter.clone());
+        async move {
+            let answer = http_get(
+                &address,
+                &target,
+                &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+            answer.json()["Parameter"]["Value"].clone()
+        }
+    };
+    let calls = || proxy.count_of(".GetParameter") + proxy.count_of(".GetParameters");
+    assert_eq!(read(&a).await, "v1");
+    assert_eq!(read(&b).await, "v1");
+    assert_eq!(calls(), 1, "{:?}", proxy.all());
+    // Past the TTL, in the tier too; both asked at once.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    put_parameter(&client, &name, ParameterType::String, "v2").await;
+    let (from_a, from_b) = tokio::join!(read(&a), read(&b));
+    assert_eq!((from_a, from_b), ("v2".into(), "v2".into()));
+    assert_eq!(calls(), 2, "{:?}", proxy.all());
+    // A secret is read by each (not shared by default).
+    let target = format!("/secretsmanager/get?secretId={secret}");
+    for ext in [&a, &b] {
+        let answer = http_get(
+            &ext.aws(),
+            &target,
+            &[("X-Aws-Parameters-Secrets-Token", TOKEN)],
+        )
+        .await;
+        assert_eq!(answer.json()["SecretString"], "s3cr3t");
+    }
+    assert_eq!(proxy.count_of(".GetSecretValue"), 2);
+    let mut shared_hits = 0;
+    for ext in [&a, &b] {
+        let stats = ext.get("/v1/stats").await.json();
+        shared_hits += stats["sharedTier"]["hits"].as_u64().unwrap_or_default();
+        assert_eq!(stats["sharedTier"]["errors"], 0, "{stats}");
+    }
+    assert_eq!(
+        shared_hits, 2,
+        "b's first read and one of the two after the TTL"
+    );
+}

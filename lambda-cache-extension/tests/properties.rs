@@ -11,7 +11,7 @@ use lambda_cache_testkit::{any_text, assert_names_input, parser_cases};
 use proptest::prelude::*;
 
 /// Every variable the extension reads, but the token's.
-const VARIABLES: [&str; 25] = [
+const VARIABLES: [&str; 28] = [
     "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
     "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS",
     "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST",
@@ -29,6 +29,9 @@ const VARIABLES: [&str; 25] = [
     "CACHE_EXTENSION_PORT",
     "CACHE_EXTENSION_REFRESH_AHEAD",
     "CACHE_EXTENSION_SECRETS_REVALIDATE",
+    "CACHE_EXTENSION_SHARED_TIER_IAM",
+    "CACHE_EXTENSION_SHARED_TIER_PREFIX",
+    "CACHE_EXTENSION_SHARED_TIER_SECRETS",
     "CACHE_EXTENSION_STALE_WHILE_REVALIDATE",
     "CACHE_EXTENSION_TTL",
     "LAMBDA_TASK_ROOT",

@@ -44,8 +44,10 @@ use std::time::Duration;
 use lambda_cache_core::{BoxFuture, Clock, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+pub use lambda_cache_core::shared::Codec;
 pub use lambda_cache_core::{
-    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierWrite,
+    Lease, LeaseSettings, RecordOrder, SharedTier, SharedValue, TierError, TierRecord, TierValue,
+    TierWrite,
 };
 
 /// Each call's bound, by default: an ElastiCache node in the same zone answers in well under a
