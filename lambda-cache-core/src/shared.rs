@@ -511,11 +511,13 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A record read back: the value, its validator and its age now.
+/// A record read back: the value, its validator, its age now, and its size (the value's
+/// weight against the local byte budget).
 struct Found<V> {
     value: V,
     validator: Validator,
     age: Duration,
+    size: u64,
 }
 
 /// Decodes `record`; `None` for another format or tag, or bytes that do not parse.
@@ -544,6 +546,7 @@ fn decode_record<V>(codec: Codec<V>, record: &TierRecord) -> Option<Found<V>> {
         value,
         validator,
         age,
+        size: record.bytes.len() as u64,
     })
 }
 
@@ -613,6 +616,7 @@ where
         counters.shared_hits.inc();
         Ok(Fetched::new(found.value)
             .with_validator(found.validator)
+            .with_weight(found.size)
             .with_age(found.age))
     };
     match look().await {

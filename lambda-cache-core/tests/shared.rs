@@ -476,3 +476,23 @@ async fn a_value_is_written_back_as_old_as_it_is() {
     );
     assert_eq!(fleet.calls(), 1);
 }
+
+#[tokio::test]
+async fn a_value_from_the_tier_weighs_against_the_byte_budget() {
+    let fleet = Fleet::new();
+    let a = fleet.cache();
+    let b = Cache::builder()
+        .clock(fleet.clock.clock())
+        .shared_tier(Arc::clone(&fleet.tier) as Arc<dyn SharedTier>)
+        .max_bytes(1 << 20)
+        .build()
+        .unwrap();
+    fleet
+        .read(&a, MINUTE, Ok(plain(&"x".repeat(1000))))
+        .await
+        .unwrap();
+    fleet.read(&b, MINUTE, Ok(plain("other"))).await.unwrap();
+    assert_eq!(b.stats().shared_hits, 1);
+    // The record's size: the value and its few bytes of framing.
+    assert!((1000..1100).contains(&b.weight()), "{}", b.weight());
+}

@@ -15,8 +15,12 @@
 //!   (capped at 20 s). Its retry quota (500 tokens per client) is not reached by one
 //!   environment's few reads, so it is not modelled.
 //! - Batching reads the missing keys of an invocation 10 to a request (GetParameters).
+//! - With [`Scenario::slow_backend`], a request takes a time drawn from a log-normal law of
+//!   median 300 ms and 99th percentile 3 s instead (a loaded backend), throttled or not.
 //! - Shared-tier calls are instant (ElastiCache answers in well under a millisecond in the
-//!   same zone); the tier is never down here (its failure is tested against a real server).
+//!   same zone). With [`Scenario::tier_down_at`] the tier fails from that moment on: every
+//!   call is refused, and each environment reads the backend itself (the timeouts and the
+//!   skip period of a real tier are tested against a real server).
 
 pub mod exec;
 pub mod report;
@@ -114,7 +118,30 @@ pub struct Scenario {
     pub features: Features,
     /// The seed of every random draw.
     pub seed: u64,
+    /// Each backend request takes a time drawn from a log-normal law (median 300 ms, p99 3 s)
+    /// instead of [`BACKEND_LATENCY`].
+    pub slow_backend: bool,
+    /// The shared tier fails from this time of the run on (every call refused).
+    pub tier_down_at: Option<Duration>,
 }
+
+impl Scenario {
+    /// What the run's conditions add to its features: ` · slow backend`, ` · tier down at N s`.
+    pub fn conditions(&self) -> String {
+        let mut out = String::new();
+        if self.slow_backend {
+            out.push_str(" · slow backend");
+        }
+        if let Some(at) = self.tier_down_at {
+            out.push_str(&format!(" · tier down at {} s", at.as_secs()));
+        }
+        out
+    }
+}
+
+/// The slow backend's law: log-normal with this median and this 99th percentile.
+const SLOW_MEDIAN: Duration = Duration::from_millis(300);
+const SLOW_P99: Duration = Duration::from_secs(3);
 
 /// What a run measured (over the measured span only).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -215,6 +242,18 @@ impl World {
         (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
     }
 
+    /// A request's time: [`BACKEND_LATENCY`], or a draw of the slow backend's law (a standard
+    /// normal draw by Box-Muller, scaled so that its 99th percentile, z = 2.326, is `SLOW_P99`).
+    fn latency(&mut self) -> Duration {
+        if !self.scenario.slow_backend {
+            return BACKEND_LATENCY;
+        }
+        let (u1, u2) = (1.0 - self.uniform(), self.uniform());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let sigma = (SLOW_P99.as_secs_f64() / SLOW_MEDIAN.as_secs_f64()).ln() / 2.326;
+        SLOW_MEDIAN.mul_f64((sigma * z).exp().min(100.0))
+    }
+
     fn measuring(&self) -> bool {
         let now = exec::now();
         now >= self.from && now < self.from + self.scenario.measured
@@ -248,11 +287,12 @@ impl World {
 async fn backend(world: &RefCell<World>) -> Result<(), Throttled> {
     for attempt in 1..=ATTEMPTS {
         let admitted = world.borrow_mut().admit();
+        let latency = world.borrow_mut().latency();
         if admitted {
-            exec::sleep(BACKEND_LATENCY).await;
+            exec::sleep(latency).await;
             return Ok(());
         }
-        exec::sleep(THROTTLED_LATENCY).await;
+        exec::sleep(THROTTLED_LATENCY.max(latency.mul_f64(0.3))).await;
         if attempt < ATTEMPTS {
             let cap = Duration::from_secs(20).min(Duration::from_secs(1) * 2_u32.pow(attempt - 1));
             let backoff = cap.mul_f64(world.borrow_mut().uniform());
@@ -390,14 +430,22 @@ pub fn simulate(scenario: Scenario) -> Outcome {
             ..Outcome::default()
         },
     }));
-    let tier: Option<Arc<dyn SharedTier>> = scenario.features.shared.then(|| {
+    let memory = scenario.features.shared.then(|| {
         Arc::new(
             MemoryTier::new("fleet:", clock.clock())
                 .pausing_with(|wait| Box::pin(exec::sleep(wait))),
-        ) as Arc<dyn SharedTier>
+        )
     });
+    let tier: Option<Arc<dyn SharedTier>> =
+        memory.clone().map(|memory| memory as Arc<dyn SharedTier>);
     let names = Rc::new(names(scenario.keys));
-    let mut tasks: Vec<exec::Task> = Vec::with_capacity(scenario.envs);
+    let mut tasks: Vec<exec::Task> = Vec::with_capacity(scenario.envs + 1);
+    if let (Some(memory), Some(at)) = (memory, scenario.tier_down_at) {
+        tasks.push(Box::pin(async move {
+            exec::sleep(at).await;
+            memory.set_down(true);
+        }));
+    }
     for env in 0..scenario.envs {
         let mut builder = Cache::builder().clock(clock.clock());
         if scenario.features.jitter {

@@ -108,6 +108,8 @@ fn run() -> Result<String, String> {
                 period: Duration::from_secs(1),
                 features,
                 seed,
+                slow_backend: false,
+                tier_down_at: None,
             };
             eprintln!("fleet: {arrival:?}, {}", features.label());
             rows.push(Row {
@@ -115,6 +117,49 @@ fn run() -> Result<String, String> {
                 outcome: simulate(scenario),
             });
         }
+    }
+    // Storms under harder conditions: a slow backend (p50 300 ms, p99 3 s), and the shared tier
+    // lost 5 s into the storm.
+    let all_local = Features {
+        batching: true,
+        jitter: true,
+        stale_if_error: true,
+        shared: false,
+    };
+    let with_tier = Features {
+        batching: false,
+        jitter: true,
+        stale_if_error: true,
+        shared: true,
+    };
+    for (features, slow_backend, tier_down_at) in [
+        (all_local, true, None),
+        (with_tier, true, None),
+        (with_tier, false, Some(Duration::from_secs(5))),
+        (with_tier, true, Some(Duration::from_secs(5))),
+    ] {
+        let scenario = Scenario {
+            envs,
+            keys,
+            max_age: Duration::from_secs_f64(max_age),
+            tps,
+            arrival: arrivals[0],
+            measured: Duration::from_secs(300),
+            period: Duration::from_secs(1),
+            features,
+            seed,
+            slow_backend,
+            tier_down_at,
+        };
+        eprintln!(
+            "fleet: storm, {}{}",
+            features.label(),
+            scenario.conditions()
+        );
+        rows.push(Row {
+            scenario,
+            outcome: simulate(scenario),
+        });
     }
     let table = report::table(&rows);
     if write {

@@ -51,9 +51,10 @@ pub fn table(rows: &[Row]) -> String {
         let o = &row.outcome;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
+            "| {} | {}{} | {:.1} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
             arrival(&row.scenario),
             row.scenario.features.label(),
+            row.scenario.conditions(),
             o.mean_tps(),
             o.peak_tps(),
             o.throttled,
@@ -83,6 +84,8 @@ pub fn json(rows: &[Row]) -> serde_json::Value {
                     "staleIfError": s.features.stale_if_error,
                     "sharedTier": s.features.shared,
                 },
+                "slowBackend": s.slow_backend,
+                "tierDownAtSeconds": s.tier_down_at.map(|at| at.as_secs()),
                 "environments": s.envs,
                 "keys": s.keys,
                 "maxAgeSeconds": s.max_age.as_secs_f64(),
@@ -121,9 +124,13 @@ pub fn svg(rows: &[Row]) -> String {
     const COLOURS: [&str; 8] = [
         "#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#1f77b4", "#2ca02c", "#17becf", "#7f7f7f",
     ];
+    // The storms of the feature matrix (the runs under other conditions are in the table).
     let storm: Vec<&Row> = rows
         .iter()
-        .filter(|r| matches!(r.scenario.arrival, Arrival::Storm { .. }))
+        .filter(|r| {
+            matches!(r.scenario.arrival, Arrival::Storm { .. })
+                && r.scenario.conditions().is_empty()
+        })
         .collect();
     let seconds = storm
         .iter()

@@ -17,6 +17,8 @@ fn scenario(features: Features, arrival: Arrival) -> Scenario {
         period: Duration::from_secs(1),
         features,
         seed: 7,
+        slow_backend: false,
+        tier_down_at: None,
     }
 }
 
@@ -168,4 +170,66 @@ fn bad_arguments_are_refused_naming_them() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?} printed a table");
     }
+}
+
+#[test]
+fn with_a_slow_backend_the_shared_tier_still_fetches_each_key_about_once_per_max_age() {
+    let features = Features {
+        jitter: true,
+        stale_if_error: true,
+        shared: true,
+        ..Features::default()
+    };
+    let slow = simulate(Scenario {
+        slow_backend: true,
+        ..scenario(features, STORM)
+    });
+    // 5 keys, three max ages in the 90 s measured: about 15 fetches, whatever the latency.
+    assert!(slow.requests() <= 5 * 4, "{}", slow.requests());
+    assert_eq!(slow.failed, 0);
+    assert!(slow.latency_us(1.0) > 300_000, "the slow backend was slow");
+    let alone = simulate(Scenario {
+        slow_backend: true,
+        ..scenario(
+            Features {
+                shared: false,
+                ..features
+            },
+            STORM,
+        )
+    });
+    assert!(
+        alone.requests() > 5 * slow.requests(),
+        "{} vs {}",
+        alone.requests(),
+        slow.requests()
+    );
+}
+
+#[test]
+fn a_tier_lost_mid_storm_sends_reads_to_the_backend_without_failing_them() {
+    let features = Features {
+        jitter: true,
+        stale_if_error: true,
+        shared: true,
+        ..Features::default()
+    };
+    let kept = simulate(Scenario {
+        tps: 1e9,
+        ..scenario(features, STORM)
+    });
+    let lost = simulate(Scenario {
+        tps: 1e9,
+        tier_down_at: Some(Duration::from_secs(3)),
+        ..scenario(features, STORM)
+    });
+    assert_eq!(lost.failed, 0);
+    // Without the tier each environment fetches for itself.
+    assert!(
+        lost.requests() > 3 * kept.requests(),
+        "{} vs {}",
+        lost.requests(),
+        kept.requests()
+    );
+    assert!(lost.shared_hits < kept.shared_hits);
 }
