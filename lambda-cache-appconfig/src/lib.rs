@@ -572,3 +572,8 @@ pub async fn get_many(
         .get_many(profiles, policy)
         .await
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

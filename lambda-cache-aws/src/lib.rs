@@ -75,3 +75,8 @@ pub async fn global<T>(
     cell.get_or_init(|| async { build(Cache::global().clone(), sdk_config().await) })
         .await
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -61,3 +61,8 @@ pub use shared::{
     TierWrite, shared_key,
 };
 pub use stats::Stats;
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -6,7 +6,7 @@
 //! what a value must do to travel through one ([`SharedValue`]); `lambda-cache-redis` implements
 //! the tier on Redis or Valkey, and the fleet simulation (`cargo xtask fleet`) on simulated time.
 //!
-//! A miss of a cache with a tier, in [`Cache::get_or_fetch_shared`]:
+//! A miss of a cache with a tier, in [`Cache::get_or_fetch_shared`](crate::Cache::get_or_fetch_shared):
 //! 1. reads the tier; a record young enough for the caller's max age is the answer, as old as
 //!    it is there;
 //! 2. else takes the key's lease with a token of its own (`SET NX PX`): the holder fetches

@@ -466,3 +466,8 @@ async fn read_item(client: &Client, key: &ItemKey) -> Result<Fetched<Item>, Erro
     let weight = value::weight(&item);
     Ok(Fetched::new(item).with_weight(weight))
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

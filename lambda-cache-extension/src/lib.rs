@@ -252,3 +252,8 @@ async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -878,3 +878,8 @@ mod tests {
         assert!(!format!("{tier:?}").contains("127.0.0.1"));
     }
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

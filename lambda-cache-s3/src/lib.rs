@@ -701,3 +701,8 @@ fn etag_of(
             message: lambda_cache_aws::AwsError::unreadable(200, "it has no ETag").message,
         })
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -606,3 +606,8 @@ where
 {
     SecretsCache::global().await.get_many(ids, policy).await
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -698,3 +698,8 @@ async fn read_one(client: &Client, name: &str) -> Result<Fetched<Value>, Error> 
 
 /// The default maximum age of this crate's reads.
 pub const DEFAULT_MAX_AGE: Duration = Policy::DEFAULT_MAX_AGE;
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

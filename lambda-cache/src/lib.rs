@@ -4,13 +4,14 @@
 //!
 //! Each AWS service is behind a feature, so a function compiles only the SDKs it uses:
 //!
-//! | feature   | module                             | crate                  |
-//! |-----------|------------------------------------|------------------------|
-//! | `ssm`     | [`ssm`](crate::ssm)                | `lambda-cache-ssm`     |
-//! | `secrets` | `secrets`                  | `lambda-cache-secrets` |
-//! | `s3`      | `s3`                               | `lambda-cache-s3`      |
-//! | `dynamodb`| `dynamodb`                         | `lambda-cache-dynamodb`|
-//! | `appconfig`| `appconfig`                       | `lambda-cache-appconfig`|
+//! | feature    | module          | crate                    |
+//! |------------|-----------------|--------------------------|
+//! | `ssm`      | [`ssm`]         | `lambda-cache-ssm`       |
+//! | `secrets`  | [`secrets`]     | `lambda-cache-secrets`   |
+//! | `s3`       | [`s3`]          | `lambda-cache-s3`        |
+//! | `dynamodb` | [`dynamodb`]    | `lambda-cache-dynamodb`  |
+//! | `appconfig`| [`appconfig`]   | `lambda-cache-appconfig` |
+//! | `redis`    | [`redis`]       | `lambda-cache-redis`     |
 //!
 //! With no feature, the generic cache ([`get_or_load`], [`Cache`]) caches any data.
 //!
@@ -138,3 +139,8 @@ where
 {
     Cache::global().get_or_load(name, policy, load).await
 }
+
+// This crate's README (its crates.io page): its examples run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadmeDoctests;

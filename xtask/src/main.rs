@@ -21,8 +21,14 @@
 //!   (3 by default); writes `target/bench-boundary.json`, and fails unless p99 with refresh
 //!   ahead stays within 2x the hit's in every run.
 //! - `size`: the binary sizes alone.
-//! - `layer`: the extension's release binary for this machine's target, stripped, and the
-//!   layer zip (`extensions/lambda-cache-extension`); prints both sizes.
+//! - `layer [--arch x86_64|arm64]`: the extension's release binary, stripped, and the layer
+//!   zip (`extensions/lambda-cache-extension`) for this machine's architecture or the one
+//!   named (another one with cargo-zigbuild, once its standard library is installed); prints
+//!   both sizes.
+//! - `package [ARGS]`: `cargo publish --workspace --dry-run`: every publishable crate packaged
+//!   and built in dependency order.
+//! - `doc`: the API docs as docs.rs builds them (all features, `--cfg docsrs`, warnings denied).
+//! - `help` (or `--help`, `-h`, nothing): every command, what it does and how long it takes.
 //! - `fault-matrix`: the fault matrix's tests (`lambda-cache/tests/fault_matrix.rs`), each
 //!   writing what its user got; their tables replace those in RELIABILITY.md.
 //! - `load`: the extension's release binary under load and abuse (100,000 requests over 64
@@ -37,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
+mod deploy;
 mod emulator;
 mod fault_matrix;
 mod redis;
@@ -53,12 +60,18 @@ fn main() -> ExitCode {
         Some("bench-write") => bench::write_runs(&args[1..]),
         Some("bench-boundary") => bench::boundary_runs(&args[1..]),
         Some("size") => bench::size().map(|_| ()),
-        Some("layer") => layer(),
+        Some("layer") => layer(&args[1..]),
+        Some("package") => package(&args[1..]),
+        Some("doc") => doc(),
+        None | Some("help" | "--help" | "-h") => {
+            help();
+            Ok(())
+        }
         Some("fault-matrix") => fault_matrix::write(),
         Some("load") => load(),
         Some("fleet") => fleet(&args[1..]),
-        _ => Err(format!(
-            "usage: cargo xtask <test|demo|emulator|features|bench|bench-against|bench-write|bench-boundary|size|layer|fault-matrix|load|fleet>\n  got: {args:?}"
+        Some(other) => Err(format!(
+            "unknown command {other:?}: `cargo xtask help` lists the commands"
         )),
     };
     match result {
@@ -69,6 +82,126 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Every command: its name and arguments, what it does, and how long it takes on a 2-core
+/// machine with a warm target directory (cold: add the build).
+const COMMANDS: [(&str, &str); 16] = [
+    (
+        "test [ARGS]",
+        "every test of the workspace against the moto server, redis-server, cfn-lint and the CDK app's npm packages, each installed if missing (5-10 min; 15 cold)",
+    ),
+    (
+        "demo",
+        "the demo: a function reading SSM, secrets and S3 through the cache, then the extension read by a Python function (2 min)",
+    ),
+    (
+        "emulator",
+        "start the moto server and print the environment to export; Enter stops it",
+    ),
+    (
+        "features",
+        "check the facade with each feature alone, and that no feature links another service's SDK (2 min)",
+    ),
+    (
+        "package [ARGS]",
+        "cargo publish --dry-run for every publishable crate in dependency order, verified (3-6 min)",
+    ),
+    (
+        "doc",
+        "the API docs as docs.rs builds them: all features, --cfg docsrs, rustdoc warnings denied (2-4 min)",
+    ),
+    (
+        "layer [--arch x86_64|arm64]",
+        "the extension's stripped release binary and its layer zip, for this machine's architecture or the one named (2-4 min)",
+    ),
+    (
+        "bench",
+        "every benchmark, backend call count and binary size; writes target/bench-report.json (30-40 min)",
+    ),
+    (
+        "bench-against REV [RUNS]",
+        "the hit benchmark of commit REV and of the working tree, alternately (10 min)",
+    ),
+    (
+        "bench-write [RUNS]",
+        "the write benchmark at 1,000 to 100,000 keys beside moka, RUNS times (10 min)",
+    ),
+    (
+        "bench-boundary [RUNS]",
+        "read latency across a TTL boundary, with and without refresh ahead (5 min)",
+    ),
+    ("size", "the binary sizes alone (5 min)"),
+    (
+        "fault-matrix",
+        "the fault matrix's tests; their tables go into RELIABILITY.md (3 min)",
+    ),
+    (
+        "load",
+        "the extension's release binary under load and abuse, loopback only (3 min)",
+    ),
+    (
+        "fleet [OPTIONS]",
+        "the fleet simulation on simulated time; writes FLEET.md's table (20 s)",
+    ),
+    ("help", "this list (also --help, -h, or no command)"),
+];
+
+#[allow(clippy::print_stdout)] // the command's output
+fn help() {
+    println!("cargo xtask <command>: lambda-cache's project automation\n");
+    for (command, what) in COMMANDS {
+        println!("  {command:<28} {what}");
+    }
+}
+
+/// `cargo publish --dry-run` of every publishable crate, in dependency order, each packaged
+/// and built as crates.io would (unpublished path dependencies from the packages before it).
+fn package(extra: &[String]) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["publish", "--workspace", "--dry-run", "--quiet"])
+        .args(extra);
+    eprintln!("xtask: packaging every publishable crate (cargo publish --workspace --dry-run)");
+    run(cmd)
+}
+
+/// The API docs as docs.rs builds them: every feature, `--cfg docsrs` (its `doc(cfg)` badges,
+/// a nightly feature: `RUSTC_BOOTSTRAP` lets the stable toolchain build them as docs.rs's
+/// nightly does), rustdoc's warnings (broken links, missing docs) denied.
+fn doc() -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "doc",
+        "--workspace",
+        "--all-features",
+        "--no-deps",
+        "--quiet",
+    ]);
+    for unpublished in UNPUBLISHED {
+        cmd.args(["--exclude", unpublished]);
+    }
+    cmd.env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+        .env("RUSTC_BOOTSTRAP", "1");
+    eprintln!("xtask: documenting every published crate as docs.rs would");
+    run(cmd)?;
+    eprintln!("xtask: docs in {}", root().join("target/doc").display());
+    Ok(())
+}
+
+/// Members that are never published: automation, fixtures and examples.
+const UNPUBLISHED: [&str; 12] = [
+    "xtask",
+    "lambda-cache-testkit",
+    "lambda-cache-bench",
+    "lambda-cache-fleet",
+    "bench-floor",
+    "size-with-lambda-cache",
+    "size-bare-sdk",
+    "ssm-parameter",
+    "config-and-secret",
+    "s3-model",
+    "generic-loader",
+    "shared-tier",
+];
 
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn root() -> PathBuf {
@@ -118,9 +251,13 @@ fn test(extra: &[String]) -> Result<(), String> {
 fn test_with(extra: &[String], vars: &[(&str, &std::ffi::OsStr)]) -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
     let redis_server = redis::server()?;
+    let deploy_tools = deploy::tools()?;
     let mut cmd = cargo();
     cmd.envs(vars.iter().copied());
     cmd.env(redis::VARIABLE, &redis_server);
+    for (name, path) in &deploy_tools {
+        cmd.env(name, path);
+    }
     cmd.args([
         "test",
         "--workspace",
@@ -301,6 +438,128 @@ fn build_extension() -> Result<PathBuf, String> {
     Ok(root().join("target/release/lambda-cache-extension"))
 }
 
+/// A Lambda architecture and the Rust target that builds for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "x86_64" | "x86-64" | "amd64" => Ok(Self::X86_64),
+            "arm64" | "aarch64" => Ok(Self::Arm64),
+            other => Err(format!(
+                "--arch {other:?}: give x86_64 or arm64 (Lambda's two architectures)"
+            )),
+        }
+    }
+
+    /// This machine's, if Lambda has it.
+    fn host() -> Option<Self> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Self::X86_64),
+            "aarch64" => Some(Self::Arm64),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-linux-gnu",
+            Self::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// What building for `arch` from this machine takes, given the installed targets: the host
+/// build, or a cross build with cargo-zigbuild; an error saying what to install when the
+/// target's standard library is missing.
+fn cross_plan(arch: Arch, host: Option<Arch>, installed: &[&str]) -> Result<bool, String> {
+    if host == Some(arch) {
+        return Ok(false);
+    }
+    if installed.contains(&arch.target()) {
+        return Ok(true);
+    }
+    Err(format!(
+        "the {} standard library is not installed: run `rustup target add {}`, then `cargo xtask layer --arch {}` again (it installs cargo-zigbuild and zig from PyPI to link for Amazon Linux)",
+        arch.name(),
+        arch.target(),
+        arch.name()
+    ))
+}
+
+/// The targets rustup has installed.
+fn installed_targets() -> Vec<String> {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .ok()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The extension for `arch` with cargo-zigbuild (installed from PyPI into `target/zig-venv`
+/// if missing), stripped; glibc 2.17 or later, as every Lambda runtime has.
+fn cross_build_extension(arch: Arch) -> Result<PathBuf, String> {
+    let venv = root().join("target/zig-venv");
+    let zigbuild = venv.join("bin/cargo-zigbuild");
+    if !zigbuild.exists() {
+        eprintln!(
+            "xtask: installing cargo-zigbuild and zig (PyPI) to link for {}",
+            arch.name()
+        );
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run(create)?;
+        let mut install = Command::new(venv.join("bin/pip"));
+        install.args(["install", "--quiet", "cargo-zigbuild", "ziglang"]);
+        run(install)?;
+    }
+    let mut cmd = cargo();
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.args([
+        "zigbuild",
+        "--quiet",
+        "--release",
+        "--package",
+        "lambda-cache-extension",
+        "--bin",
+        "lambda-cache-extension",
+        "--target",
+    ])
+    .arg(format!("{}.2.17", arch.target()))
+    .env("PATH", path)
+    .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+    eprintln!(
+        "xtask: building the extension for {} with cargo-zigbuild",
+        arch.name()
+    );
+    run(cmd)?;
+    Ok(root()
+        .join("target")
+        .join(arch.target())
+        .join("release/lambda-cache-extension"))
+}
+
 /// The layer's binary and zip, and their sizes in bytes.
 pub(crate) struct Layer {
     pub(crate) binary: PathBuf,
@@ -309,10 +568,15 @@ pub(crate) struct Layer {
     pub(crate) zip_bytes: u64,
 }
 
-/// Builds the extension and packs `target/layer/lambda-cache-extension.zip` holding
-/// `extensions/lambda-cache-extension`.
+/// Builds the extension for this machine and packs `target/layer/lambda-cache-extension.zip`
+/// holding `extensions/lambda-cache-extension`.
 pub(crate) fn build_layer() -> Result<Layer, String> {
-    let binary = build_extension()?;
+    pack_layer(&build_extension()?, None)
+}
+
+/// Packs `binary` into `target/layer/lambda-cache-extension.zip` (the templates' path) and,
+/// for a named architecture, a copy `lambda-cache-extension-<arch>.zip`.
+fn pack_layer(binary: &Path, arch: Option<Arch>) -> Result<Layer, String> {
     let dir = root().join("target/layer");
     let zip = dir.join("lambda-cache-extension.zip");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -324,34 +588,97 @@ pub(crate) fn build_layer() -> Result<Layer, String> {
         with zipfile.ZipFile(sys.argv[2], 'w') as z, open(sys.argv[1], 'rb') as f:\n\
         \x20   z.writestr(info, f.read(), compresslevel=9)\n";
     let mut python = Command::new("python3");
-    python.args(["-c", script]).arg(&binary).arg(&zip);
+    python.args(["-c", script]).arg(binary).arg(&zip);
     run(python)?;
+    if let Some(arch) = arch {
+        let named = dir.join(format!("lambda-cache-extension-{}.zip", arch.name()));
+        std::fs::copy(&zip, &named).map_err(|e| format!("{}: {e}", named.display()))?;
+    }
     let size = |path: &Path| {
         std::fs::metadata(path)
             .map(|m| m.len())
             .map_err(|e| format!("{}: {e}", path.display()))
     };
     Ok(Layer {
-        binary_bytes: size(&binary)?,
+        binary_bytes: size(binary)?,
         zip_bytes: size(&zip)?,
-        binary,
+        binary: binary.to_owned(),
         zip,
     })
 }
 
-fn layer() -> Result<(), String> {
-    let layer = build_layer()?;
+fn layer(args: &[String]) -> Result<(), String> {
+    let arch = match args {
+        [] => None,
+        [flag, arch] if flag == "--arch" => Some(Arch::parse(arch)?),
+        other => return Err(format!("layer takes [--arch x86_64|arm64], got {other:?}")),
+    };
+    let host = Arch::host();
+    let binary = match arch {
+        None => build_extension()?,
+        Some(arch) => {
+            let installed = installed_targets();
+            let installed: Vec<&str> = installed.iter().map(String::as_str).collect();
+            if cross_plan(arch, host, &installed)? {
+                cross_build_extension(arch)?
+            } else {
+                build_extension()?
+            }
+        }
+    };
+    let layer = pack_layer(&binary, arch.or(host))?;
     #[allow(clippy::print_stdout)] // the command's result
     {
         println!(
-            "binary {}: {} bytes\nlayer  {}: {} bytes (extensions/lambda-cache-extension)",
+            "binary {}: {} bytes\nlayer  {}: {} bytes (extensions/lambda-cache-extension, {})",
             layer.binary.display(),
             layer.binary_bytes,
             layer.zip.display(),
-            layer.zip_bytes
+            layer.zip_bytes,
+            arch.or(host)
+                .map_or("this machine's architecture", Arch::name)
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_for_another_architecture_needs_its_standard_library() {
+        let host = Some(Arch::X86_64);
+        assert_eq!(cross_plan(Arch::X86_64, host, &[]), Ok(false));
+        assert_eq!(
+            cross_plan(Arch::Arm64, host, &["aarch64-unknown-linux-gnu"]),
+            Ok(true)
+        );
+        let err = cross_plan(Arch::Arm64, host, &["x86_64-unknown-linux-gnu"]).unwrap_err();
+        assert!(
+            err.contains("rustup target add aarch64-unknown-linux-gnu"),
+            "{err}"
+        );
+        assert!(
+            Arch::parse("sparc")
+                .unwrap_err()
+                .contains("x86_64 or arm64")
+        );
+        assert_eq!(Arch::parse("aarch64"), Ok(Arch::Arm64));
+    }
+
+    #[test]
+    fn help_lists_every_command_the_dispatch_knows() {
+        let source = include_str!("main.rs");
+        for (command, what) in COMMANDS {
+            let name = command.split(' ').next().unwrap_or_default();
+            assert!(
+                source.contains(&format!("Some(\"{name}\"")) || name == "help",
+                "{name} is listed but not dispatched"
+            );
+            assert!(!what.is_empty());
+        }
+    }
 }
 
 fn emulator_only() -> Result<(), String> {

@@ -145,7 +145,7 @@ impl CacheBuilder {
         self
     }
 
-    /// Enables stale-if-error for every read whose policy says [`StaleIfError::Inherit`]: when a
+    /// Enables stale-if-error for every read whose policy says [`StaleIfError::Inherit`](crate::StaleIfError::Inherit): when a
     /// refresh fails transiently, a previous value fetched at most `max_stale` ago is served.
     ///
     /// ```
