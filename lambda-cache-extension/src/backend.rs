@@ -314,6 +314,7 @@ impl Backend {
         settings: &Settings,
         file: CacheFile,
         sdk: &aws_config::SdkConfig,
+        account: Option<&str>,
     ) -> Result<Self, InitError> {
         // The settings never give 0 entries (0 turns caching off instead), so this holds; a
         // future setting that breaks it is an init error naming the variable, not a panic.
@@ -323,7 +324,12 @@ impl Backend {
             // A background refresh is one backend call: bounded as a request's is.
             .refresh_timeout(settings.backend_timeout);
         if let Some(tier) = &settings.shared_tier {
-            cache = cache.shared_tier(crate::tier::build(tier, sdk, settings.backend_timeout)?);
+            cache = cache.shared_tier(crate::tier::build(
+                tier,
+                sdk,
+                settings.backend_timeout,
+                account,
+            )?);
         }
         let cache = cache.build().map_err(|e| InitError::Variable {
             name: "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",

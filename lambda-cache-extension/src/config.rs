@@ -244,7 +244,8 @@ pub struct SharedTier {
     /// The server's URL (it may hold a password: never shown).
     pub url: Sensitive<String>,
     /// The keys' prefix (`CACHE_EXTENSION_SHARED_TIER_PREFIX`; by default
-    /// `lambda-cache:<region>:<function>:`).
+    /// `lambda-cache:<account>:<region>:<function>:`, the account as Lambda gives it to the
+    /// extension when it registers).
     pub prefix: Option<String>,
     /// Secrets, and parameters read decrypted, go to the tier too
     /// (`CACHE_EXTENSION_SHARED_TIER_SECRETS`, Go booleans, default false): whoever can read

@@ -100,7 +100,7 @@ async fn run() -> ExitCode {
         let listeners = listeners?;
         let file = CacheFile::load(&settings.config_path, settings.config_named)?;
         let sdk = sdk_config(settings.backend_timeout).await;
-        let backend = backend::Backend::new(&settings, file, &sdk)?;
+        let backend = backend::Backend::new(&settings, file, &sdk, api.account())?;
         Ok::<_, InitError>((settings, listeners, Arc::new(backend)))
     };
     let (settings, listeners, backend) = match ready.await {

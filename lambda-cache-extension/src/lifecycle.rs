@@ -17,6 +17,8 @@ pub(crate) enum Event {
 pub(crate) struct ExtensionsApi {
     address: String,
     id: String,
+    /// The function's account, which Lambda gives an extension that asks for it.
+    account: Option<String>,
 }
 
 const BASE: &str = "/2020-01-01/extension";
@@ -62,6 +64,8 @@ impl ExtensionsApi {
         let body = Bytes::from_static(br#"{"events":["INVOKE","SHUTDOWN"]}"#);
         let request = request(address, "POST", "/register")
             .header("lambda-extension-name", name)
+            // The account then comes in the answer (for the shared tier's key prefix).
+            .header("lambda-extension-accept-feature", "accountId")
             .header("content-type", "application/json")
             .body(Full::new(body))
             .map_err(|e| e.to_string())?;
@@ -77,10 +81,20 @@ impl ExtensionsApi {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .ok_or("register gave no Lambda-Extension-Identifier")?;
+        let account = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|answer| answer["accountId"].as_str().map(str::to_owned))
+            .filter(|account| !account.is_empty());
         Ok(Self {
             address: address.to_owned(),
             id: id.to_owned(),
+            account,
         })
+    }
+
+    /// The function's account, if Lambda gave it.
+    pub(crate) fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// Reports why the extension cannot start; Lambda then fails the INIT phase.

@@ -22,11 +22,17 @@ pub(crate) fn build(
     settings: &SharedTier,
     sdk: &aws_config::SdkConfig,
     timeout: Duration,
+    account: Option<&str>,
 ) -> Result<Arc<RedisTier>, InitError> {
-    let mut builder = RedisTier::builder(settings.url.expose().as_str());
-    if let Some(prefix) = &settings.prefix {
-        builder = builder.prefix(prefix.as_str());
-    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let prefix = settings.prefix.clone().unwrap_or_else(|| {
+        default_prefix(
+            account,
+            var("AWS_REGION").as_deref(),
+            var("AWS_LAMBDA_FUNCTION_NAME").as_deref(),
+        )
+    });
+    let mut builder = RedisTier::builder(settings.url.expose().as_str()).prefix(prefix);
     // A tier call waits at most the backend's own bound.
     builder = builder.timeout(timeout.min(lambda_cache::redis::DEFAULT_TIMEOUT));
     if let Some(iam) = settings.iam.clone() {
@@ -56,6 +62,19 @@ pub(crate) fn build(
             value: "(see the reason)".into(),
             reason: error.to_string(),
         })
+}
+
+/// The prefix unless `CACHE_EXTENSION_SHARED_TIER_PREFIX` gives one: the account (which
+/// Lambda gives the extension at registration), the region and the function's name, so that
+/// two accounts, two regions or two functions on one cluster never meet (`local` for each
+/// unknown).
+fn default_prefix(account: Option<&str>, region: Option<&str>, function: Option<&str>) -> String {
+    format!(
+        "lambda-cache:{}:{}:{}:",
+        account.unwrap_or("local"),
+        region.unwrap_or("local"),
+        function.unwrap_or("local")
+    )
 }
 
 /// Query values as SigV4 encodes them: everything but the unreserved characters.
@@ -127,6 +146,21 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_default_prefix_names_the_account_the_region_and_the_function() {
+        let prefix = default_prefix(Some("123456789012"), Some("eu-west-1"), Some("checkout"));
+        assert_eq!(prefix, "lambda-cache:123456789012:eu-west-1:checkout:");
+        assert_ne!(
+            prefix,
+            default_prefix(Some("210987654321"), Some("eu-west-1"), Some("checkout")),
+            "two accounts"
+        );
+        assert_eq!(
+            default_prefix(None, None, None),
+            "lambda-cache:local:local:local:"
+        );
     }
 
     #[test]

@@ -1854,10 +1854,9 @@ async fn two_extensions_on_one_shared_tier_make_one_backend_call_per_key() {
     let secret = unique("fleet/secret");
     create_secret(&secrets, &secret, "s3cr3t").await;
     let proxy = CountingProxy::start(&moto_endpoint()).await;
-    let prefix = format!("{}:", unique("ext"));
+    // The default prefix: the account (from the register answer), the region, the function.
     let vars = [
         ("CACHE_EXTENSION_SHARED_TIER", server.url()),
-        ("CACHE_EXTENSION_SHARED_TIER_PREFIX", prefix),
         ("CACHE_EXTENSION_TTL", "1s".to_owned()),
         ("CACHE_EXTENSION_REFRESH_AHEAD", "off".to_owned()),
     ];

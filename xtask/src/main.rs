@@ -642,45 +642,6 @@ fn layer(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_layer_for_another_architecture_needs_its_standard_library() {
-        let host = Some(Arch::X86_64);
-        assert_eq!(cross_plan(Arch::X86_64, host, &[]), Ok(false));
-        assert_eq!(
-            cross_plan(Arch::Arm64, host, &["aarch64-unknown-linux-gnu"]),
-            Ok(true)
-        );
-        let err = cross_plan(Arch::Arm64, host, &["x86_64-unknown-linux-gnu"]).unwrap_err();
-        assert!(
-            err.contains("rustup target add aarch64-unknown-linux-gnu"),
-            "{err}"
-        );
-        assert!(
-            Arch::parse("sparc")
-                .unwrap_err()
-                .contains("x86_64 or arm64")
-        );
-        assert_eq!(Arch::parse("aarch64"), Ok(Arch::Arm64));
-    }
-
-    #[test]
-    fn help_lists_every_command_the_dispatch_knows() {
-        let source = include_str!("main.rs");
-        for (command, what) in COMMANDS {
-            let name = command.split(' ').next().unwrap_or_default();
-            assert!(
-                source.contains(&format!("Some(\"{name}\"")) || name == "help",
-                "{name} is listed but not dispatched"
-            );
-            assert!(!what.is_empty());
-        }
-    }
-}
-
 fn emulator_only() -> Result<(), String> {
     let moto = emulator::Emulator::start()?;
     let mut out = String::new();
@@ -802,4 +763,43 @@ pub(crate) fn links_only_sdk(selection: &[&str], own: Option<&str>) -> Result<()
         ))
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_for_another_architecture_needs_its_standard_library() {
+        let host = Some(Arch::X86_64);
+        assert_eq!(cross_plan(Arch::X86_64, host, &[]), Ok(false));
+        assert_eq!(
+            cross_plan(Arch::Arm64, host, &["aarch64-unknown-linux-gnu"]),
+            Ok(true)
+        );
+        let err = cross_plan(Arch::Arm64, host, &["x86_64-unknown-linux-gnu"]).unwrap_err();
+        assert!(
+            err.contains("rustup target add aarch64-unknown-linux-gnu"),
+            "{err}"
+        );
+        assert!(
+            Arch::parse("sparc")
+                .unwrap_err()
+                .contains("x86_64 or arm64")
+        );
+        assert_eq!(Arch::parse("aarch64"), Ok(Arch::Arm64));
+    }
+
+    #[test]
+    fn help_lists_every_command_the_dispatch_knows() {
+        let source = include_str!("main.rs");
+        for (command, what) in COMMANDS {
+            let name = command.split(' ').next().unwrap_or_default();
+            assert!(
+                source.contains(&format!("Some(\"{name}\"")) || name == "help",
+                "{name} is listed but not dispatched"
+            );
+            assert!(!what.is_empty());
+        }
+    }
 }

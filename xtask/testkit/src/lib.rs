@@ -767,6 +767,9 @@ impl Drop for ExtensionsApi {
     }
 }
 
+/// The account the mock's register answer gives an extension that asks for it.
+pub const ACCOUNT_ID: &str = "123456789012";
+
 type EventQueue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>>;
 
 /// One connection to the mock: one request, one answer, then close.
@@ -776,6 +779,18 @@ async fn serve_api(mut stream: TcpStream, calls: Arc<Mutex<Vec<ApiCall>>>, queue
     };
     calls.lock().push(call.clone());
     let (status, headers, body) = match (call.method.as_str(), call.path.as_str()) {
+        // The account only for an extension that asks for it, as Lambda does.
+        ("POST", "/2020-01-01/extension/register")
+            if call.header("lambda-extension-accept-feature") == Some("accountId") =>
+        {
+            (
+                200,
+                vec![("Lambda-Extension-Identifier", EXTENSION_ID.to_owned())],
+                format!(
+                    r#"{{"functionName":"under-test","functionVersion":"$LATEST","handler":"index.handler","accountId":"{ACCOUNT_ID}"}}"#
+                ),
+            )
+        }
         ("POST", "/2020-01-01/extension/register") => (
             200,
             vec![("Lambda-Extension-Identifier", EXTENSION_ID.to_owned())],
