@@ -336,12 +336,60 @@ impl Backend {
             value: settings.capacity.unwrap_or(1000).to_string(),
             reason: e.to_string(),
         })?;
+        // No loop: an endpoint variable pointing at this extension is ignored for its own calls.
+        let ports: Vec<u16> = [
+            settings.cache_port,
+            settings.aws_port,
+            settings.appconfig_port,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let ignored = crate::endpoints::ignored_here(&ports);
+        let endpoint = |variable: &str| {
+            crate::endpoints::replacement(variable, crate::endpoints::environment, &ignored, sdk)
+        };
+        let ssm = match endpoint("AWS_ENDPOINT_URL_SSM") {
+            None => aws_sdk_ssm::Client::new(sdk),
+            Some(url) => {
+                let mut config = aws_sdk_ssm::config::Builder::from(sdk);
+                config.set_endpoint_url(url);
+                aws_sdk_ssm::Client::from_conf(config.build())
+            }
+        };
+        let secrets = match endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+            None => aws_sdk_secretsmanager::Client::new(sdk),
+            Some(url) => {
+                let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+                config.set_endpoint_url(url);
+                aws_sdk_secretsmanager::Client::from_conf(config.build())
+            }
+        };
+        let dynamodb = match endpoint("AWS_ENDPOINT_URL_DYNAMODB") {
+            None => aws_sdk_dynamodb::Client::new(sdk),
+            Some(url) => {
+                let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+                config.set_endpoint_url(url);
+                aws_sdk_dynamodb::Client::from_conf(config.build())
+            }
+        };
+        let appconfig = match endpoint("AWS_ENDPOINT_URL_APPCONFIGDATA") {
+            None => AppConfigCache::from_config(cache.clone(), sdk),
+            Some(url) => {
+                let mut config = aws_sdk_appconfigdata::config::Builder::from(sdk);
+                config.set_endpoint_url(url);
+                AppConfigCache::new(
+                    cache.clone(),
+                    aws_sdk_appconfigdata::Client::from_conf(config.build()),
+                )
+            }
+        };
         Ok(Self {
-            appconfig: AppConfigCache::from_config(cache.clone(), sdk),
+            appconfig,
             cache,
-            ssm: aws_sdk_ssm::Client::new(sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            ssm,
+            secrets,
+            dynamodb,
             file,
             ttl: settings.ttl,
             ssm_ttl: settings.ssm_ttl,

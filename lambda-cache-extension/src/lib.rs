@@ -22,6 +22,7 @@ pub mod config;
 pub mod go;
 
 mod backend;
+mod endpoints;
 mod lifecycle;
 mod metrics;
 mod server;

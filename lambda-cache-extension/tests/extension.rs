@@ -1912,3 +1912,58 @@ async fn two_extensions_on_one_shared_tier_make_one_backend_call_per_key() {
         "b's first read and one of the two after the TTL"
     );
 }
+
+/// The function's `AWS_ENDPOINT_URL_*` variables are the extension's too. Those pointing at
+/// the extension itself (a loopback address, a port it listens on) are ignored for its own
+/// backend calls, which go to the next endpoint (here the global `AWS_ENDPOINT_URL`), and
+/// INIT says so; otherwise each read would call the extension itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_variables_pointing_at_the_extension_make_no_loop() {
+    let client = aws_sdk_ssm::Client::new(&sdk_config(&moto_endpoint()).await);
+    let name = format!("/{}", unique("loop"));
+    put_parameter(&client, &name, ParameterType::String, "v1").await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&moto_endpoint()).await);
+    let secret = unique("loop/secret");
+    create_secret(&secrets, &secret, "s1").await;
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let port = free_port().to_string();
+    let here = format!("http://127.0.0.1:{port}");
+    let also_here = format!("http://localhost:{port}/");
+    let ext = Extension::start(
+        proxy.endpoint(),
+        None,
+        &[
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+            ("AWS_ENDPOINT_URL_SSM", &here),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &also_here),
+        ],
+    )
+    .await;
+    let address = format!("127.0.0.1:{port}");
+    let token = [("X-Aws-Parameters-Secrets-Token", TOKEN)];
+    let parameter = http_get(
+        &address,
+        &format!("/systemsmanager/parameters/get?name={name}"),
+        &token,
+    )
+    .await;
+    assert_eq!(parameter.status, 200, "{parameter:?}");
+    assert_eq!(parameter.json()["Parameter"]["Value"], "v1");
+    let read = http_get(
+        &address,
+        &format!("/secretsmanager/get?secretId={secret}"),
+        &token,
+    )
+    .await;
+    assert_eq!(read.json()["SecretString"], "s1", "{read:?}");
+    assert_eq!(proxy.count_of(".GetParameter"), 1, "{:?}", proxy.all());
+    assert_eq!(proxy.count_of(".GetSecretValue"), 1);
+    let log = ext.stderr();
+    for variable in ["AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
+        assert!(
+            log.contains(&format!("{variable} points at this extension")),
+            "{log}"
+        );
+    }
+    assert!(!log.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{log}");
+}
