@@ -480,9 +480,9 @@ impl Entries {
         if inner.ahead_running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let entries = self.clone();
+        let pass = AheadPass(self.clone());
         runtime.spawn(async move {
-            let inner = &*entries.inner;
+            let inner = &*pass.0.inner;
             let parts: Vec<BoxFuture<'_, Outcomes>> = inner
                 .groups
                 .iter()
@@ -493,8 +493,18 @@ impl Entries {
                 })
                 .collect();
             let _ = join_all(parts).await;
-            inner.ahead_running.store(false, Ordering::Release);
         });
+    }
+}
+
+/// A background refresh-ahead pass of some entries: it clears their `ahead_running` when it
+/// ends, however it ends (done, a loader that panicked, or dropped with its runtime), so that
+/// the next invocation in the window can start another.
+struct AheadPass(Entries);
+
+impl Drop for AheadPass {
+    fn drop(&mut self) {
+        self.0.inner.ahead_running.store(false, Ordering::Release);
     }
 }
 

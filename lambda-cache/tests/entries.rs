@@ -647,3 +647,44 @@ async fn declared_entries_past_their_refresh_ahead_share_refresh_in_the_backgrou
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// A background refresh-ahead pass whose loader panics ends like any other: the next
+/// invocation in the window starts another pass (the flag it holds is cleared however it ends).
+#[tokio::test]
+async fn a_refresh_ahead_pass_that_panicked_does_not_stop_the_next() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let clock = ManualClock::new();
+    let cache = Cache::builder().clock(clock.clock()).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let policy = lambda_cache::Policy::new(Duration::from_secs(60))
+        .refresh_ahead(0.8)
+        .unwrap();
+    let entries = Entries::builder()
+        .cache(cache)
+        .load("rates", policy, move || {
+            let call = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                assert_ne!(call, 2, "the second load panics (a bug in the loader)");
+                Ok::<_, std::io::Error>(call)
+            }
+        })
+        .build()
+        .unwrap();
+    entries.refresh().await.unwrap();
+    let settle = || async {
+        for _ in 0..1_000 {
+            tokio::task::yield_now().await;
+        }
+    };
+    clock.advance(Duration::from_secs(50));
+    entries.refresh().await.unwrap();
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the pass that panicked");
+    clock.advance(Duration::from_secs(1));
+    let held = entries.refresh().await.unwrap();
+    assert_eq!(*held.get::<usize>("rates").unwrap(), 1);
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "another pass started");
+}
