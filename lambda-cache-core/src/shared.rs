@@ -571,6 +571,34 @@ pub fn take_field<'b>(rest: &mut &'b [u8]) -> Option<&'b [u8]> {
     take(rest, usize::try_from(len).ok()?)
 }
 
+/// The write-back of `value` under `key`, releasing `lease` (one miss's or one batch's), or
+/// `None` when nothing goes to the tier: a value already as old as the max age, a secret the
+/// policy keeps in the process, or a record over the tier's limit. `now` is the writer's wall
+/// clock, for the record's order.
+fn write_back<'a, V>(
+    (tier, codec, policy): (&dyn SharedTier, Codec<V>, Policy),
+    (key, lease): (&'a str, Lease<'a>),
+    (value, validator, age): (&V, &Validator, Duration),
+    now: u64,
+) -> Option<TierWrite<'a>> {
+    let ttl = policy.max_age().saturating_sub(age);
+    let kept_in = (codec.is_secret)(value) && !policy.shares_secrets();
+    if ttl.is_zero() || kept_in {
+        return None;
+    }
+    let record = encode_record(codec, value, validator, age, ttl);
+    (record.len() <= tier.max_record()).then(|| TierWrite {
+        key,
+        record,
+        ttl,
+        order: RecordOrder {
+            version: validator.version(),
+            read_at: now.saturating_sub(millis(age)),
+        },
+        lease,
+    })
+}
+
 /// One miss through the tier: the body of [`Cache::get_or_fetch_shared`]'s loader.
 pub(crate) async fn through<V, E, F, Fut>(
     tier: &dyn SharedTier,
@@ -692,26 +720,14 @@ where
             return Ok(fetched);
         }
     };
-    let ttl = max_age.saturating_sub(age);
-    let kept_in = (codec.is_secret)(value) && !policy.shares_secrets();
-    if ttl.is_zero() || kept_in {
+    let Some(write) = write_back(
+        (tier, codec, policy),
+        (&value_key, lease),
+        (value, validator, age),
+        clock.unix_millis(),
+    ) else {
         release().await;
         return Ok(fetched);
-    }
-    let record = encode_record(codec, value, validator, age, ttl);
-    if record.len() > tier.max_record() {
-        release().await;
-        return Ok(fetched);
-    }
-    let write = TierWrite {
-        key: &value_key,
-        record,
-        ttl,
-        order: RecordOrder {
-            version: validator.version(),
-            read_at: clock.unix_millis().saturating_sub(millis(age)),
-        },
-        lease,
     };
     if let Err(error) = tier.write(write).await {
         failed(error);
@@ -890,23 +906,15 @@ where
                 let Some(&i) = index.get(value.name.as_str()) else {
                     continue;
                 };
-                let ttl = max_age.saturating_sub(value.age);
-                let kept_in = (codec.is_secret)(&value.value) && !policy.shares_secrets();
-                let record = encode_record(codec, &value.value, &value.validator, value.age, ttl);
-                if ttl.is_zero() || kept_in || record.len() > tier.max_record() {
-                    released.push(i);
-                    continue;
+                match write_back(
+                    (tier, codec, policy),
+                    (&value_keys[i], lease_of(i)),
+                    (&value.value, &value.validator, value.age),
+                    now,
+                ) {
+                    Some(write) => writes.push(write),
+                    None => released.push(i),
                 }
-                writes.push(TierWrite {
-                    key: &value_keys[i],
-                    record,
-                    ttl,
-                    order: RecordOrder {
-                        version: value.validator.version(),
-                        read_at: now.saturating_sub(millis(value.age)),
-                    },
-                    lease: lease_of(i),
-                });
             }
             released.extend(
                 gone.iter()

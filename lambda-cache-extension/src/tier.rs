@@ -33,8 +33,16 @@ pub(crate) fn build(
         )
     });
     let mut builder = RedisTier::builder(settings.url.expose().as_str()).prefix(prefix);
-    // A tier call waits at most the backend's own bound.
-    builder = builder.timeout(timeout.min(lambda_cache::redis::DEFAULT_TIMEOUT));
+    // A tier call waits at most the backend's own bound; a request that finds another
+    // extension fetching waits for its value at most CACHE_EXTENSION_BACKEND_TIMEOUT (then
+    // fetches itself), and a lease outlives the holder's own bounded call.
+    builder = builder
+        .timeout(timeout.min(lambda_cache::redis::DEFAULT_TIMEOUT))
+        .lease(lambda_cache::redis::LeaseSettings {
+            hold: timeout + Duration::from_secs(1),
+            wait: timeout,
+            ..lambda_cache::redis::LeaseSettings::default()
+        });
     if let Some(iam) = settings.iam.clone() {
         let provider = sdk.credentials_provider();
         let region = sdk.region().map(ToString::to_string);

@@ -611,24 +611,12 @@ impl SharedTier for RedisTier {
         &self.prefix
     }
 
+    // A single call is the pipelined one of one: one command set, one parser.
     fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TierRecord>, TierError>> {
         Box::pin(async move {
-            let (bytes, ttl): (Option<Vec<u8>>, i64) = self
-                .query("read", || {
-                    let mut pipe = redis::pipe();
-                    pipe.cmd("HGET").arg(key).arg("r").cmd("PTTL").arg(key);
-                    pipe
-                })
-                .await?;
-            // PTTL is -2 for a key gone between the two, -1 for one without expiry (never
-            // written here): neither is served.
-            Ok(match (bytes, u64::try_from(ttl)) {
-                (Some(bytes), Ok(ms)) => Some(TierRecord {
-                    bytes,
-                    remaining: Duration::from_millis(ms),
-                }),
-                _ => None,
-            })
+            let keys = [key.to_owned()];
+            let mut records = self.read_many(&keys).await?;
+            Ok(records.pop().flatten())
         })
     }
 
@@ -638,19 +626,9 @@ impl SharedTier for RedisTier {
         hold: Duration,
     ) -> BoxFuture<'a, Result<bool, TierError>> {
         Box::pin(async move {
-            let (set,): (Option<String>,) = self
-                .query("lease", || {
-                    let mut pipe = redis::pipe();
-                    pipe.cmd("SET")
-                        .arg(lease.key)
-                        .arg(lease.token)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(millis(hold));
-                    pipe
-                })
-                .await?;
-            Ok(set.is_some())
+            let leases = [lease];
+            let taken = self.lease_many(&leases, hold).await?;
+            Ok(taken.first().copied().unwrap_or(false))
         })
     }
 
@@ -674,14 +652,8 @@ impl SharedTier for RedisTier {
 
     fn write<'a>(&'a self, write: TierWrite<'a>) -> BoxFuture<'a, Result<bool, TierError>> {
         Box::pin(async move {
-            let (stored,): (i64,) = self
-                .query("write", || {
-                    let mut pipe = redis::pipe();
-                    write_command(&mut pipe, &write);
-                    pipe
-                })
-                .await?;
-            Ok(stored == 1)
+            let stored = self.write_many(vec![write]).await?;
+            Ok(stored.first().copied().unwrap_or(false))
         })
     }
 

@@ -385,9 +385,16 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// A cache of its own with a tier of its own on `server` under `prefix`, with `lease`.
 fn lease_cache(server: &RedisServer, prefix: &str, lease: LeaseSettings) -> Cache {
-    let tier = RedisTier::builder(server.url())
-        .prefix(prefix)
-        .lease(lease)
+    cache_on(server, prefix, |tier| tier.lease(lease))
+}
+
+/// A cache of its own with a tier of its own on `server` under `prefix`, set up by `settings`.
+fn cache_on(
+    server: &RedisServer,
+    prefix: &str,
+    settings: impl FnOnce(lambda_cache_redis::RedisTierBuilder) -> lambda_cache_redis::RedisTierBuilder,
+) -> Cache {
+    let tier = settings(RedisTier::builder(server.url()).prefix(prefix))
         .build()
         .expect("a loopback URL");
     Cache::builder()
@@ -567,17 +574,7 @@ fn a_root_certificate_needs_a_tls_url_and_pem() {
 /// Three environments of a fleet, each with its own cache and connection to `server`'s tier
 /// under `prefix` (records up to 1 KiB).
 fn three_caches(server: &RedisServer, prefix: &str) -> [Cache; 3] {
-    [(); 3].map(|()| {
-        let tier = RedisTier::builder(server.url())
-            .prefix(prefix)
-            .max_record(1024)
-            .build()
-            .expect("a loopback URL");
-        Cache::builder()
-            .shared_tier(Arc::new(tier))
-            .build()
-            .expect("cache settings")
-    })
+    [(); 3].map(|()| cache_on(server, prefix, |tier| tier.max_record(1024)))
 }
 
 /// A secret shared by reads that say `share_secrets` (1 call for 3 environments) and kept in
