@@ -680,6 +680,14 @@ where
                 Err(()) => return fetch(previous).await,
             }
             leased = tier.lease(lease, settings.hold).await.unwrap_or(false);
+            // The holder may have written its value and released the lease between the look
+            // and the lease: look once more before fetching.
+            if leased && let Ok(Some(found)) = look().await {
+                if let Err(error) = tier.release(lease).await {
+                    failed(error);
+                }
+                return answer(found);
+            }
         }
     }
     // A writer that does not hold the lease leaves it to its holder.
@@ -950,9 +958,27 @@ where
                 if !rest.is_empty() {
                     let leased;
                     (mine, waiting, leased) = take(rest).await;
-                    if leased {
+                    if leased && !mine.is_empty() {
                         for &i in &mine {
                             held[i] = true;
+                        }
+                        // Their holders may have written and released between the look and
+                        // the leases: look once more, and release what came.
+                        if let Ok((came, still)) = look(mine.clone()).await {
+                            for value in &came {
+                                if let Some(&i) = index.get(value.name.as_str())
+                                    && let Err(error) = tier
+                                        .release(Lease {
+                                            key: &lease_keys[i],
+                                            token: &token,
+                                        })
+                                        .await
+                                {
+                                    failed(error);
+                                }
+                            }
+                            values.extend(came);
+                            mine = still;
                         }
                     }
                 }
