@@ -26,7 +26,7 @@
 //!   named (another one with cargo-zigbuild, once its standard library is installed); prints
 //!   both sizes.
 //! - `package [ARGS]`: `cargo publish --workspace --dry-run`: every publishable crate packaged
-//!   and built in dependency order.
+//!   and built in dependency order, in `target/package-verify` (removed afterwards).
 //! - `doc`: the API docs as docs.rs builds them (all features, `--cfg docsrs`, warnings denied).
 //! - `help` (or `--help`, `-h`, nothing): every command, what it does and how long it takes.
 //! - `fault-matrix`: the fault matrix's tests (`lambda-cache/tests/fault_matrix.rs`), each
@@ -156,12 +156,25 @@ fn help() {
 
 /// `cargo publish --dry-run` of every publishable crate, in dependency order, each packaged
 /// and built as crates.io would (unpublished path dependencies from the packages before it).
+///
+/// The verification builds resolve each package's features on its own, so they share little
+/// with the workspace's builds: they go to a target directory of their own, without debug info,
+/// which is removed afterwards (whether they pass or not), so that a CI run's disk holds one
+/// full build at a time.
 fn package(extra: &[String]) -> Result<(), String> {
+    let dir = root().join("target/package-verify");
     let mut cmd = cargo();
     cmd.args(["publish", "--workspace", "--dry-run", "--quiet"])
-        .args(extra);
+        .args(extra)
+        .env("CARGO_TARGET_DIR", &dir)
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0");
     eprintln!("xtask: packaging every publishable crate (cargo publish --workspace --dry-run)");
-    run(cmd)
+    let result = run(cmd);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("xtask: could not remove {}: {e}", dir.display());
+    }
+    result
 }
 
 /// The API docs as docs.rs builds them: every feature, `--cfg docsrs` (its `doc(cfg)` badges,
