@@ -660,6 +660,31 @@ impl Cache {
             .write(|writer| self.shared.store.remove_key(writer, &key))
     }
 
+    /// Drops every entry of `service` whose name and variant `matches` accepts, of whatever
+    /// value type: for a write that changes values under keys a reader may have shaped (a
+    /// parameter read by name, ARN or selector; an item under every projection read). It
+    /// passes over every key held, so it costs O(entries), unlike [`Cache::invalidate`]; a
+    /// fetch under way is not cancelled. Returns how many entries were dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lambda_cache_core::{Cache, Key, Validator};
+    /// let cache = Cache::builder().build()?;
+    /// for (name, variant) in [("/app/db", ""), ("/app/db:3", ""), ("/app/db", "decrypted"), ("/app/web", "")] {
+    ///     cache.insert(Key::new("ssm", name).variant(variant), 1_u8, Validator::default(), 1);
+    /// }
+    /// let dropped = cache.invalidate_where("ssm", |name, _variant| {
+    ///     name == "/app/db" || name.starts_with("/app/db:")
+    /// });
+    /// assert_eq!(dropped, 3);
+    /// assert!(cache.get_fresh::<u8>(Key::new("ssm", "/app/web"), Duration::MAX).is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn invalidate_where(&self, service: &str, matches: impl Fn(&str, &str) -> bool) -> usize {
+        self.shared
+            .write(|writer| self.shared.store.remove_where(writer, service, &matches))
+    }
+
     /// Drops every entry, and with them the cache's references to their values.
     ///
     /// ```

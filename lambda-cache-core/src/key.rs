@@ -198,6 +198,10 @@ impl OwnedKey {
         &self.0.name
     }
 
+    pub(crate) fn variant(&self) -> &str {
+        &self.0.variant
+    }
+
     pub(crate) fn matches(&self, key: &Key<'_>) -> bool {
         let parts = &*self.0;
         *parts.name == *key.name

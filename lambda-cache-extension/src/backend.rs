@@ -19,6 +19,10 @@ use lambda_cache::ssm::AwsError;
 use lambda_cache::{Cache, CacheError, Entry, Fetched, Instant, Key, Policy, Validator};
 use tokio::sync::Semaphore;
 
+mod sdk_reads;
+
+pub(crate) use sdk_reads::ItemRequest;
+
 use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
 use crate::metrics::{Metrics, Route};
@@ -223,6 +227,17 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+impl Failure {
+    /// True for "no such parameter, secret or item", remembered or not.
+    pub(crate) fn is_not_found(&self) -> bool {
+        match self {
+            Self::NotFound { .. } => true,
+            Self::Remembered(failure) => failure.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
 impl CacheError for Failure {
     fn is_transient(&self) -> bool {
         match self {
@@ -299,6 +314,8 @@ pub(crate) struct Backend {
     in_flight: Semaphore,
     /// Secrets, and parameters read decrypted, go to the shared tier too.
     share_secrets: bool,
+    /// Where the SDK endpoint's other operations go.
+    upstream: crate::passthrough::Upstream,
 }
 
 const SSM: &str = "extension/ssm";
@@ -384,7 +401,9 @@ impl Backend {
                 )
             }
         };
+        let upstream = crate::passthrough::Upstream::new(sdk, &ignored, settings.backend_timeout);
         Ok(Self {
+            upstream,
             appconfig,
             cache,
             ssm,
@@ -418,6 +437,11 @@ impl Backend {
 
     pub(crate) fn file(&self) -> &CacheFile {
         &self.file
+    }
+
+    /// Where the SDK endpoint's other operations go.
+    pub(crate) fn upstream(&self) -> &crate::passthrough::Upstream {
+        &self.upstream
     }
 
     fn policy(&self, ttl: Duration, refresh: bool) -> Policy {
@@ -799,26 +823,7 @@ impl Backend {
                     code: "ParameterNotFound".into(),
                     message: format!("parameter {} not found", quote(&name)),
                 })?;
-                let fields = present([
-                    ("ARN", parameter.arn.map(Into::into)),
-                    ("DataType", parameter.data_type.map(Into::into)),
-                    (
-                        "LastModifiedDate",
-                        parameter
-                            .last_modified_date
-                            .and_then(|d| d.fmt(Format::DateTime).ok())
-                            .map(Into::into),
-                    ),
-                    ("Name", parameter.name.map(Into::into)),
-                    ("Selector", parameter.selector.map(Into::into)),
-                    ("SourceResult", parameter.source_result.map(Into::into)),
-                    (
-                        "Type",
-                        parameter.r#type.map(|t| t.as_str().to_owned().into()),
-                    ),
-                    ("Value", parameter.value.map(Into::into)),
-                    ("Version", Some(parameter.version.into())),
-                ]);
+                let fields = parameter_fields(parameter, Dates::Iso);
                 let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
                 Ok(fetched(json_bytes(&body)))
             },
@@ -1279,6 +1284,41 @@ fn invalid_flag(profile: &Profile, error: &VariantError) -> Failure {
         &format!("profile {profile}: {error}"),
         None,
     ))
+}
+
+/// How a parameter's `LastModifiedDate` is written: as the AWS Parameters and Secrets extension
+/// writes it (ISO 8601), or as SSM's JSON protocol carries it (seconds since the epoch).
+#[derive(Clone, Copy)]
+enum Dates {
+    Iso,
+    Epoch,
+}
+
+/// A parameter's fields as SSM answers them, the absent ones left out.
+fn parameter_fields(
+    parameter: aws_sdk_ssm::types::Parameter,
+    dates: Dates,
+) -> serde_json::Map<String, serde_json::Value> {
+    let date = parameter.last_modified_date.and_then(|d| match dates {
+        Dates::Iso => d.fmt(Format::DateTime).ok().map(Into::into),
+        Dates::Epoch => {
+            serde_json::Number::from_f64(d.as_secs_f64()).map(serde_json::Value::Number)
+        }
+    });
+    present([
+        ("ARN", parameter.arn.map(Into::into)),
+        ("DataType", parameter.data_type.map(Into::into)),
+        ("LastModifiedDate", date),
+        ("Name", parameter.name.map(Into::into)),
+        ("Selector", parameter.selector.map(Into::into)),
+        ("SourceResult", parameter.source_result.map(Into::into)),
+        (
+            "Type",
+            parameter.r#type.map(|t| t.as_str().to_owned().into()),
+        ),
+        ("Value", parameter.value.map(Into::into)),
+        ("Version", Some(parameter.version.into())),
+    ])
 }
 
 /// A rendered body as a cache value, weighed by its length. No validator: only secrets (their

@@ -25,7 +25,10 @@ mod backend;
 mod endpoints;
 mod lifecycle;
 mod metrics;
+mod passthrough;
+mod sdk;
 mod server;
+mod sigv4;
 mod tier;
 
 pub use server::{AGE_MS_HEADER, SOURCE_HEADER, TOKEN_HEADER};
@@ -120,10 +123,19 @@ async fn run() -> ExitCode {
             "warning: CACHE_EXTENSION_AUTH=none: /dynamodb and the AppConfig route answer without a token (other routes still require it)",
         );
     }
+    // The SDK endpoint verifies signatures with the credentials Lambda gives the function and
+    // this extension alike.
+    let credentials = sigv4::Credentials::from_env(|name| std::env::var(name).ok());
+    if credentials.is_none() {
+        log(
+            "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not set: the SDK endpoint (POST /) accepts only requests with the token header",
+        );
+    }
     let server = Arc::new(server::Server::new(
         Arc::clone(&backend),
         settings.token.clone(),
         settings.auth,
+        credentials,
     ));
     for listener in listeners {
         server.spawn(listener);

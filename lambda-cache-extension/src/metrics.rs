@@ -40,6 +40,46 @@ impl Route {
     }
 }
 
+/// What the SDK endpoint (`POST /`) was asked: the operations answered from the cache, the
+/// others passed through per service, and the requests refused for their signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    GetParameter,
+    GetParameters,
+    GetSecretValue,
+    GetItem,
+    SsmPassthrough,
+    SecretsPassthrough,
+    DynamoDbPassthrough,
+    Refused,
+}
+
+const OPERATIONS: [Operation; 8] = [
+    Operation::GetParameter,
+    Operation::GetParameters,
+    Operation::GetSecretValue,
+    Operation::GetItem,
+    Operation::SsmPassthrough,
+    Operation::SecretsPassthrough,
+    Operation::DynamoDbPassthrough,
+    Operation::Refused,
+];
+
+impl Operation {
+    fn name(self) -> &'static str {
+        match self {
+            Self::GetParameter => "GetParameter",
+            Self::GetParameters => "GetParameters",
+            Self::GetSecretValue => "GetSecretValue",
+            Self::GetItem => "GetItem",
+            Self::SsmPassthrough => "ssm:passthrough",
+            Self::SecretsPassthrough => "secretsmanager:passthrough",
+            Self::DynamoDbPassthrough => "dynamodb:passthrough",
+            Self::Refused => "refused",
+        }
+    }
+}
+
 /// One route's counts, as read at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Counts {
@@ -172,12 +212,18 @@ struct Reported {
     routes: [Counts; 4],
     /// The cache's counters at the last report.
     cache: lambda_cache::Stats,
+    /// The SDK endpoint's counts at the last report.
+    operations: [u64; 8],
 }
 
 /// Every route's metrics, and where they are reported.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     routes: [RouteMetrics; 4],
+    /// Requests of the SDK endpoint, per [`Operation`].
+    operations: [AtomicU64; 8],
+    /// Entries dropped because a write passed through changed them.
+    invalidated: AtomicU64,
     /// `None` when `CACHE_EXTENSION_METRICS=off`.
     emf: Option<Emf>,
     clock: Clock,
@@ -188,11 +234,14 @@ impl Metrics {
     pub(crate) fn new(emf: Option<Emf>, clock: Clock) -> Self {
         Self {
             routes: Default::default(),
+            operations: Default::default(),
+            invalidated: AtomicU64::new(0),
             emf,
             reported: Mutex::new(Reported {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
                 cache: lambda_cache::Stats::default(),
+                operations: [0; 8],
             }),
             clock,
         }
@@ -244,6 +293,34 @@ impl Metrics {
             metrics.errors.fetch_add(1, Ordering::Relaxed);
         }
         metrics.latency.record(took);
+    }
+
+    /// A request of the SDK endpoint.
+    pub(crate) fn operation(&self, operation: Operation) {
+        self.operations[operation as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Entries a write passed through dropped.
+    pub(crate) fn invalidated(&self, entries: usize) {
+        self.invalidated
+            .fetch_add(entries as u64, Ordering::Relaxed);
+    }
+
+    /// The SDK endpoint's totals since start, for `/v1/stats`.
+    pub(crate) fn sdk_json(&self) -> serde_json::Value {
+        let mut operations = serde_json::Map::new();
+        for operation in OPERATIONS {
+            operations.insert(
+                operation.name().to_owned(),
+                self.operations[operation as usize]
+                    .load(Ordering::Relaxed)
+                    .into(),
+            );
+        }
+        serde_json::json!({
+            "operations": operations,
+            "invalidated": self.invalidated.load(Ordering::Relaxed),
+        })
     }
 
     /// Remembered failures answered, all routes.
@@ -320,6 +397,18 @@ impl Metrics {
                 values.push(Metric::millis("BackendLatencyP99", p99));
             }
             lines.push(emf.line(timestamp, &[("Route", route.name())], &values));
+        }
+        for operation in OPERATIONS {
+            let count = self.operations[operation as usize].load(Ordering::Relaxed);
+            let delta = count.saturating_sub(reported.operations[operation as usize]);
+            reported.operations[operation as usize] = count;
+            if delta > 0 {
+                lines.push(emf.line(
+                    timestamp,
+                    &[("Operation", operation.name())],
+                    &[Metric::count("SdkRequests", delta)],
+                ));
+            }
         }
         let delta = cache.since(&reported.cache);
         reported.cache = cache;

@@ -22,6 +22,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::backend::{Backend, Failure, Served};
 use crate::config::{Auth, InitError, profile_path};
 use crate::go::{parse_bool, quote};
+use crate::sdk::{AnswerBody, SdkAuth, boxed};
 use lambda_cache::appconfig::variants::Context;
 
 /// The token header, as the AWS Parameters and Secrets extension names it.
@@ -67,6 +68,8 @@ pub(crate) async fn bind(variable: &'static str, port: u16) -> Result<TcpListene
 pub(crate) struct Server {
     backend: Arc<Backend>,
     token: Sensitive<String>,
+    /// How the SDK endpoint authenticates: the token, or a SigV4 signature.
+    sdk: SdkAuth,
     auth: Auth,
     connections: Arc<Semaphore>,
     open: OpenConnections,
@@ -119,9 +122,18 @@ struct Counters {
 }
 
 impl Server {
-    pub(crate) fn new(backend: Arc<Backend>, token: Sensitive<String>, auth: Auth) -> Self {
+    pub(crate) fn new(
+        backend: Arc<Backend>,
+        token: Sensitive<String>,
+        auth: Auth,
+        credentials: Option<crate::sigv4::Credentials>,
+    ) -> Self {
         Self {
             backend,
+            sdk: SdkAuth {
+                token: token.clone(),
+                credentials,
+            },
             token,
             auth,
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
@@ -187,9 +199,17 @@ impl Server {
         });
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, request: Request<Incoming>) -> Response<AnswerBody> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.route(&request).await;
+        // The AWS SDKs post to `/`; a relayed request still meets `route`'s refusal.
+        let sdk = request.method() == Method::POST
+            && request.uri().path() == "/"
+            && !forwarded(request.headers());
+        let response = if sdk {
+            crate::sdk::answer(&self.backend, &self.sdk, request).await
+        } else {
+            boxed(self.route(&request).await)
+        };
         if !response.status().is_success() {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -201,7 +221,7 @@ impl Server {
 
     async fn route(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         let headers = request.headers();
-        if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+        if forwarded(headers) {
             return error(
                 StatusCode::FORBIDDEN,
                 "ForwardedRequestRefused",
@@ -213,7 +233,7 @@ impl Server {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
                 &format!(
-                    "{} is not allowed: every route answers GET only",
+                    "{} is not allowed: every route answers GET only, but the AWS SDK endpoint (POST /)",
                     request.method()
                 ),
             );
@@ -389,6 +409,7 @@ impl Server {
                 "errors": stats.shared_errors,
             },
             "routes": self.backend.metrics().json(),
+            "sdk": self.backend.metrics().sdk_json(),
             "requests": {
                 "total": c.requests.load(Ordering::Relaxed),
                 "notOk": c.errors.load(Ordering::Relaxed),
@@ -504,6 +525,11 @@ impl Query {
             Some(text) => parse_bool(text).map_err(|e| Failure::bad(name, e.to_string())),
         }
     }
+}
+
+/// True for a request a proxy relayed.
+fn forwarded(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded")
 }
 
 fn decode(parameter: &'static str, text: &str) -> Result<String, Failure> {

@@ -1967,3 +1967,406 @@ async fn endpoint_variables_pointing_at_the_extension_make_no_loop() {
     }
     assert!(!log.contains("AWS_ENDPOINT_URL_DYNAMODB"), "{log}");
 }
+
+/// A function's own SDK code, as a program of the tests' `clients/` directory.
+#[derive(Clone, Copy, Debug)]
+enum SdkClient {
+    /// `clients/boto3_client.py`, on the Python that has boto3.
+    Boto3,
+    /// `clients/js_client.mjs`, the AWS SDK for JavaScript v3 from `clients/package.json`.
+    JavaScript,
+}
+
+impl SdkClient {
+    fn command(self) -> std::process::Command {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+        match self {
+            Self::Boto3 => {
+                let mut cmd = lambda_cache_testkit::boto3_python();
+                cmd.arg(format!("{dir}/boto3_client.py"));
+                cmd
+            }
+            Self::JavaScript => {
+                let node = std::env::var("LAMBDA_CACHE_NODE").expect(
+                    "LAMBDA_CACHE_NODE is not set: run the tests with `cargo xtask test`, which \
+                     finds node and installs the JavaScript SDK (node is needed)",
+                );
+                let mut cmd = std::process::Command::new(node);
+                for (name, _) in std::env::vars_os() {
+                    if name.to_string_lossy().starts_with("AWS_") {
+                        cmd.env_remove(name);
+                    }
+                }
+                cmd.arg(format!("{dir}/js_client.mjs")).current_dir(dir);
+                cmd
+            }
+        }
+    }
+
+    /// Runs the client with `plan` on standard input, its SDK pointed at `address` only
+    /// through the `AWS_ENDPOINT_URL_*` variables and signing with this environment's
+    /// credentials; returns what it printed.
+    fn run(self, address: &str, plan: &serde_json::Value) -> serde_json::Value {
+        use std::io::Write as _;
+        let here = format!("http://{address}");
+        let mut child = self
+            .command()
+            .env("AWS_ENDPOINT_URL_SSM", &here)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &here)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &here)
+            // Both, as Lambda sets them: boto3 reads the second only.
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the {self:?} client does not start: {e}"));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(plan.to_string().as_bytes())
+            .expect("the plan is written");
+        let out = child.wait_with_output().expect("the client ends");
+        assert!(
+            out.status.success(),
+            "the {self:?} client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_unchanged_reads_through_the_sdk_endpoint() {
+    sdk_client_reads_and_writes(SdkClient::Boto3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_sdk_unchanged_reads_through_the_sdk_endpoint() {
+    sdk_client_reads_and_writes(SdkClient::JavaScript).await;
+}
+
+/// One client's whole scenario against a new extension and a counting proxy: 100 reads each,
+/// 25 names in three calls twice, 11 names, a missing name, other credentials, writes then
+/// reads; then the Rust SDK on the same extension.
+async fn sdk_client_reads_and_writes(client: SdkClient) {
+    let config = sdk_config(&moto_endpoint()).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let prefix = format!("/{}", unique("sdk"));
+    let names: Vec<String> = (0..25).map(|i| format!("{prefix}/p{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        put_parameter(&ssm, name, ParameterType::String, &format!("value-{i}")).await;
+    }
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let secret = unique("sdk/secret");
+    create_secret(&secrets, &secret, "s3cr3t-value").await;
+    let table = unique("sdk-table");
+    let ddb = dynamodb().await;
+    create_table(&ddb, &table, ("pk", ScalarAttributeType::S), None).await;
+    put_item(
+        &ddb,
+        &table,
+        &[("pk", s("a")), ("n", n("42")), ("s", s("hello"))],
+    )
+    .await;
+
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[]).await;
+    let plan = serde_json::json!({
+        "reads": 100,
+        "parameter": names[0],
+        "names": names,
+        "missing": format!("{prefix}/none"),
+        "secret": secret,
+        "table": table,
+        "key": {"pk": {"S": "a"}},
+    });
+    let out = client.run(&ext.cache(), &plan);
+    let calls = proxy.all();
+
+    // 100 reads of each: one backend call each, and the values as the emulator holds them.
+    assert_eq!(out["parameter"], serde_json::json!(["value-0"]), "{out}");
+    // The date as each SDK's own date type: the wire form is seconds since the epoch.
+    let date_type = match client {
+        SdkClient::Boto3 => "datetime",
+        SdkClient::JavaScript => "Date",
+    };
+    assert_eq!(out["last_modified_type"], date_type, "{out}");
+    if let SdkClient::Boto3 = client {
+        for field in [
+            "ARN",
+            "DataType",
+            "LastModifiedDate",
+            "Name",
+            "Type",
+            "Value",
+            "Version",
+        ] {
+            assert!(
+                out["parameter_fields"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&field.into()),
+                "{field}: {out}"
+            );
+        }
+    }
+    assert_eq!(out["secret"], serde_json::json!(["s3cr3t-value"]), "{out}");
+    assert_eq!(
+        out["item"],
+        serde_json::json!({"pk": {"S": "a"}, "n": {"N": "42"}, "s": {"S": "hello"}})
+    );
+    assert_eq!(out["items_alike"], true);
+    // In the order the client made them: one read of each for its 100, ...
+    assert_eq!(
+        calls[..3],
+        [
+            "AmazonSSM.GetParameter",
+            "secretsmanager.GetSecretValue",
+            "DynamoDB_20120810.GetItem"
+        ],
+        "{calls:?}"
+    );
+
+    // 25 names in three GetParameters calls: at most 3 backend calls (one name was held from
+    // GetParameter), none for the second round; SSM's own names and values.
+    let expected: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), format!("value-{i}").into()))
+        .collect();
+    assert_eq!(out["first"], serde_json::Value::Object(expected.clone()));
+    assert_eq!(out["second"], serde_json::Value::Object(expected));
+    assert_eq!(out["first_invalid"], serde_json::json!([]));
+    // 11 names: SSM's ValidationException, from the extension, with no backend call. A
+    // missing name beside a held one: InvalidParameters, one GetParameter call (a lone miss
+    // takes the single-flight path) remembered for the GetParameter that follows.
+    assert_eq!(out["eleven"], "ValidationException", "{out}");
+    assert_eq!(
+        out["with_missing"],
+        serde_json::json!([[format!("{prefix}/none")], 1])
+    );
+    let missing = match client {
+        SdkClient::Boto3 => "ssm.exceptions.ParameterNotFound: ParameterNotFound",
+        SdkClient::JavaScript => "ParameterNotFound (its own class)",
+    };
+    assert_eq!(out["missing"], missing, "{out}");
+    assert_eq!(
+        calls[3..7],
+        [
+            "AmazonSSM.GetParameters",
+            "AmazonSSM.GetParameters",
+            "AmazonSSM.GetParameters",
+            "AmazonSSM.GetParameter"
+        ],
+        "{calls:?}"
+    );
+
+    // Other credentials: the SDK raises the service's auth errors; the backend sees nothing.
+    assert_eq!(out["foreign_key"], "UnrecognizedClientException", "{out}");
+    assert_eq!(out["forged"], "InvalidSignatureException", "{out}");
+    assert_eq!(out["forged_secret"], "InvalidSignatureException", "{out}");
+    // A write passes through (re-signed: the emulator took it) and drops what it changed:
+    // the read that follows is the new value, one backend read each.
+    assert_eq!(out["after_put"], "changed", "{out}");
+    assert_eq!(out["after_rotate"], "rotated-value", "{out}");
+    assert_eq!(
+        out["after_put_item"]["s"],
+        serde_json::json!({"S": "changed"})
+    );
+    assert_eq!(
+        calls[7..],
+        [
+            "AmazonSSM.PutParameter",
+            "AmazonSSM.GetParameter",
+            "secretsmanager.PutSecretValue",
+            "secretsmanager.GetSecretValue",
+            "DynamoDB_20120810.PutItem",
+            "DynamoDB_20120810.GetItem"
+        ],
+        "{calls:?}"
+    );
+    let stats = ext.get("/v1/stats").await.json();
+    // 100 reads, one for a missing name, one after the write (and boto3's read of its fields).
+    let get_parameter = match client {
+        SdkClient::Boto3 => 103,
+        SdkClient::JavaScript => 102,
+    };
+    assert_eq!(
+        stats["sdk"]["operations"]["GetParameter"], get_parameter,
+        "{stats}"
+    );
+    assert_eq!(stats["sdk"]["operations"]["GetParameters"], 8, "{stats}");
+    assert_eq!(stats["sdk"]["operations"]["ssm:passthrough"], 1, "{stats}");
+    assert_eq!(stats["sdk"]["operations"]["refused"], 3, "{stats}");
+    assert!(stats["sdk"]["invalidated"].as_u64() >= Some(3), "{stats}");
+
+    // The Rust SDK, its endpoint the extension: the same entries, and its own error types.
+    let here = sdk_config(&format!("http://{}", ext.cache())).await;
+    let rust_ssm = aws_sdk_ssm::Client::new(&here);
+    for _ in 0..100 {
+        let out = rust_ssm
+            .get_parameter()
+            .name(&names[1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.parameter().and_then(|p| p.value()), Some("value-1"));
+        assert!(
+            out.parameter()
+                .and_then(|p| p.last_modified_date())
+                .is_some()
+        );
+    }
+    let batch = rust_ssm
+        .get_parameters()
+        .set_names(Some(names[10..20].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.parameters().len(), 10);
+    let missing = rust_ssm
+        .get_parameter()
+        .name(format!("{prefix}/none"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(missing.is_parameter_not_found(), "{missing:?}");
+    let eleven = rust_ssm
+        .get_parameters()
+        .set_names(Some(names[..11].to_vec()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&eleven),
+        Some("ValidationException")
+    );
+    let rust_secrets = aws_sdk_secretsmanager::Client::new(&here);
+    let value = rust_secrets
+        .get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.secret_string(), Some("rotated-value"));
+    let rust_ddb = aws_sdk_dynamodb::Client::new(&here);
+    let item = rust_ddb
+        .get_item()
+        .table_name(&table)
+        .key("pk", s("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(item.item().and_then(|i| i.get("s")), Some(&s("changed")));
+    assert_eq!(proxy.all().len(), calls.len(), "{:?}", proxy.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_the_cache_never_serves_pass_through_unchanged() {
+    let config = sdk_config(&moto_endpoint()).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let prefix = format!("/{}", unique("pass"));
+    for i in 0..3 {
+        put_parameter(&ssm, &format!("{prefix}/p{i}"), ParameterType::String, "v").await;
+    }
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let secret = unique("pass/secret");
+    create_secret(&secrets, &secret, "x").await;
+    let table = unique("pass-table");
+    let ddb = dynamodb().await;
+    create_table(&ddb, &table, ("pk", ScalarAttributeType::S), None).await;
+    put_item(&ddb, &table, &[("pk", s("a")), ("n", n("1"))]).await;
+
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[]).await;
+    let json11 = "application/x-amz-json-1.1";
+    let json10 = "application/x-amz-json-1.0";
+    let cases = [
+        (
+            "AmazonSSM.DescribeParameters",
+            json11,
+            serde_json::json!({"ParameterFilters": [{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}]}),
+        ),
+        (
+            "DynamoDB_20120810.Query",
+            json10,
+            serde_json::json!({"TableName": table, "KeyConditionExpression": "pk = :k", "ExpressionAttributeValues": {":k": {"S": "a"}}}),
+        ),
+        (
+            "secretsmanager.ListSecrets",
+            json11,
+            serde_json::json!({"Filters": [{"Key": "name", "Values": [secret]}]}),
+        ),
+        // The service's own error, passed through as it gave it.
+        (
+            "AmazonSSM.DescribeParameters",
+            json11,
+            serde_json::json!({"MaxResults": 5000}),
+        ),
+    ];
+    for (target, content_type, body) in cases {
+        let body = body.to_string();
+        let headers = [("x-amz-target", target), ("content-type", content_type)];
+        // moto reads the region and account off the credential scope, and checks no
+        // signature: a well-formed header is enough for the direct call.
+        let service = match target.split('.').next() {
+            Some("AmazonSSM") => "ssm",
+            Some("DynamoDB_20120810") => "dynamodb",
+            _ => "secretsmanager",
+        };
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20261205/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let mut direct_headers = headers.to_vec();
+        direct_headers.push(("authorization", &authorization));
+        let direct =
+            lambda_cache_testkit::http_post(&moto_endpoint(), &direct_headers, &body).await;
+        let mut with_token = headers.to_vec();
+        with_token.push(("X-Aws-Parameters-Secrets-Token", TOKEN));
+        let through = lambda_cache_testkit::http_post(&ext.cache(), &with_token, &body).await;
+        assert_eq!(
+            (through.status, &through.body),
+            (direct.status, &direct.body),
+            "{target}"
+        );
+        assert_eq!(
+            through.header("content-type"),
+            direct.header("content-type"),
+            "{target}"
+        );
+    }
+    assert_eq!(
+        proxy.count_of(".DescribeParameters"),
+        2,
+        "{:?}",
+        proxy.all()
+    );
+    assert_eq!(proxy.count_of(".Query"), 1);
+    assert_eq!(proxy.count_of(".ListSecrets"), 1);
+    // Neither the token nor a signature: refused, and the service sees nothing.
+    let bare = lambda_cache_testkit::http_post(
+        &ext.cache(),
+        &[
+            ("x-amz-target", "secretsmanager.ListSecrets"),
+            ("content-type", json11),
+        ],
+        "{}",
+    )
+    .await;
+    assert_eq!(bare.status, 400, "{bare:?}");
+    assert_eq!(bare.json()["__type"], "MissingAuthenticationTokenException");
+    assert_eq!(
+        bare.header("x-amzn-errortype"),
+        Some("MissingAuthenticationTokenException")
+    );
+    assert_eq!(proxy.count_of(".ListSecrets"), 1);
+}

@@ -1,7 +1,8 @@
 //! What the deploy templates' tests (`xtask/tests/deploy.rs`) need, installed on demand:
 //! `cfn-lint` from PyPI into `target/deploy-venv`, and the CDK app's npm packages
 //! (`aws-cdk-lib`, `constructs`, `typescript`, from its `package-lock.json`) into
-//! `examples/deploy/cdk/node_modules`. Synthesis needs no AWS account.
+//! `examples/deploy/cdk/node_modules`. Synthesis needs no AWS account. Also the AWS SDK for
+//! JavaScript v3 the extension's SDK endpoint tests run (`lambda-cache-extension/tests/clients`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,7 +16,34 @@ pub(crate) const NODE: &str = "LAMBDA_CACHE_NODE";
 
 /// Installs what is missing; returns the variables to give the tests.
 pub(crate) fn tools() -> Result<Vec<(&'static str, PathBuf)>, String> {
-    Ok(vec![(CFN_LINT, cfn_lint()?), (NODE, cdk_packages()?)])
+    let node = cdk_packages()?;
+    sdk_clients()?;
+    Ok(vec![(CFN_LINT, cfn_lint()?), (NODE, node)])
+}
+
+/// The AWS SDK for JavaScript v3 that the extension's SDK endpoint tests run as a function's
+/// own code (`lambda-cache-extension/tests/clients`), installed from its lock file.
+fn sdk_clients() -> Result<(), String> {
+    let dir = root().join("lambda-cache-extension/tests/clients");
+    let installed = ["client-ssm", "client-secrets-manager", "client-dynamodb"]
+        .iter()
+        .all(|name| {
+            dir.join("node_modules/@aws-sdk")
+                .join(name)
+                .join("package.json")
+                .exists()
+        });
+    if !installed {
+        eprintln!(
+            "xtask: installing the AWS SDK for JavaScript v3 (npm) for the extension's SDK tests"
+        );
+        let mut install = Command::new("npm");
+        install
+            .current_dir(&dir)
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        run(install).map_err(|e| format!("{e}: npm is needed for the extension's SDK tests"))?;
+    }
+    Ok(())
 }
 
 /// `cfn-lint`, in a virtual environment of ours.

@@ -16,6 +16,8 @@ const START_POLL: Duration = Duration::from_millis(100);
 pub(crate) struct Emulator {
     child: Child,
     endpoint: String,
+    /// How to run the Python that has moto, and so boto3 (the SDK tests' Python client).
+    moto: Moto,
 }
 
 impl Emulator {
@@ -38,6 +40,7 @@ impl Emulator {
         let mut emulator = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            moto: moto.clone(),
         };
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         for _ in 0..START_ATTEMPTS {
@@ -69,14 +72,29 @@ impl Emulator {
 
     /// The environment that points the AWS SDK (and our tests) at the emulator.
     pub(crate) fn environment(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut vars = vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("LAMBDA_CACHE_TEST_ENDPOINT", self.endpoint.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        ];
+        // The Python with boto3 (installed with moto), for tests whose client is boto3.
+        match &self.moto {
+            Moto::Program(program) => vars.push((
+                "LAMBDA_CACHE_TEST_PYTHON",
+                program.with_file_name("python").display().to_string(),
+            )),
+            Moto::Module { python, packages } => {
+                vars.push(("LAMBDA_CACHE_TEST_PYTHON", python.clone()));
+                vars.push((
+                    "LAMBDA_CACHE_TEST_PYTHONPATH",
+                    packages.display().to_string(),
+                ));
+            }
+        }
+        vars
     }
 
     pub(crate) fn export_to(&self, cmd: &mut Command) {

@@ -269,6 +269,26 @@ impl Store {
         doomed.len()
     }
 
+    /// Removes every entry of `service` whose name and variant `matches` accepts: one pass
+    /// over the keys held. Returns how many.
+    pub(super) fn remove_where(
+        &self,
+        writer: &mut Writer,
+        service: &str,
+        matches: &dyn Fn(&str, &str) -> bool,
+    ) -> usize {
+        let doomed: Vec<OwnedKey> = writer
+            .keys
+            .iter()
+            .filter(|key| key.service() == service && matches(key.name(), key.variant()))
+            .cloned()
+            .collect();
+        for owned in &doomed {
+            self.remove(writer, &owned.as_lookup());
+        }
+        doomed.len()
+    }
+
     /// Removes every entry; returns how many.
     pub(super) fn clear(&self, writer: &mut Writer) -> usize {
         let removed = writer.keys.len();

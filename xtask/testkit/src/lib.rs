@@ -48,6 +48,29 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// A command running the Python that has boto3 (installed with the moto server by
+/// `cargo xtask test`), with `PYTHONPATH` where it needs one and no `AWS_*` variable of this
+/// process: a test gives the client only what it means to.
+///
+/// # Panics
+/// If `LAMBDA_CACHE_TEST_PYTHON` is not set.
+pub fn boto3_python() -> std::process::Command {
+    let python = std::env::var("LAMBDA_CACHE_TEST_PYTHON").expect(
+        "LAMBDA_CACHE_TEST_PYTHON is not set: run the tests with `cargo xtask test`, \
+         which installs moto and boto3",
+    );
+    let mut cmd = std::process::Command::new(python);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    if let Ok(path) = std::env::var("LAMBDA_CACHE_TEST_PYTHONPATH") {
+        cmd.env("PYTHONPATH", path);
+    }
+    cmd
+}
+
 /// SDK configuration for a loopback endpoint with static test credentials and no retries, so
 /// that every request a test causes is one request counted.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
@@ -912,6 +935,22 @@ pub async fn http_get(address: &str, target: &str, headers: &[(&str, &str)]) -> 
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
+    http_raw(address, request.as_bytes()).await
+}
+
+/// `POST /` of `body` to `address` (`host:port`, or a URL) with `headers`, as the AWS SDKs post
+/// their JSON-protocol requests, on a new connection that closes after the answer.
+pub async fn http_post(address: &str, headers: &[(&str, &str)], body: &str) -> HttpAnswer {
+    let address = address.trim_start_matches("http://").trim_end_matches('/');
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     http_raw(address, request.as_bytes()).await
 }
 

@@ -1,0 +1,97 @@
+"""A function's own boto3 code, unchanged: only AWS_ENDPOINT_URL_* point it at the extension.
+
+Reads the plan (JSON) from standard input, makes the calls it names, and prints what each
+answered as one JSON object: the Rust test compares it with the emulator's values and counts
+the calls the backend saw.
+"""
+
+import json
+import os
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+plan = json.load(sys.stdin)
+config = Config(retries={"max_attempts": 1, "mode": "standard"})
+ssm = boto3.client("ssm", config=config)
+secrets = boto3.client("secretsmanager", config=config)
+dynamodb = boto3.client("dynamodb", config=config)
+out = {}
+
+
+def code_of(call):
+    """The error code the SDK raised for `call`, or None if it answered."""
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+reads = plan["reads"]
+values = {ssm.get_parameter(Name=plan["parameter"])["Parameter"]["Value"] for _ in range(reads)}
+out["parameter"] = sorted(values)
+parameter = ssm.get_parameter(Name=plan["parameter"])["Parameter"]
+out["parameter_fields"] = sorted(parameter.keys())
+out["last_modified_type"] = type(parameter["LastModifiedDate"]).__name__
+
+values = {secrets.get_secret_value(SecretId=plan["secret"])["SecretString"] for _ in range(reads)}
+out["secret"] = sorted(values)
+
+key = plan["key"]
+items = [dynamodb.get_item(TableName=plan["table"], Key=key)["Item"] for _ in range(reads)]
+out["item"] = items[0]
+out["items_alike"] = all(item == items[0] for item in items)
+
+names = plan["names"]
+chunks = [names[i : i + 10] for i in range(0, len(names), 10)]
+for round_name in ("first", "second"):
+    found = {}
+    for chunk in chunks:
+        answer = ssm.get_parameters(Names=chunk)
+        for p in answer["Parameters"]:
+            found[p["Name"]] = p["Value"]
+        out.setdefault(round_name + "_invalid", []).extend(answer["InvalidParameters"])
+    out[round_name] = found
+
+out["eleven"] = code_of(lambda: ssm.get_parameters(Names=names[:11]))
+with_missing = ssm.get_parameters(Names=[names[0], plan["missing"]])
+out["with_missing"] = [with_missing["InvalidParameters"], len(with_missing["Parameters"])]
+try:
+    ssm.get_parameter(Name=plan["missing"])
+    out["missing"] = None
+except ssm.exceptions.ParameterNotFound as e:
+    out["missing"] = "ssm.exceptions.ParameterNotFound: " + e.response["Error"]["Code"]
+
+# A caller without this environment's credentials: another key, or the right key signed with
+# another secret.
+foreign = boto3.client(
+    "ssm", config=config, aws_access_key_id="AKIDFOREIGN", aws_secret_access_key="x" * 40
+)
+out["foreign_key"] = code_of(lambda: foreign.get_parameter(Name=plan["parameter"]))
+forged = boto3.client(
+    "ssm",
+    config=config,
+    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+    aws_secret_access_key="not-the-secret",
+)
+out["forged"] = code_of(lambda: forged.get_parameter(Name=plan["parameter"]))
+forged_secrets = boto3.client(
+    "secretsmanager",
+    config=config,
+    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+    aws_secret_access_key="not-the-secret",
+)
+out["forged_secret"] = code_of(lambda: forged_secrets.get_secret_value(SecretId=plan["secret"]))
+
+# Writes pass through to the service, and a read that follows sees them.
+ssm.put_parameter(Name=plan["parameter"], Value="changed", Type="String", Overwrite=True)
+out["after_put"] = ssm.get_parameter(Name=plan["parameter"])["Parameter"]["Value"]
+secrets.put_secret_value(SecretId=plan["secret"], SecretString="rotated-value")
+out["after_rotate"] = secrets.get_secret_value(SecretId=plan["secret"])["SecretString"]
+dynamodb.put_item(TableName=plan["table"], Item={**key, "s": {"S": "changed"}})
+out["after_put_item"] = dynamodb.get_item(TableName=plan["table"], Key=key)["Item"]
+
+print(json.dumps(out))

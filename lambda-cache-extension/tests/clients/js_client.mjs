@@ -1,0 +1,91 @@
+// A function's own AWS SDK for JavaScript v3 code, unchanged: only AWS_ENDPOINT_URL_* point it
+// at the extension. Reads the plan (JSON) from standard input, makes the calls it names, and
+// prints what each answered as one JSON object for the Rust test to check.
+
+import { SSMClient, GetParameterCommand, GetParametersCommand, PutParameterCommand,
+  ParameterNotFound } from "@aws-sdk/client-ssm";
+import { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand }
+  from "@aws-sdk/client-secrets-manager";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const plan = JSON.parse(Buffer.concat(chunks).toString());
+const options = { maxAttempts: 1 };
+const ssm = new SSMClient(options);
+const secrets = new SecretsManagerClient(options);
+const dynamodb = new DynamoDBClient(options);
+const out = {};
+
+async function codeOf(call) {
+  try {
+    await call();
+    return null;
+  } catch (e) {
+    return e.name;
+  }
+}
+
+const values = new Set();
+for (let i = 0; i < plan.reads; i++) {
+  const answer = await ssm.send(new GetParameterCommand({ Name: plan.parameter }));
+  values.add(answer.Parameter.Value);
+  out.last_modified_type = answer.Parameter.LastModifiedDate instanceof Date ? "Date" : typeof answer.Parameter.LastModifiedDate;
+}
+out.parameter = [...values].sort();
+
+const secretValues = new Set();
+for (let i = 0; i < plan.reads; i++) {
+  const answer = await secrets.send(new GetSecretValueCommand({ SecretId: plan.secret }));
+  secretValues.add(answer.SecretString);
+}
+out.secret = [...secretValues].sort();
+
+const items = [];
+for (let i = 0; i < plan.reads; i++) {
+  const answer = await dynamodb.send(new GetItemCommand({ TableName: plan.table, Key: plan.key }));
+  items.push(answer.Item);
+}
+out.item = items[0];
+out.items_alike = items.every((item) => JSON.stringify(item) === JSON.stringify(items[0]));
+
+const names = plan.names;
+for (const round of ["first", "second"]) {
+  const found = {};
+  out[round + "_invalid"] = [];
+  for (let i = 0; i < names.length; i += 10) {
+    const answer = await ssm.send(new GetParametersCommand({ Names: names.slice(i, i + 10) }));
+    for (const p of answer.Parameters) found[p.Name] = p.Value;
+    out[round + "_invalid"].push(...answer.InvalidParameters);
+  }
+  out[round] = found;
+}
+
+out.eleven = await codeOf(() => ssm.send(new GetParametersCommand({ Names: names.slice(0, 11) })));
+const withMissing = await ssm.send(new GetParametersCommand({ Names: [names[0], plan.missing] }));
+out.with_missing = [withMissing.InvalidParameters, withMissing.Parameters.length];
+try {
+  await ssm.send(new GetParameterCommand({ Name: plan.missing }));
+  out.missing = null;
+} catch (e) {
+  out.missing = e instanceof ParameterNotFound ? "ParameterNotFound (its own class)" : e.name;
+}
+
+const foreign = new SSMClient({ ...options,
+  credentials: { accessKeyId: "AKIDFOREIGN", secretAccessKey: "x".repeat(40) } });
+out.foreign_key = await codeOf(() => foreign.send(new GetParameterCommand({ Name: plan.parameter })));
+const forged = new SSMClient({ ...options,
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: "not-the-secret" } });
+out.forged = await codeOf(() => forged.send(new GetParameterCommand({ Name: plan.parameter })));
+const forgedSecrets = new SecretsManagerClient({ ...options,
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: "not-the-secret" } });
+out.forged_secret = await codeOf(() => forgedSecrets.send(new GetSecretValueCommand({ SecretId: plan.secret })));
+
+await ssm.send(new PutParameterCommand({ Name: plan.parameter, Value: "changed", Type: "String", Overwrite: true }));
+out.after_put = (await ssm.send(new GetParameterCommand({ Name: plan.parameter }))).Parameter.Value;
+await secrets.send(new PutSecretValueCommand({ SecretId: plan.secret, SecretString: "rotated-value" }));
+out.after_rotate = (await secrets.send(new GetSecretValueCommand({ SecretId: plan.secret }))).SecretString;
+await dynamodb.send(new PutItemCommand({ TableName: plan.table, Item: { ...plan.key, s: { S: "changed" } } }));
+out.after_put_item = (await dynamodb.send(new GetItemCommand({ TableName: plan.table, Key: plan.key }))).Item;
+
+console.log(JSON.stringify(out));
