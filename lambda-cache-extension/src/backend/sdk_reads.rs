@@ -158,11 +158,7 @@ impl Backend {
     }
 
     /// One GetParameters call for `misses` (at most 10), each answer stored under its own key.
-    async fn parameters_batch(
-        &self,
-        misses: &[&str],
-        decrypt: bool,
-    ) -> Result<Found, Failure> {
+    async fn parameters_batch(&self, misses: &[&str], decrypt: bool) -> Result<Found, Failure> {
         for _ in misses {
             self.metrics.miss(Route::Ssm);
         }
