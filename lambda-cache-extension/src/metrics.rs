@@ -46,6 +46,7 @@ impl Route {
 pub(crate) enum Operation {
     GetParameter,
     GetParameters,
+    GetParametersByPath,
     GetSecretValue,
     GetItem,
     SsmPassthrough,
@@ -54,9 +55,10 @@ pub(crate) enum Operation {
     Refused,
 }
 
-const OPERATIONS: [Operation; 8] = [
+const OPERATIONS: [Operation; 9] = [
     Operation::GetParameter,
     Operation::GetParameters,
+    Operation::GetParametersByPath,
     Operation::GetSecretValue,
     Operation::GetItem,
     Operation::SsmPassthrough,
@@ -70,6 +72,7 @@ impl Operation {
         match self {
             Self::GetParameter => "GetParameter",
             Self::GetParameters => "GetParameters",
+            Self::GetParametersByPath => "GetParametersByPath",
             Self::GetSecretValue => "GetSecretValue",
             Self::GetItem => "GetItem",
             Self::SsmPassthrough => "ssm:passthrough",
@@ -213,7 +216,7 @@ struct Reported {
     /// The cache's counters at the last report.
     cache: lambda_cache::Stats,
     /// The SDK endpoint's counts at the last report.
-    operations: [u64; 8],
+    operations: [u64; 9],
 }
 
 /// Every route's metrics, and where they are reported.
@@ -221,7 +224,7 @@ struct Reported {
 pub(crate) struct Metrics {
     routes: [RouteMetrics; 4],
     /// Requests of the SDK endpoint, per [`Operation`].
-    operations: [AtomicU64; 8],
+    operations: [AtomicU64; 9],
     /// Entries dropped because a write passed through changed them.
     invalidated: AtomicU64,
     /// `None` when `CACHE_EXTENSION_METRICS=off`.
@@ -241,7 +244,7 @@ impl Metrics {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
                 cache: lambda_cache::Stats::default(),
-                operations: [0; 8],
+                operations: [0; 9],
             }),
             clock,
         }

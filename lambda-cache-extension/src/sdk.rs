@@ -201,8 +201,10 @@ pub(crate) async fn answer(
     }
     let cached = matches!(
         (service, operation),
-        (Service::Ssm, "GetParameter" | "GetParameters")
-            | (Service::Secrets, "GetSecretValue")
+        (
+            Service::Ssm,
+            "GetParameter" | "GetParameters" | "GetParametersByPath"
+        ) | (Service::Secrets, "GetSecretValue")
             | (Service::DynamoDb, "GetItem")
     );
     if cached {
@@ -302,6 +304,10 @@ async fn from_cache(
             metrics.operation(Operation::GetParameters);
             get_parameters(backend, &input).await
         }
+        (Service::Ssm, "GetParametersByPath") => {
+            metrics.operation(Operation::GetParametersByPath);
+            get_parameters_by_path(backend, &input).await
+        }
         (Service::Secrets, "GetSecretValue") => {
             metrics.operation(Operation::GetSecretValue);
             get_secret_value(backend, &input).await
@@ -390,6 +396,117 @@ async fn get_parameter(
     body.put_u8(b'}');
     let body = body.freeze();
     Ok(Answer::from_served(served, body))
+}
+
+/// Parameters per page of GetParametersByPath, as SSM allows.
+const MAX_PAGE: u64 = 10;
+/// How this extension's page tokens start: a token of another kind is SSM's InvalidNextToken.
+const TOKEN_PREFIX: &str = "lambda-cache:";
+
+/// GetParametersByPath: the whole walk of the path cached as one entry (per recursion,
+/// decryption and filters), its pages cut from it; `NextToken` is the offset of the next page.
+async fn get_parameters_by_path(
+    backend: &Arc<Backend>,
+    input: &serde_json::Map<String, Value>,
+) -> Result<Answer, AwsFailure> {
+    let path = required(input, "Path", "path")?;
+    let recursive = boolean(input, "Recursive")?;
+    let decrypt = boolean(input, "WithDecryption")?;
+    let page = match input.get("MaxResults") {
+        None | Some(Value::Null) => MAX_PAGE,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n @ 1..=MAX_PAGE) => n,
+            _ => {
+                return Err(AwsFailure::validation(
+                    &format!("Value '{n}' at 'maxResults'"),
+                    &format!("Member must have value between 1 and {MAX_PAGE}"),
+                ));
+            }
+        },
+        Some(_) => return Err(AwsFailure::serialization("MaxResults must be a number")),
+    };
+    let offset = match string(input, "NextToken")? {
+        None => 0,
+        Some(token) => token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                AwsFailure::new(400, "InvalidNextToken", "The specified token isn't valid.")
+            })?,
+    };
+    let filters = match input.get("ParameterFilters") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(filters)) => filters
+            .iter()
+            .map(parameter_filter)
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(AwsFailure::serialization(
+                "ParameterFilters must be a list of filters",
+            ));
+        }
+    };
+    // The walk's shape, canonical: one entry per recursion, decryption and filters.
+    let shape = serde_json::json!({
+        "Recursive": recursive,
+        "WithDecryption": decrypt,
+        "ParameterFilters": input.get("ParameterFilters"),
+    });
+    let served = backend
+        .sdk_path(path, recursive, decrypt, filters, &shape.to_string())
+        .await
+        .map_err(AwsFailure::from_failure)?;
+    // The entry holds the walk's parameters one per line (compact JSON has no raw newline).
+    let all: Vec<&[u8]> = served
+        .body
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .collect();
+    let end = offset.saturating_add(page as usize).min(all.len());
+    let mut body = BytesMut::with_capacity(served.body.len() + 64);
+    body.put_slice(b"{");
+    if end < all.len() {
+        body.put_slice(format!("\"NextToken\":\"{TOKEN_PREFIX}{end}\",").as_bytes());
+    }
+    body.put_slice(b"\"Parameters\":[");
+    for (i, parameter) in all.get(offset..end).unwrap_or_default().iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(parameter);
+    }
+    body.put_slice(b"]}");
+    let body = body.freeze();
+    Ok(Answer::from_served(served, body))
+}
+
+/// One of GetParametersByPath's `ParameterFilters`: `Key`, `Option`, `Values`.
+fn parameter_filter(
+    value: &Value,
+) -> Result<aws_sdk_ssm::types::ParameterStringFilter, AwsFailure> {
+    let bad = || AwsFailure::serialization("a ParameterFilter is {Key, Option, Values}");
+    let Value::Object(filter) = value else {
+        return Err(bad());
+    };
+    let key = required(filter, "Key", "key")?;
+    let option = string(filter, "Option")?;
+    let values = match filter.get("Values") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(values)) => Some(
+            values
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(bad)?,
+        ),
+        Some(_) => return Err(bad()),
+    };
+    aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key(key)
+        .set_option(option.map(str::to_owned))
+        .set_values(values)
+        .build()
+        .map_err(|_| bad())
 }
 
 async fn get_parameters(

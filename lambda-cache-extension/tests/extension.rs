@@ -9,9 +9,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
 use aws_sdk_ssm::types::ParameterType;
 use lambda_cache_testkit::{
-    CountingProxy, ExtensionsApi, FakeAppConfig, HttpAnswer, answer_once_then, aws_json,
-    calls_to_target, create_secret, create_table, free_port, http_get, http_raw, moto_endpoint,
-    put_item, put_parameter, sdk_config, secrets_without_describe, unique, wait_exit,
+    CountingProxy, Dialect, ExtensionsApi, FakeAppConfig, Fault, FaultProxy, HttpAnswer,
+    answer_once_then, aws_json, calls_to_target, create_secret, create_table, free_port, http_get,
+    http_raw, moto_endpoint, put_item, put_parameter, sdk_config, secrets_without_describe, unique,
+    wait_exit,
 };
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -2063,6 +2064,14 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
     for (i, name) in names.iter().enumerate() {
         put_parameter(&ssm, name, ParameterType::String, &format!("value-{i}")).await;
     }
+    // Five more deeper down: a recursive walk of the prefix finds 30.
+    let mut tree = names.clone();
+    for i in 0..5 {
+        let name = format!("{prefix}/deep/q{i}");
+        put_parameter(&ssm, &name, ParameterType::String, "deep").await;
+        tree.push(name);
+    }
+    tree.sort();
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let secret = unique("sdk/secret");
     create_secret(&secrets, &secret, "s3cr3t-value").await;
@@ -2083,6 +2092,7 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
         "parameter": names[0],
         "names": names,
         "missing": format!("{prefix}/none"),
+        "path": prefix,
         "secret": secret,
         "table": table,
         "key": {"pk": {"S": "a"}},
@@ -2180,8 +2190,23 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
         out["after_put_item"]["s"],
         serde_json::json!({"S": "changed"})
     );
+    // 30 parameters in 3 pages, twice: one walk at the backend for both (3 pages, and a
+    // fourth, empty, where the emulator gave a NextToken with the third, as SSM may).
+    let walk = serde_json::json!([3, tree]);
+    assert_eq!((&out["path_first"], &out["path_second"]), (&walk, &walk));
+    let pages = calls
+        .iter()
+        .filter(|c| *c == "AmazonSSM.GetParametersByPath")
+        .count();
+    assert!((3..=4).contains(&pages), "{calls:?}");
+    assert!(
+        calls[7..7 + pages]
+            .iter()
+            .all(|c| c == "AmazonSSM.GetParametersByPath"),
+        "one walk, before the second round: {calls:?}"
+    );
     assert_eq!(
-        calls[7..],
+        calls[7 + pages..],
         [
             "AmazonSSM.PutParameter",
             "AmazonSSM.GetParameter",
@@ -2203,6 +2228,10 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
         "{stats}"
     );
     assert_eq!(stats["sdk"]["operations"]["GetParameters"], 8, "{stats}");
+    assert_eq!(
+        stats["sdk"]["operations"]["GetParametersByPath"], 6,
+        "{stats}"
+    );
     assert_eq!(stats["sdk"]["operations"]["ssm:passthrough"], 1, "{stats}");
     assert_eq!(stats["sdk"]["operations"]["refused"], 3, "{stats}");
     assert!(stats["sdk"]["invalidated"].as_u64() >= Some(3), "{stats}");
@@ -2369,4 +2398,80 @@ async fn operations_the_cache_never_serves_pass_through_unchanged() {
         Some("MissingAuthenticationTokenException")
     );
     assert_eq!(proxy.count_of(".ListSecrets"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_backend_with_a_recent_value_still_answers_each_sdk() {
+    let config = sdk_config(&moto_endpoint()).await;
+    let parameter = format!("/{}", unique("sdk-stale"));
+    put_parameter(
+        &aws_sdk_ssm::Client::new(&config),
+        &parameter,
+        ParameterType::String,
+        "held",
+    )
+    .await;
+    let secret = unique("sdk-stale/secret");
+    create_secret(
+        &aws_sdk_secretsmanager::Client::new(&config),
+        &secret,
+        "held-secret",
+    )
+    .await;
+    let table = unique("sdk-stale-table");
+    let ddb = dynamodb().await;
+    create_table(&ddb, &table, ("pk", ScalarAttributeType::S), None).await;
+    put_item(&ddb, &table, &[("pk", s("a")), ("v", s("held-item"))]).await;
+    let proxy = FaultProxy::start(&moto_endpoint(), Dialect::AwsJson).await;
+    let ext = Extension::start(
+        &proxy.endpoint(),
+        None,
+        &[
+            ("CACHE_EXTENSION_TTL", "1s"),
+            ("SSM_PARAMETER_STORE_TTL", "1"),
+            ("SECRETS_MANAGER_TTL", "1"),
+            ("CACHE_EXTENSION_REFRESH_AHEAD", "off"),
+        ],
+    )
+    .await;
+    let plan = serde_json::json!({
+        "mode": "read",
+        "parameter": parameter,
+        "secret": secret,
+        "table": table,
+        "key": {"pk": {"S": "a"}},
+    });
+    let held = serde_json::json!({
+        "parameter": "held",
+        "secret": "held-secret",
+        "item": {"pk": {"S": "a"}, "v": {"S": "held-item"}},
+    });
+    for client in [SdkClient::Boto3, SdkClient::JavaScript] {
+        assert_eq!(client.run(&ext.cache(), &plan), held, "{client:?}");
+    }
+    let before = proxy.requests();
+    assert_eq!(before, 3, "one read of each for both clients");
+    // The backend throttles from now on, and every value is past its TTL: each SDK still
+    // gets the value held, and the backend was asked (and throttled) for it.
+    proxy.inject(Fault::Throttle).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for client in [SdkClient::Boto3, SdkClient::JavaScript] {
+        assert_eq!(client.run(&ext.cache(), &plan), held, "{client:?}");
+    }
+    let rust_ssm = aws_sdk_ssm::Client::new(&sdk_config(&format!("http://{}", ext.cache())).await);
+    let out = rust_ssm
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.parameter().and_then(|p| p.value()), Some("held"));
+    assert!(proxy.requests() > before, "the backend was asked");
+    let stats = ext.get("/v1/stats").await.json();
+    for route in ["ssm", "secrets", "dynamodb"] {
+        assert!(
+            stats["routes"][route]["staleServed"].as_u64() >= Some(1),
+            "{route}: {stats}"
+        );
+    }
 }

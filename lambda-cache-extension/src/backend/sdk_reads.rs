@@ -15,6 +15,8 @@ use crate::metrics::Route;
 
 /// A parameter as SSM's JSON protocol carries it (the `Parameter` object of GetParameter).
 const SSM_WIRE: &str = "extension/ssm#wire";
+/// A GetParametersByPath walk: its parameters' wire objects, one per line, per path and shape.
+const SSM_PATH: &str = "extension/ssm#path";
 /// A GetItem answer as DynamoDB's JSON protocol carries it, per request shape.
 const DYNAMODB_WIRE: &str = "extension/dynamodb#wire";
 
@@ -243,6 +245,56 @@ impl Backend {
         Ok((held, Vec::new()))
     }
 
+    /// A GetParametersByPath walk, every page of it, within the SSM TTL: its parameters' wire
+    /// objects one per line. `shape` (recursion, decryption, filters) is the entry's variant.
+    pub(crate) async fn sdk_path(
+        self: &Arc<Self>,
+        path: &str,
+        recursive: bool,
+        decrypt: bool,
+        filters: Vec<aws_sdk_ssm::types::ParameterStringFilter>,
+        shape: &str,
+    ) -> Result<Served, Failure> {
+        lambda_cache::ssm::check_path(path).map_err(|e| Failure::bad("Path", e.to_string()))?;
+        let key = Key::new(SSM_PATH, path).variant(shape);
+        let path = path.to_owned();
+        self.serve(
+            Route::Ssm,
+            key,
+            self.ssm_ttl,
+            false,
+            move |backend, _previous| async move {
+                let mut lines = Vec::new();
+                let mut token = None;
+                loop {
+                    let out = backend
+                        .ssm
+                        .get_parameters_by_path()
+                        .path(&path)
+                        .recursive(recursive)
+                        .with_decryption(decrypt)
+                        .set_parameter_filters((!filters.is_empty()).then(|| filters.clone()))
+                        .max_results(10)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(Failure::from_sdk)?;
+                    for parameter in out.parameters.unwrap_or_default() {
+                        let (body, _) = wire_parameter(parameter);
+                        lines.extend_from_slice(&body);
+                        lines.push(b'\n');
+                    }
+                    token = out.next_token.filter(|t| !t.is_empty());
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                Ok(fetched(Bytes::from(lines)))
+            },
+        )
+        .await
+    }
+
     /// GetItem's whole answer, wire form (`{"Item": ...}`, or `{}` where there is no such
     /// item), within the table's TTL.
     pub(crate) async fn sdk_item(
@@ -377,8 +429,17 @@ impl Backend {
     fn forget_parameter(&self, written: &str) -> usize {
         let written = parameter_base(written);
         let matches = |name: &str, _: &str| parameter_base(name) == written;
+        // A walk of any path above the parameter held it (or would now).
+        let above = |path: &str, _: &str| {
+            let path = path.trim_matches('/');
+            path.is_empty()
+                || written
+                    .strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
         self.cache.invalidate_where(super::SSM, matches)
             + self.cache.invalidate_where(SSM_WIRE, matches)
+            + self.cache.invalidate_where(SSM_PATH, above)
     }
 
     fn forget_secret(&self, written: &str) -> usize {

@@ -30,6 +30,15 @@ def code_of(call):
     return None
 
 
+if plan.get("mode") == "read":
+    # One read of each, for a test that changes the backend between runs.
+    print(json.dumps({
+        "parameter": ssm.get_parameter(Name=plan["parameter"])["Parameter"]["Value"],
+        "secret": secrets.get_secret_value(SecretId=plan["secret"])["SecretString"],
+        "item": dynamodb.get_item(TableName=plan["table"], Key=plan["key"])["Item"],
+    }))
+    sys.exit(0)
+
 reads = plan["reads"]
 values = {ssm.get_parameter(Name=plan["parameter"])["Parameter"]["Value"] for _ in range(reads)}
 out["parameter"] = sorted(values)
@@ -64,6 +73,15 @@ try:
     out["missing"] = None
 except ssm.exceptions.ParameterNotFound as e:
     out["missing"] = "ssm.exceptions.ParameterNotFound: " + e.response["Error"]["Code"]
+
+# A path walked in pages, twice: one walk of the service serves both.
+paginator = ssm.get_paginator("get_parameters_by_path")
+for round_name in ("path_first", "path_second"):
+    pages, seen = 0, []
+    for page in paginator.paginate(Path=plan["path"], Recursive=True):
+        pages += 1
+        seen += [p["Name"] for p in page["Parameters"]]
+    out[round_name] = [pages, sorted(seen)]
 
 # A caller without this environment's credentials: another key, or the right key signed with
 # another secret.

@@ -3,7 +3,7 @@
 // prints what each answered as one JSON object for the Rust test to check.
 
 import { SSMClient, GetParameterCommand, GetParametersCommand, PutParameterCommand,
-  ParameterNotFound } from "@aws-sdk/client-ssm";
+  ParameterNotFound, paginateGetParametersByPath } from "@aws-sdk/client-ssm";
 import { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand }
   from "@aws-sdk/client-secrets-manager";
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
@@ -16,6 +16,15 @@ const ssm = new SSMClient(options);
 const secrets = new SecretsManagerClient(options);
 const dynamodb = new DynamoDBClient(options);
 const out = {};
+
+if (plan.mode === "read") {
+  // One read of each, for a test that changes the backend between runs.
+  const parameter = await ssm.send(new GetParameterCommand({ Name: plan.parameter }));
+  const secret = await secrets.send(new GetSecretValueCommand({ SecretId: plan.secret }));
+  const item = await dynamodb.send(new GetItemCommand({ TableName: plan.table, Key: plan.key }));
+  console.log(JSON.stringify({ parameter: parameter.Parameter.Value, secret: secret.SecretString, item: item.Item }));
+  process.exit(0);
+}
 
 async function codeOf(call) {
   try {
@@ -69,6 +78,17 @@ try {
   out.missing = null;
 } catch (e) {
   out.missing = e instanceof ParameterNotFound ? "ParameterNotFound (its own class)" : e.name;
+}
+
+// A path walked in pages, twice: one walk of the service serves both.
+for (const round of ["path_first", "path_second"]) {
+  let pages = 0;
+  const seen = [];
+  for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: plan.path, Recursive: true })) {
+    pages += 1;
+    seen.push(...page.Parameters.map((p) => p.Name));
+  }
+  out[round] = [pages, seen.sort()];
 }
 
 const foreign = new SSMClient({ ...options,
