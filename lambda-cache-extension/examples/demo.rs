@@ -1,7 +1,8 @@
 //! The extension's demo: the built binary under a mock Extensions API, against the moto
 //! server (and the testkit's fake AppConfigData, which moto lacks), read by a Python function
 //! (`examples/function.py`, standard library only). A feature flag is flipped in AppConfig
-//! between invocations.
+//! between invocations. Then a function with plain boto3 calls, unchanged, reads the same
+//! values through the extension's SDK endpoint (`examples/boto3_function.py`).
 //!
 //! Run by `cargo xtask demo`, which starts moto and builds the binary first.
 
@@ -172,6 +173,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         appconfig.polls(),
         rss_kib(child.id()).unwrap_or(0)
     );
+
+    // The same reads with plain boto3, unchanged: only the endpoint variables point it at the
+    // extension, which answers the SDK's own protocol from its cache.
+    println!(
+        "\n== a function with plain boto3 calls (boto3.client(\"ssm\").get_parameter(...)), unchanged; \
+         its configuration sets AWS_ENDPOINT_URL_SSM, _SECRETS_MANAGER and _DYNAMODB to the extension\n"
+    );
+    let before = [".GetParameter", ".GetSecretValue", ".GetItem"].map(|op| proxy.count_of(op));
+    let here = format!("http://127.0.0.1:{port}");
+    let status = lambda_cache_testkit::boto3_python()
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/boto3_function.py"
+        ))
+        .env("AWS_ENDPOINT_URL_SSM", &here)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &here)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &here)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", TOKEN)
+        .env("DEMO_TABLE", &table)
+        .env("DEMO_PARAMETER", &parameter)
+        .env("DEMO_SECRET", &secret)
+        .env("DEMO_INVOCATIONS", "5")
+        .stdout(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("boto3's Python did not start: {e}"))?;
+    if !status.success() {
+        return Err(format!("the boto3 function failed: {status}").into());
+    }
+    let after = [".GetParameter", ".GetSecretValue", ".GetItem"].map(|op| proxy.count_of(op));
+    println!(
+        "backend calls for its 5 invocations: GetParameter +{}, GetSecretValue +{} (the secret's entry is the \
+         /secretsmanager/get route's, already held), GetItem +{}",
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2]
+    );
+    if after[0] - before[0] != 1 || after[1] != before[1] || after[2] - before[2] != 1 {
+        return Err("the boto3 function's reads were not cached as the demo says".into());
+    }
 
     api.shutdown();
     let asked = std::time::Instant::now();

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 mod sdk_reads;
 
-pub(crate) use sdk_reads::ItemRequest;
+pub(crate) use sdk_reads::{BatchKey, ItemRequest, TableRead};
 
 use crate::config::{CacheFile, InitError, KeyAttribute, KeyType, Settings, TableConfig};
 use crate::go::quote;
@@ -884,30 +884,16 @@ impl Backend {
                     .await
                     .map_err(Failure::from_sdk)?;
                 let validator = Validator::from(out.version_id());
-                let fields = present([
-                    ("ARN", out.arn.map(Into::into)),
-                    ("Name", out.name.map(Into::into)),
-                    ("VersionId", out.version_id.map(Into::into)),
-                    ("SecretString", out.secret_string.map(Into::into)),
-                    (
-                        "SecretBinary",
-                        out.secret_binary.map(|b| {
-                            base64::engine::general_purpose::STANDARD
-                                .encode(b.as_ref())
-                                .into()
-                        }),
-                    ),
-                    ("VersionStages", out.version_stages.map(Into::into)),
-                    // As on the wire: seconds since the epoch.
-                    (
-                        "CreatedDate",
-                        out.created_date
-                            .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
-                            .map(serde_json::Value::Number),
-                    ),
-                ]);
-                Ok(fetched(json_bytes(&serde_json::Value::Object(fields)))
-                    .with_validator(validator))
+                let body = secret_body(SecretParts {
+                    arn: out.arn,
+                    name: out.name,
+                    version_id: out.version_id,
+                    string: out.secret_string,
+                    binary: out.secret_binary,
+                    stages: out.version_stages,
+                    created: out.created_date,
+                });
+                Ok(fetched(body).with_validator(validator))
             },
         )
         .await
@@ -1284,6 +1270,46 @@ fn invalid_flag(profile: &Profile, error: &VariantError) -> Failure {
         &format!("profile {profile}: {error}"),
         None,
     ))
+}
+
+/// A secret's version as GetSecretValue (and each of BatchGetSecretValue's `SecretValues`)
+/// carries it.
+struct SecretParts {
+    arn: Option<String>,
+    name: Option<String>,
+    version_id: Option<String>,
+    string: Option<String>,
+    binary: Option<aws_smithy_types::Blob>,
+    stages: Option<Vec<String>>,
+    created: Option<aws_smithy_types::DateTime>,
+}
+
+/// GetSecretValue's answer: binary as base64, the date in seconds since the epoch, as on the
+/// wire; the absent fields left out.
+fn secret_body(secret: SecretParts) -> Bytes {
+    let fields = present([
+        ("ARN", secret.arn.map(Into::into)),
+        ("Name", secret.name.map(Into::into)),
+        ("VersionId", secret.version_id.map(Into::into)),
+        ("SecretString", secret.string.map(Into::into)),
+        (
+            "SecretBinary",
+            secret.binary.map(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .encode(b.as_ref())
+                    .into()
+            }),
+        ),
+        ("VersionStages", secret.stages.map(Into::into)),
+        (
+            "CreatedDate",
+            secret
+                .created
+                .and_then(|d| serde_json::Number::from_f64(d.as_secs_f64()))
+                .map(serde_json::Value::Number),
+        ),
+    ]);
+    json_bytes(&serde_json::Value::Object(fields))
 }
 
 /// How a parameter's `LastModifiedDate` is written: as the AWS Parameters and Secrets extension

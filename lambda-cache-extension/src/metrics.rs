@@ -48,19 +48,23 @@ pub(crate) enum Operation {
     GetParameters,
     GetParametersByPath,
     GetSecretValue,
+    BatchGetSecretValue,
     GetItem,
+    BatchGetItem,
     SsmPassthrough,
     SecretsPassthrough,
     DynamoDbPassthrough,
     Refused,
 }
 
-const OPERATIONS: [Operation; 9] = [
+const OPERATIONS: [Operation; 11] = [
     Operation::GetParameter,
     Operation::GetParameters,
     Operation::GetParametersByPath,
     Operation::GetSecretValue,
+    Operation::BatchGetSecretValue,
     Operation::GetItem,
+    Operation::BatchGetItem,
     Operation::SsmPassthrough,
     Operation::SecretsPassthrough,
     Operation::DynamoDbPassthrough,
@@ -74,7 +78,9 @@ impl Operation {
             Self::GetParameters => "GetParameters",
             Self::GetParametersByPath => "GetParametersByPath",
             Self::GetSecretValue => "GetSecretValue",
+            Self::BatchGetSecretValue => "BatchGetSecretValue",
             Self::GetItem => "GetItem",
+            Self::BatchGetItem => "BatchGetItem",
             Self::SsmPassthrough => "ssm:passthrough",
             Self::SecretsPassthrough => "secretsmanager:passthrough",
             Self::DynamoDbPassthrough => "dynamodb:passthrough",
@@ -216,7 +222,7 @@ struct Reported {
     /// The cache's counters at the last report.
     cache: lambda_cache::Stats,
     /// The SDK endpoint's counts at the last report.
-    operations: [u64; 9],
+    operations: [u64; 11],
 }
 
 /// Every route's metrics, and where they are reported.
@@ -224,7 +230,7 @@ struct Reported {
 pub(crate) struct Metrics {
     routes: [RouteMetrics; 4],
     /// Requests of the SDK endpoint, per [`Operation`].
-    operations: [AtomicU64; 9],
+    operations: [AtomicU64; 11],
     /// Entries dropped because a write passed through changed them.
     invalidated: AtomicU64,
     /// `None` when `CACHE_EXTENSION_METRICS=off`.
@@ -244,7 +250,7 @@ impl Metrics {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
                 cache: lambda_cache::Stats::default(),
-                operations: [0; 9],
+                operations: [0; 11],
             }),
             clock,
         }

@@ -199,14 +199,20 @@ pub(crate) async fn answer(
         backend.metrics().operation(Operation::Refused);
         return boxed(failure(service, refused));
     }
-    let cached = matches!(
-        (service, operation),
-        (
-            Service::Ssm,
-            "GetParameter" | "GetParameters" | "GetParametersByPath"
-        ) | (Service::Secrets, "GetSecretValue")
-            | (Service::DynamoDb, "GetItem")
-    );
+    let cached = match (service, operation) {
+        (Service::Ssm, "GetParameter" | "GetParameters" | "GetParametersByPath")
+        | (Service::Secrets, "GetSecretValue")
+        | (Service::DynamoDb, "GetItem" | "BatchGetItem") => true,
+        // By `SecretIdList` only: a `Filters` search is the service's to answer.
+        (Service::Secrets, "BatchGetSecretValue") => {
+            serde_json::from_slice::<serde_json::Map<String, Value>>(&body).is_ok_and(|input| {
+                input.get("SecretIdList").is_some_and(Value::is_array)
+                    && input.get("Filters").is_none_or(Value::is_null)
+                    && input.get("NextToken").is_none_or(Value::is_null)
+            })
+        }
+        _ => false,
+    };
     if cached {
         boxed(from_cache(backend, service, operation, &body).await)
     } else {
@@ -315,6 +321,14 @@ async fn from_cache(
         (Service::DynamoDb, "GetItem") => {
             metrics.operation(Operation::GetItem);
             get_item(backend, &input).await
+        }
+        (Service::Secrets, "BatchGetSecretValue") => {
+            metrics.operation(Operation::BatchGetSecretValue);
+            batch_get_secret_value(backend, &input).await
+        }
+        (Service::DynamoDb, "BatchGetItem") => {
+            metrics.operation(Operation::BatchGetItem);
+            batch_get_item(backend, &input).await
         }
         _ => Err(AwsFailure::new(
             400,
@@ -595,57 +609,16 @@ async fn get_item(
             ));
         }
     };
-    let mut key = HashMap::with_capacity(key_json.len());
-    for (name, value) in key_json {
-        let value = attribute_from_json(value).map_err(|why| {
-            AwsFailure::serialization(format!("Key {}: {why}", crate::go::quote(name)))
-        })?;
-        key.insert(name.clone(), value);
-    }
-    let projection = string(input, "ProjectionExpression")?.map(str::to_owned);
-    let names = match input.get("ExpressionAttributeNames") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(
-            map.iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect::<Option<HashMap<String, String>>>()
-                .ok_or_else(|| {
-                    AwsFailure::serialization("ExpressionAttributeNames must map names to strings")
-                })?,
-        ),
-        Some(_) => {
-            return Err(AwsFailure::serialization(
-                "ExpressionAttributeNames must map names to strings",
-            ));
-        }
-    };
-    let attributes_to_get = match input.get("AttributesToGet") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(list)) => Some(
-            list.iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| AwsFailure::serialization("AttributesToGet must be strings"))?,
-        ),
-        Some(_) => return Err(AwsFailure::serialization("AttributesToGet must be strings")),
-    };
-    let consistent = boolean(input, "ConsistentRead")?;
-    // Everything that shapes the answer, canonical (JSON objects sort their members).
-    let shape = serde_json::json!({
-        "Key": key_json,
-        "ProjectionExpression": projection,
-        "ExpressionAttributeNames": input.get("ExpressionAttributeNames"),
-        "AttributesToGet": input.get("AttributesToGet"),
-        "ConsistentRead": consistent,
-    });
+    let key = parse_key(key_json)?;
+    let shape = ReadShape::parse(input)?;
     let request = ItemRequest {
         table,
         key,
-        projection,
-        names,
-        attributes_to_get,
-        consistent,
-        variant: shape.to_string(),
+        variant: shape.variant(key_json),
+        projection: shape.read.projection,
+        names: shape.read.names,
+        attributes_to_get: shape.read.attributes_to_get,
+        consistent: shape.read.consistent,
     };
     let served = backend
         .sdk_item(request)
@@ -653,6 +626,240 @@ async fn get_item(
         .map_err(AwsFailure::from_failure)?;
     let body = served.body.clone();
     Ok(Answer::from_served(served, body))
+}
+
+/// Secret ids one BatchGetSecretValue may name, as Secrets Manager allows.
+const MAX_SECRET_IDS: usize = 20;
+/// Keys one BatchGetItem may ask for, as DynamoDB allows.
+const MAX_BATCH_KEYS: usize = 100;
+
+async fn batch_get_secret_value(
+    backend: &Arc<Backend>,
+    input: &serde_json::Map<String, Value>,
+) -> Result<Answer, AwsFailure> {
+    let ids = input
+        .get("SecretIdList")
+        .and_then(Value::as_array)
+        .and_then(|ids| {
+            ids.iter()
+                .map(|id| id.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+        })
+        .ok_or_else(|| AwsFailure::serialization("SecretIdList must be a list of strings"))?;
+    if ids.is_empty() || ids.len() > MAX_SECRET_IDS {
+        return Err(AwsFailure::validation(
+            "Value at 'secretIdList'",
+            &format!("Member must have length between 1 and {MAX_SECRET_IDS}"),
+        ));
+    }
+    if let Some(id) = ids.iter().find(|id| id.is_empty() || id.len() > 2048) {
+        return Err(AwsFailure::new(
+            400,
+            "InvalidParameterException",
+            format!(
+                "a SecretId is 1 to 2048 characters; {} is not",
+                crate::go::quote(id)
+            ),
+        ));
+    }
+    let (values, errors) = backend
+        .sdk_secrets(&ids)
+        .await
+        .map_err(AwsFailure::from_failure)?;
+    let mut body = BytesMut::with_capacity(64 + values.iter().map(Bytes::len).sum::<usize>());
+    body.put_slice(b"{\"Errors\":");
+    body.put_slice(Value::from(errors).to_string().as_bytes());
+    body.put_slice(b",\"SecretValues\":[");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(value);
+    }
+    body.put_slice(b"]}");
+    Ok(Answer {
+        body: body.freeze(),
+        served: None,
+    })
+}
+
+async fn batch_get_item(
+    backend: &Arc<Backend>,
+    input: &serde_json::Map<String, Value>,
+) -> Result<Answer, AwsFailure> {
+    let Some(Value::Object(requested)) = input.get("RequestItems") else {
+        return Err(AwsFailure::validation(
+            "Value null at 'requestItems'",
+            "Member must not be null",
+        ));
+    };
+    let total: usize = requested
+        .values()
+        .map(|read| {
+            read.get("Keys")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    if total > MAX_BATCH_KEYS {
+        return Err(AwsFailure::new(
+            400,
+            "ValidationException",
+            "Too many items requested for the BatchGetItem call",
+        ));
+    }
+    let mut tables = Vec::with_capacity(requested.len());
+    for (table, read_json) in requested {
+        let Value::Object(read_json) = read_json else {
+            return Err(AwsFailure::serialization(
+                "each RequestItems entry is {Keys, ...}",
+            ));
+        };
+        let shape = ReadShape::parse(read_json)?;
+        let Some(Value::Array(keys_json)) = read_json.get("Keys") else {
+            return Err(AwsFailure::validation(
+                &format!("Value null at 'requestItems.{table}.member.keys'"),
+                "Member must not be null",
+            ));
+        };
+        let mut keys = Vec::with_capacity(keys_json.len());
+        for key_json in keys_json {
+            let Value::Object(wire) = key_json else {
+                return Err(AwsFailure::serialization(
+                    "each key is a map of attribute values",
+                ));
+            };
+            let key = parse_key(wire)?;
+            keys.push(crate::backend::BatchKey {
+                variant: shape.variant(wire),
+                wire: wire.clone(),
+                key,
+            });
+        }
+        tables.push((table.clone(), shape.read, keys));
+    }
+    let (responses, unprocessed) = backend
+        .sdk_items(tables)
+        .await
+        .map_err(AwsFailure::from_failure)?;
+    let mut body = BytesMut::with_capacity(256);
+    body.put_slice(b"{\"Responses\":{");
+    for (i, (table, items)) in responses.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(Value::from(table.as_str()).to_string().as_bytes());
+        body.put_slice(b":[");
+        for (j, item) in items.iter().enumerate() {
+            if j > 0 {
+                body.put_u8(b',');
+            }
+            body.put_slice(item);
+        }
+        body.put_u8(b']');
+    }
+    body.put_slice(b"},\"UnprocessedKeys\":");
+    let mut left = serde_json::Map::new();
+    for (table, keys) in unprocessed {
+        let mut read = requested
+            .get(&table)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        read.insert(
+            "Keys".to_owned(),
+            Value::Array(keys.into_iter().map(Value::Object).collect()),
+        );
+        left.insert(table, Value::Object(read));
+    }
+    body.put_slice(Value::Object(left).to_string().as_bytes());
+    body.put_u8(b'}');
+    Ok(Answer {
+        body: body.freeze(),
+        served: None,
+    })
+}
+
+/// What shapes a DynamoDB read's answer besides its key: GetItem's members, and each table's
+/// entry of BatchGetItem.
+struct ReadShape<'a> {
+    read: crate::backend::TableRead,
+    projection: Option<&'a Value>,
+    names: Option<&'a Value>,
+    attributes_to_get: Option<&'a Value>,
+}
+
+impl<'a> ReadShape<'a> {
+    fn parse(input: &'a serde_json::Map<String, Value>) -> Result<Self, AwsFailure> {
+        let projection = string(input, "ProjectionExpression")?.map(str::to_owned);
+        let names = match input.get("ExpressionAttributeNames") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(
+                map.iter()
+                    .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect::<Option<HashMap<String, String>>>()
+                    .ok_or_else(|| {
+                        AwsFailure::serialization(
+                            "ExpressionAttributeNames must map names to strings",
+                        )
+                    })?,
+            ),
+            Some(_) => {
+                return Err(AwsFailure::serialization(
+                    "ExpressionAttributeNames must map names to strings",
+                ));
+            }
+        };
+        let attributes_to_get = match input.get("AttributesToGet") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(list)) => Some(
+                list.iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| AwsFailure::serialization("AttributesToGet must be strings"))?,
+            ),
+            Some(_) => return Err(AwsFailure::serialization("AttributesToGet must be strings")),
+        };
+        let consistent = boolean(input, "ConsistentRead")?;
+        Ok(Self {
+            read: crate::backend::TableRead {
+                projection,
+                names,
+                attributes_to_get,
+                consistent,
+            },
+            projection: input.get("ProjectionExpression"),
+            names: input.get("ExpressionAttributeNames"),
+            attributes_to_get: input.get("AttributesToGet"),
+        })
+    }
+
+    /// The cache variant of reading `key` this way: canonical JSON (objects sort their
+    /// members), the same for GetItem and for BatchGetItem.
+    fn variant(&self, key: &serde_json::Map<String, Value>) -> String {
+        serde_json::json!({
+            "Key": key,
+            "ProjectionExpression": self.projection,
+            "ExpressionAttributeNames": self.names,
+            "AttributesToGet": self.attributes_to_get,
+            "ConsistentRead": self.read.consistent,
+        })
+        .to_string()
+    }
+}
+
+/// A key's attribute values from their wire JSON.
+fn parse_key(
+    wire: &serde_json::Map<String, Value>,
+) -> Result<HashMap<String, AttributeValue>, AwsFailure> {
+    let mut key = HashMap::with_capacity(wire.len());
+    for (name, value) in wire {
+        let value = attribute_from_json(value).map_err(|why| {
+            AwsFailure::serialization(format!("Key {}: {why}", crate::go::quote(name)))
+        })?;
+        key.insert(name.clone(), value);
+    }
+    Ok(key)
 }
 
 /// A DynamoDB attribute value from its wire JSON (`{"S": "a"}`, `{"N": "1"}`, ...).

@@ -2075,6 +2075,9 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let secret = unique("sdk/secret");
     create_secret(&secrets, &secret, "s3cr3t-value").await;
+    let (secret2, secret3) = (unique("sdk/secret2"), unique("sdk/secret3"));
+    create_secret(&secrets, &secret2, "second-value").await;
+    create_secret(&secrets, &secret3, "third-value").await;
     let table = unique("sdk-table");
     let ddb = dynamodb().await;
     create_table(&ddb, &table, ("pk", ScalarAttributeType::S), None).await;
@@ -2084,6 +2087,8 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
         &[("pk", s("a")), ("n", n("42")), ("s", s("hello"))],
     )
     .await;
+    put_item(&ddb, &table, &[("pk", s("b")), ("s", s("bee"))]).await;
+    put_item(&ddb, &table, &[("pk", s("c")), ("s", s("sea"))]).await;
 
     let proxy = CountingProxy::start(&moto_endpoint()).await;
     let ext = Extension::start(proxy.endpoint(), None, &[]).await;
@@ -2094,6 +2099,8 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
         "missing": format!("{prefix}/none"),
         "path": prefix,
         "secret": secret,
+        "secret2": secret2,
+        "secret3": secret3,
         "table": table,
         "key": {"pk": {"S": "a"}},
     });
@@ -2205,8 +2212,39 @@ async fn sdk_client_reads_and_writes(client: SdkClient) {
             .all(|c| c == "AmazonSSM.GetParametersByPath"),
         "one walk, before the second round: {calls:?}"
     );
+    // Three secrets, one held: one BatchGetSecretValue; three items, one held: one
+    // BatchGetItem; two projected: one more; the second rounds none; 101 keys DynamoDB's own
+    // ValidationException, with no backend call.
+    let secrets_round = serde_json::json!([["s3cr3t-value", "second-value", "third-value"], []]);
     assert_eq!(
-        calls[7 + pages..],
+        (&out["secrets_first"], &out["secrets_second"]),
+        (&secrets_round, &secrets_round),
+        "{out}"
+    );
+    let items_round = serde_json::json!([["bee", "hello", "sea"], {}]);
+    assert_eq!(
+        (&out["items_first"], &out["items_second"]),
+        (&items_round, &items_round),
+        "{out}"
+    );
+    assert_eq!(
+        out["items_projected"],
+        serde_json::json!([r#"{"s": {"S": "bee"}}"#, r#"{"s": {"S": "hello"}}"#]),
+        "{out}"
+    );
+    assert_eq!(out["hundred_and_one"], "ValidationException", "{out}");
+    let at = 7 + pages;
+    assert_eq!(
+        calls[at..at + 3],
+        [
+            "secretsmanager.BatchGetSecretValue",
+            "DynamoDB_20120810.BatchGetItem",
+            "DynamoDB_20120810.BatchGetItem"
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[at + 3..],
         [
             "AmazonSSM.PutParameter",
             "AmazonSSM.GetParameter",

@@ -348,6 +348,26 @@ pub(crate) fn bench() -> Result<(), String> {
         ),
         "<= 1.30x",
     );
+    row(
+        "extension: SDK endpoint (boto3 GetParameter, SigV4) p50 / floor",
+        format!(
+            "{:.1} / {:.1} us = {:.2}x",
+            ext("sdk_p50_us")?,
+            ext("sdk_floor_p50_us")?,
+            ext("sdk_p50_ratio")?
+        ),
+        "<= 1.50x",
+    );
+    row(
+        "extension: SDK endpoint (boto3 GetParameter, SigV4) p99 / floor",
+        format!(
+            "{:.1} / {:.1} us = {:.2}x",
+            ext("sdk_p99_us")?,
+            ext("sdk_floor_p99_us")?,
+            ext("sdk_p99_ratio")?
+        ),
+        "(reported)",
+    );
     for connections in [1, 8, 64] {
         row(
             &format!("extension: req/s, {connections} connections / floor"),

@@ -340,7 +340,341 @@ impl Backend {
     }
 }
 
+/// One key of a BatchGetItem, as the cache keys it.
+pub(crate) struct BatchKey {
+    /// The key as the request gave it (wire JSON), and as the SDK takes it.
+    pub(crate) wire: serde_json::Map<String, serde_json::Value>,
+    pub(crate) key: HashMap<String, AttributeValue>,
+    /// The GetItem variant the same read would have: the two operations share entries.
+    pub(crate) variant: String,
+}
+
+/// How one table's keys are read in a BatchGetItem.
+#[derive(Clone, Default)]
+pub(crate) struct TableRead {
+    pub(crate) projection: Option<String>,
+    pub(crate) names: Option<HashMap<String, String>>,
+    pub(crate) attributes_to_get: Option<Vec<String>>,
+    pub(crate) consistent: bool,
+}
+
+/// What a BatchGetItem answers: per table, its items (wire JSON objects); and the keys left
+/// unprocessed by the service after the extension's retries, per table.
+pub(crate) type BatchItems = (
+    Vec<(String, Vec<Bytes>)>,
+    Vec<(String, Vec<serde_json::Map<String, serde_json::Value>>)>,
+);
+
+/// Rounds of a BatchGetItem's misses while the service leaves keys unprocessed.
+const BATCH_ROUNDS: usize = 3;
+
 impl Backend {
+    /// BatchGetSecretValue by `SecretIdList`: each id's current version from the entry that
+    /// GetSecretValue and `/secretsmanager/get` share, the misses in one backend
+    /// BatchGetSecretValue (one GetSecretValue when one misses). Returns the `SecretValues` in
+    /// the order asked and the `Errors` as the service gave them (not cached).
+    pub(crate) async fn sdk_secrets(
+        self: &Arc<Self>,
+        ids: &[String],
+    ) -> Result<(Vec<Bytes>, Vec<serde_json::Value>), Failure> {
+        let ttl = self.secrets_ttl;
+        let current = lambda_cache::secrets::CURRENT;
+        let mut found: HashMap<&str, Bytes> = HashMap::new();
+        let mut errors = Vec::new();
+        let mut misses: Vec<&str> = Vec::new();
+        for id in ids {
+            let key = Key::new(super::SECRETS, id).variant(current);
+            match self.caching.then(|| self.cache.get_fresh::<Body>(key, ttl)) {
+                Some(Some(entry)) => {
+                    self.metrics.hit(Route::Secrets);
+                    found.insert(id, entry.value().0.clone());
+                }
+                _ if !misses.contains(&id.as_str()) => misses.push(id),
+                _ => {}
+            }
+        }
+        match misses.as_slice() {
+            [] => {}
+            [one] => match self.secret(one, None, None, false).await {
+                Ok(served) => {
+                    found.insert(one, served.body);
+                }
+                Err(failure) if failure.is_not_found() => errors.push(serde_json::json!({
+                    "ErrorCode": "ResourceNotFoundException",
+                    "Message": failure.to_string(),
+                    "SecretId": one,
+                })),
+                Err(failure) => return Err(failure),
+            },
+            _ => {
+                for _ in &misses {
+                    self.metrics.miss(Route::Secrets);
+                }
+                let _place = self.waiting()?;
+                let out = self
+                    .timed(Route::Secrets, async {
+                        self.secrets
+                            .batch_get_secret_value()
+                            .set_secret_id_list(Some(
+                                misses.iter().map(|m| (*m).to_owned()).collect(),
+                            ))
+                            .send()
+                            .await
+                            .map_err(Failure::from_sdk)
+                    })
+                    .await?;
+                let mut batch = self.cache.batch();
+                for entry in out.secret_values.unwrap_or_default() {
+                    let asked = misses.iter().find(|m| {
+                        entry.arn() == Some(**m)
+                            || entry.name().is_some_and(|name| secret_base(m) == name)
+                    });
+                    let validator = Validator::from(entry.version_id());
+                    let body = super::secret_body(super::SecretParts {
+                        arn: entry.arn,
+                        name: entry.name,
+                        version_id: entry.version_id,
+                        string: entry.secret_string,
+                        binary: entry.secret_binary,
+                        stages: entry.version_stages,
+                        created: entry.created_date,
+                    });
+                    let Some(&asked) = asked else { continue };
+                    if self.caching {
+                        let weight = body.len() as u64;
+                        batch.insert(
+                            Key::new(super::SECRETS, asked).variant(current),
+                            Body(body.clone()),
+                            validator,
+                            weight,
+                        );
+                    }
+                    found.insert(asked, body);
+                }
+                batch.commit();
+                for error in out.errors.unwrap_or_default() {
+                    errors.push(serde_json::json!({
+                        "ErrorCode": error.error_code(),
+                        "Message": error.message(),
+                        "SecretId": error.secret_id(),
+                    }));
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(body) = found.remove(id.as_str()) {
+                values.push(body);
+            }
+        }
+        Ok((values, errors))
+    }
+
+    /// BatchGetItem: each key from the entry GetItem shares for the same read, the misses in
+    /// one backend BatchGetItem per round (keys the service leaves unprocessed are asked again,
+    /// up to 3 rounds, then answered as unprocessed, as the service does). An item whose key
+    /// the answer does not let the extension match (numbers written two ways) is read with
+    /// GetItem. Keys the cache holds are never unprocessed.
+    pub(crate) async fn sdk_items(
+        self: &Arc<Self>,
+        tables: Vec<(String, TableRead, Vec<BatchKey>)>,
+    ) -> Result<BatchItems, Failure> {
+        let mut responses: Vec<(String, Vec<Bytes>)> = Vec::new();
+        let mut unprocessed = Vec::new();
+        let mut misses: Vec<(String, TableRead, Vec<BatchKey>)> = Vec::new();
+        for (table, read, keys) in tables {
+            let ttl = self.table_ttl(&table);
+            let mut items = Vec::new();
+            let mut missed = Vec::new();
+            for key in keys {
+                let cache_key = Key::new(DYNAMODB_WIRE, &table).variant(&key.variant);
+                match self
+                    .caching
+                    .then(|| self.cache.get_fresh::<Body>(cache_key, ttl))
+                {
+                    Some(Some(entry)) => {
+                        self.metrics.hit(Route::DynamoDb);
+                        items.extend(item_of(&entry.value().0));
+                    }
+                    _ => missed.push(key),
+                }
+            }
+            responses.push((table.clone(), items));
+            if !missed.is_empty() {
+                misses.push((table, read, missed));
+            }
+        }
+        let mut round = 0;
+        while !misses.is_empty() {
+            round += 1;
+            let left = self
+                .items_round(&mut responses, std::mem::take(&mut misses))
+                .await?;
+            if round == BATCH_ROUNDS {
+                for (table, _, keys) in left {
+                    unprocessed.push((table, keys.into_iter().map(|k| k.wire).collect()));
+                }
+                break;
+            }
+            misses = left;
+        }
+        Ok((responses, unprocessed))
+    }
+
+    fn table_ttl(&self, table: &str) -> std::time::Duration {
+        self.file
+            .dynamodb
+            .iter()
+            .find(|t| t.table == table)
+            .and_then(|t| t.ttl)
+            .unwrap_or(self.ttl)
+    }
+
+    /// One backend BatchGetItem for `misses`: each item found is stored under its read's
+    /// entry and added to `responses`; a key with no item gets the empty answer `{}`. Returns
+    /// the keys the service left unprocessed.
+    async fn items_round(
+        self: &Arc<Self>,
+        responses: &mut Vec<(String, Vec<Bytes>)>,
+        misses: Vec<(String, TableRead, Vec<BatchKey>)>,
+    ) -> Result<Vec<(String, TableRead, Vec<BatchKey>)>, Failure> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut request = HashMap::new();
+        for (table, read, keys) in &misses {
+            for _ in keys {
+                self.metrics.miss(Route::DynamoDb);
+            }
+            // The key attributes are projected too, so that each item finds its key.
+            let (projection, names) = with_key_attributes(read, keys);
+            let attributes_to_get = read.attributes_to_get.clone().map(|mut list| {
+                for name in keys.iter().flat_map(|k| k.key.keys()) {
+                    if !list.contains(name) {
+                        list.push(name.clone());
+                    }
+                }
+                list
+            });
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(keys.iter().map(|k| k.key.clone()).collect()))
+                .set_projection_expression(projection)
+                .set_expression_attribute_names(names)
+                .set_attributes_to_get(attributes_to_get)
+                .consistent_read(read.consistent)
+                .build()
+                .map_err(|e| Failure::bad("RequestItems", e.to_string()))?;
+            request.insert(table.clone(), ka);
+        }
+        let out = {
+            let _place = self.waiting()?;
+            self.timed(Route::DynamoDb, async {
+                self.dynamodb
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(Failure::from_sdk)
+            })
+            .await?
+        };
+        let mut got = out.responses.unwrap_or_default();
+        let left_over = out.unprocessed_keys.unwrap_or_default();
+        let mut left = Vec::new();
+        let mut batch = self.cache.batch();
+        let mut unmatched: Vec<(String, TableRead, BatchKey)> = Vec::new();
+        for (table, read, keys) in misses {
+            let items = got.remove(&table).unwrap_or_default();
+            let skipped: Vec<&HashMap<String, AttributeValue>> = left_over
+                .get(&table)
+                .map(|ka| ka.keys().iter().collect())
+                .unwrap_or_default();
+            let mut pending = Vec::new();
+            let mut answered = Vec::new();
+            let mut matched = vec![false; items.len()];
+            for key in keys {
+                if skipped.iter().any(|k| **k == key.key) {
+                    pending.push(key);
+                    continue;
+                }
+                let found = items.iter().position(|item| {
+                    key.key
+                        .iter()
+                        .all(|(name, value)| item.get(name) == Some(value))
+                });
+                match found {
+                    Some(at) => {
+                        matched[at] = true;
+                        let item = strip_unasked(&items[at], &read, &key);
+                        answered.push((key, Some(item)));
+                    }
+                    None => answered.push((key, None)),
+                }
+            }
+            let stray = matched.iter().any(|m| !m);
+            let ttl_table = table.clone();
+            let slot = responses
+                .iter()
+                .position(|(t, _)| *t == table)
+                .unwrap_or_else(|| {
+                    responses.push((table.clone(), Vec::new()));
+                    responses.len() - 1
+                });
+            for (key, item) in answered {
+                match item {
+                    Some(item) => {
+                        let body = crate::sdk::item_answer(&item);
+                        if self.caching {
+                            let weight = body.len() as u64;
+                            batch.insert(
+                                Key::new(DYNAMODB_WIRE, &ttl_table).variant(&key.variant),
+                                Body(body.clone()),
+                                Validator::default(),
+                                weight,
+                            );
+                        }
+                        responses[slot].1.extend(item_of(&body));
+                    }
+                    // An item the answer held but that matched no key: read it alone.
+                    None if stray => unmatched.push((table.clone(), read.clone(), key)),
+                    None => {
+                        if self.caching {
+                            batch.insert(
+                                Key::new(DYNAMODB_WIRE, &ttl_table).variant(&key.variant),
+                                Body(Bytes::from_static(b"{}")),
+                                Validator::default(),
+                                2,
+                            );
+                        }
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                left.push((table, read, pending));
+            }
+        }
+        batch.commit();
+        // Rare: an item whose key the service wrote in another form than the request's
+        // (numbers): read alone with GetItem, whose entry for the same read is this one.
+        for (table, read, key) in unmatched {
+            let served = self
+                .sdk_item(ItemRequest {
+                    table: table.clone(),
+                    key: key.key,
+                    projection: read.projection,
+                    names: read.names,
+                    attributes_to_get: read.attributes_to_get,
+                    consistent: read.consistent,
+                    variant: key.variant,
+                })
+                .await?;
+            if let Some(item) = item_of(&served.body)
+                && let Some((_, items)) = responses.iter_mut().find(|(t, _)| *t == table)
+            {
+                items.push(item);
+            }
+        }
+        Ok(left)
+    }
+
     /// Drops what a write passed through to `service` changes, before its answer is returned:
     /// a parameter under every name, ARN and selector it may have been read by (its labels
     /// and versions too, on either route); a secret under every stage and version id, by
@@ -513,6 +847,72 @@ fn key_within(variant: &str, attributes: &serde_json::Map<String, serde_json::Va
             .all(|(name, value)| attributes.get(name) == Some(value)),
         _ => true,
     }
+}
+
+/// The item of a GetItem answer held in the cache (`{"Item":{…}}`), or none for `{}`.
+fn item_of(answer: &Bytes) -> Option<Bytes> {
+    let inner = answer.strip_prefix(b"{\"Item\":")?.strip_suffix(b"}")?;
+    Some(answer.slice_ref(inner))
+}
+
+/// A read's projection with the key attributes added (under fresh placeholders), so that a
+/// BatchGetItem's items can be matched to their keys; `None` when the read has none.
+fn with_key_attributes(
+    read: &TableRead,
+    keys: &[BatchKey],
+) -> (Option<String>, Option<HashMap<String, String>>) {
+    let Some(projection) = &read.projection else {
+        return (None, read.names.clone());
+    };
+    let mut projection = projection.clone();
+    let mut names = read.names.clone().unwrap_or_default();
+    let mut attributes: Vec<&String> = keys.iter().flat_map(|k| k.key.keys()).collect();
+    attributes.sort();
+    attributes.dedup();
+    for (i, attribute) in attributes.into_iter().enumerate() {
+        let placeholder = format!("#lambda_cache_key{i}");
+        projection.push_str(", ");
+        projection.push_str(&placeholder);
+        names.insert(placeholder, attribute.clone());
+    }
+    (Some(projection), Some(names))
+}
+
+/// The attributes a read's projection names at its top level (`a.b` and `a[0]` name `a`),
+/// placeholders resolved; `None` when the read projects everything.
+fn projected(read: &TableRead) -> Option<Vec<String>> {
+    if let Some(list) = &read.attributes_to_get {
+        return Some(list.clone());
+    }
+    let projection = read.projection.as_ref()?;
+    Some(
+        projection
+            .split(',')
+            .map(|path| {
+                let top = path.trim().split(['.', '[']).next().unwrap_or_default();
+                read.names
+                    .as_ref()
+                    .and_then(|names| names.get(top))
+                    .cloned()
+                    .unwrap_or_else(|| top.to_owned())
+            })
+            .collect(),
+    )
+}
+
+/// `item` without the key attributes added for matching that the read did not project.
+fn strip_unasked(
+    item: &HashMap<String, AttributeValue>,
+    read: &TableRead,
+    key: &BatchKey,
+) -> HashMap<String, AttributeValue> {
+    let Some(asked) = projected(read) else {
+        return item.clone();
+    };
+    item.iter()
+        .filter(|(name, _)| !key.key.contains_key(*name) || asked.contains(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 fn not_found(name: &str) -> Failure {

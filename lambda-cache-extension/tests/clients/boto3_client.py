@@ -83,6 +83,33 @@ for round_name in ("path_first", "path_second"):
         seen += [p["Name"] for p in page["Parameters"]]
     out[round_name] = [pages, sorted(seen)]
 
+# Batches: held entries answer what they can, one backend batch the rest, none the second time.
+ids = [plan["secret"], plan["secret2"], plan["secret3"]]
+for round_name in ("secrets_first", "secrets_second"):
+    answer = secrets.batch_get_secret_value(SecretIdList=ids)
+    out[round_name] = [[v["SecretString"] for v in answer["SecretValues"]], answer["Errors"]]
+keys = [{"pk": {"S": k}} for k in ("a", "b", "c")]
+for round_name in ("items_first", "items_second"):
+    answer = dynamodb.batch_get_item(RequestItems={plan["table"]: {"Keys": keys}})
+    items = answer["Responses"][plan["table"]]
+    out[round_name] = [sorted(item["s"]["S"] for item in items), answer["UnprocessedKeys"]]
+answer = dynamodb.batch_get_item(
+    RequestItems={
+        plan["table"]: {
+            "Keys": keys[:2],
+            "ProjectionExpression": "#s",
+            "ExpressionAttributeNames": {"#s": "s"},
+        }
+    }
+)
+items = answer["Responses"][plan["table"]]
+out["items_projected"] = sorted(json.dumps(item, sort_keys=True) for item in items)
+out["hundred_and_one"] = code_of(
+    lambda: dynamodb.batch_get_item(
+        RequestItems={plan["table"]: {"Keys": [{"pk": {"S": str(i)}} for i in range(101)]}}
+    )
+)
+
 # A caller without this environment's credentials: another key, or the right key signed with
 # another secret.
 foreign = boto3.client(

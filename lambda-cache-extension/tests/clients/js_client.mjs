@@ -4,9 +4,10 @@
 
 import { SSMClient, GetParameterCommand, GetParametersCommand, PutParameterCommand,
   ParameterNotFound, paginateGetParametersByPath } from "@aws-sdk/client-ssm";
-import { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand }
-  from "@aws-sdk/client-secrets-manager";
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand,
+  BatchGetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { DynamoDBClient, GetItemCommand, PutItemCommand, BatchGetItemCommand }
+  from "@aws-sdk/client-dynamodb";
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
@@ -90,6 +91,27 @@ for (const round of ["path_first", "path_second"]) {
   }
   out[round] = [pages, seen.sort()];
 }
+
+// Batches: held entries answer what they can, one backend batch the rest, none the second time.
+const ids = [plan.secret, plan.secret2, plan.secret3];
+for (const round of ["secrets_first", "secrets_second"]) {
+  const answer = await secrets.send(new BatchGetSecretValueCommand({ SecretIdList: ids }));
+  out[round] = [answer.SecretValues.map((v) => v.SecretString), answer.Errors];
+}
+const keys = ["a", "b", "c"].map((k) => ({ pk: { S: k } }));
+for (const round of ["items_first", "items_second"]) {
+  const answer = await dynamodb.send(new BatchGetItemCommand({ RequestItems: { [plan.table]: { Keys: keys } } }));
+  out[round] = [answer.Responses[plan.table].map((item) => item.s.S).sort(), answer.UnprocessedKeys];
+}
+const projected = await dynamodb.send(new BatchGetItemCommand({
+  RequestItems: { [plan.table]: { Keys: keys.slice(0, 2), ProjectionExpression: "#s", ExpressionAttributeNames: { "#s": "s" } } },
+}));
+// As Python's json.dumps(item, sort_keys=True) writes it, for one expectation.
+out.items_projected = projected.Responses[plan.table].map((item) => `{"s": {"S": "${item.s.S}"}}`
+  + (Object.keys(item).length === 1 ? "" : " and more")).sort();
+out.hundred_and_one = await codeOf(() => dynamodb.send(new BatchGetItemCommand({
+  RequestItems: { [plan.table]: { Keys: [...Array(101).keys()].map((i) => ({ pk: { S: String(i) } })) } },
+})));
 
 const foreign = new SSMClient({ ...options,
   credentials: { accessKeyId: "AKIDFOREIGN", secretAccessKey: "x".repeat(40) } });

@@ -231,6 +231,90 @@ fn request(target: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// SSM GetParameter as boto3 sends it to the extension's SDK endpoint: `POST /`, AWS JSON 1.1,
+/// SigV4-signed (at `now`, valid 5 minutes: the run replays it) with the environment's test
+/// credentials, which the extension verifies on every request.
+fn sdk_request(name: &str) -> Vec<u8> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let body = format!(r#"{{"Name": "{name}", "WithDecryption": false}}"#);
+    let identity = aws_credential_types::Credentials::new(
+        "testing",
+        "testing",
+        Some(TOKEN.to_owned()),
+        None,
+        "bench",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("ssm")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let headers = [
+        ("host", "localhost"),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "AmazonSSM.GetParameter"),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        "http://localhost/",
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .expect("a signable request");
+    let (instructions, _) = sign(signable, &params).expect("a signature").into_parts();
+    let mut request = String::from("POST / HTTP/1.1\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    for (name, value) in instructions.headers() {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "user-agent: Boto3/1.35 md/Botocore#1.35 ua/2.0 os/linux lang/python#3.11\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    request.into_bytes()
+}
+
+/// Latency of `request` against the extension and of the same bytes against `floor`, on one
+/// connection each, rounds alternating: (p50, p99, floor p50, floor p99, p50 ratio per round).
+async fn latency_pair(
+    extension: &str,
+    floor: &str,
+    request: &[u8],
+) -> (f64, f64, f64, f64, Vec<f64>) {
+    let mut samples = [Vec::new(), Vec::new()];
+    let mut round_p50 = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (side, address) in [extension, floor].into_iter().enumerate() {
+            let mut round = latencies(address, request).await;
+            round.sort();
+            round_p50[side].push(percentile(&round, 0.5));
+            samples[side].extend(round);
+        }
+    }
+    let [mut ours, mut theirs] = samples;
+    ours.sort();
+    theirs.sort();
+    let ratios = round_p50[0]
+        .iter()
+        .zip(&round_p50[1])
+        .map(|(ours, floor)| ours / floor)
+        .collect();
+    (
+        percentile(&ours, 0.5),
+        percentile(&ours, 0.99),
+        percentile(&theirs, 0.5),
+        percentile(&theirs, 0.99),
+        ratios,
+    )
+}
+
 /// Stores `ITEMS` items of a realistic size, 25 per BatchWriteItem.
 async fn fill(client: &aws_sdk_dynamodb::Client, table: &str) {
     let items: Vec<WriteRequest> = (0..ITEMS)
@@ -347,6 +431,46 @@ fn main() {
         let hot_calls = proxy.count_of(".GetItem");
         assert_eq!(hot_calls, 1, "every request after the first must be a hit");
 
+        // The SDK endpoint: boto3's GetParameter (signed, verified each time), a hit, against
+        // a floor answering a body of the same size to the same request bytes.
+        let parameter = format!("/{}", unique("bench/sdk"));
+        lambda_cache_testkit::put_parameter(
+            &aws_sdk_ssm::Client::new(&sdk_config(&moto).await),
+            &parameter,
+            aws_sdk_ssm::types::ParameterType::String,
+            "a configuration value of a realistic length, 48 B",
+        )
+        .await;
+        let sdk = sdk_request(&parameter);
+        let sdk_body = Connection::open(&extension.address)
+            .await
+            .get(&sdk)
+            .await
+            .to_vec();
+        assert!(sdk_body.starts_with(b"{\"Parameter\":"), "a GetParameter answer");
+        let sdk_floor_body = root.path().join("floor-sdk-body.json");
+        std::fs::write(&sdk_floor_body, &sdk_body).expect("the floor's body");
+        let sdk_floor_port = free_port();
+        let sdk_floor = Floor::start(&floor_bin, sdk_floor_port, &sdk_floor_body);
+        let (sdk_p50, sdk_p99, sdk_floor_p50, sdk_floor_p99, sdk_ratios) = latency_pair(
+            &extension.address,
+            &format!("127.0.0.1:{sdk_floor_port}"),
+            &sdk,
+        )
+        .await;
+        drop(sdk_floor);
+        assert_eq!(
+            proxy.count_of(".GetParameter"),
+            1,
+            "every SDK request after the first must be a hit"
+        );
+        eprintln!(
+            "extension SDK endpoint (boto3-shaped GetParameter, SigV4 verified): p50 {sdk_p50:.1} / {sdk_floor_p50:.1} us = {:.2}x, \
+             p99 {sdk_p99:.1} / {sdk_floor_p99:.1} us = {:.2}x the floor (per round: {sdk_ratios:.2?})",
+            sdk_p50 / sdk_floor_p50,
+            sdk_p99 / sdk_floor_p99,
+        );
+
         // Every item read once (sixteen connections): the cache holds ITEMS rendered items.
         let per_client = ITEMS.div_ceil(16);
         let mut readers = Vec::new();
@@ -400,6 +524,15 @@ fn main() {
             "ready_ms_median": ready_median, "ready_ms_max": ready_max, "ready_ms_runs": ready,
             "rss_kib_idle": rss_idle, "rss_kib_with_items": rss_items, "items": ITEMS,
             "floor_rss_kib": floor_rss,
+            "sdk": {
+                "operation": "ssm:GetParameter, boto3-shaped, SigV4 verified, a hit",
+                "sdk_body_bytes": sdk_body.len(),
+                "sdk_p50_us": sdk_p50, "sdk_p99_us": sdk_p99,
+                "sdk_floor_p50_us": sdk_floor_p50, "sdk_floor_p99_us": sdk_floor_p99,
+                "sdk_p50_ratio": sdk_p50 / sdk_floor_p50,
+                "sdk_p99_ratio": sdk_p99 / sdk_floor_p99,
+                "sdk_p50_ratio_per_round": sdk_ratios,
+            },
         });
         for &(connections, ours, floor) in &rates {
             report[format!("rps_{connections}")] = json!(ours);
