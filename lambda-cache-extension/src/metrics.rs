@@ -54,10 +54,14 @@ pub(crate) enum Operation {
     SsmPassthrough,
     SecretsPassthrough,
     DynamoDbPassthrough,
+    StartConfigurationSession,
+    GetLatestConfiguration,
+    /// Never: AppConfigData's two operations are both answered from the cache.
+    AppConfigDataPassthrough,
     Refused,
 }
 
-const OPERATIONS: [Operation; 11] = [
+const OPERATIONS: [Operation; 14] = [
     Operation::GetParameter,
     Operation::GetParameters,
     Operation::GetParametersByPath,
@@ -68,6 +72,9 @@ const OPERATIONS: [Operation; 11] = [
     Operation::SsmPassthrough,
     Operation::SecretsPassthrough,
     Operation::DynamoDbPassthrough,
+    Operation::StartConfigurationSession,
+    Operation::GetLatestConfiguration,
+    Operation::AppConfigDataPassthrough,
     Operation::Refused,
 ];
 
@@ -84,6 +91,9 @@ impl Operation {
             Self::SsmPassthrough => "ssm:passthrough",
             Self::SecretsPassthrough => "secretsmanager:passthrough",
             Self::DynamoDbPassthrough => "dynamodb:passthrough",
+            Self::StartConfigurationSession => "StartConfigurationSession",
+            Self::GetLatestConfiguration => "GetLatestConfiguration",
+            Self::AppConfigDataPassthrough => "appconfigdata:passthrough",
             Self::Refused => "refused",
         }
     }
@@ -222,7 +232,7 @@ struct Reported {
     /// The cache's counters at the last report.
     cache: lambda_cache::Stats,
     /// The SDK endpoint's counts at the last report.
-    operations: [u64; 11],
+    operations: [u64; 14],
 }
 
 /// Every route's metrics, and where they are reported.
@@ -230,7 +240,7 @@ struct Reported {
 pub(crate) struct Metrics {
     routes: [RouteMetrics; 4],
     /// Requests of the SDK endpoint, per [`Operation`].
-    operations: [AtomicU64; 11],
+    operations: [AtomicU64; 14],
     /// Entries dropped because a write passed through changed them.
     invalidated: AtomicU64,
     /// `None` when `CACHE_EXTENSION_METRICS=off`.
@@ -250,7 +260,7 @@ impl Metrics {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
                 cache: lambda_cache::Stats::default(),
-                operations: [0; 11],
+                operations: [0; 14],
             }),
             clock,
         }

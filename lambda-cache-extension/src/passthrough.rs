@@ -30,6 +30,7 @@ pub(crate) struct Upstream {
     ssm: String,
     secrets: String,
     dynamodb: String,
+    appconfigdata: String,
     /// Longest wait for the service's answer to begin.
     timeout: Duration,
 }
@@ -86,6 +87,7 @@ impl Upstream {
             ssm: url("AWS_ENDPOINT_URL_SSM", "ssm"),
             secrets: url("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager"),
             dynamodb: url("AWS_ENDPOINT_URL_DYNAMODB", "dynamodb"),
+            appconfigdata: url("AWS_ENDPOINT_URL_APPCONFIGDATA", "appconfigdata"),
             region,
             timeout,
         }
@@ -96,6 +98,7 @@ impl Upstream {
             Service::Ssm => &self.ssm,
             Service::Secrets => &self.secrets,
             Service::DynamoDb => &self.dynamodb,
+            Service::AppConfigData => &self.appconfigdata,
         }
     }
 

@@ -42,6 +42,8 @@ pub(crate) enum Service {
     Ssm,
     Secrets,
     DynamoDb,
+    /// REST JSON, answered by `appconfigdata.rs` (its two operations are both cached).
+    AppConfigData,
 }
 
 impl Service {
@@ -62,6 +64,7 @@ impl Service {
             Self::Ssm => "ssm",
             Self::Secrets => "secretsmanager",
             Self::DynamoDb => "dynamodb",
+            Self::AppConfigData => "appconfig",
         }
     }
 
@@ -69,6 +72,7 @@ impl Service {
         match self {
             Self::Ssm | Self::Secrets => "application/x-amz-json-1.1",
             Self::DynamoDb => "application/x-amz-json-1.0",
+            Self::AppConfigData => "application/json",
         }
     }
 }
@@ -78,6 +82,10 @@ pub(crate) struct SdkAuth {
     pub(crate) token: lambda_cache::Sensitive<String>,
     pub(crate) credentials: Option<Credentials>,
 }
+
+mod appconfigdata;
+
+pub(crate) use appconfigdata::{answer as appconfigdata_answer, is_appconfigdata};
 
 /// An error as the service gives it: its status, `__type` and message.
 struct AwsFailure {
@@ -268,6 +276,7 @@ async fn passthrough(
         Service::Ssm => Operation::SsmPassthrough,
         Service::Secrets => Operation::SecretsPassthrough,
         Service::DynamoDb => Operation::DynamoDbPassthrough,
+        Service::AppConfigData => Operation::AppConfigDataPassthrough,
     });
     match answer {
         Ok(answer) => answer.map(|body| body.boxed_unsync()),

@@ -205,8 +205,12 @@ impl Server {
         let sdk = request.method() == Method::POST
             && request.uri().path() == "/"
             && !forwarded(request.headers());
+        let appconfigdata = crate::sdk::is_appconfigdata(request.method(), request.uri().path())
+            && !forwarded(request.headers());
         let response = if sdk {
             crate::sdk::answer(&self.backend, &self.sdk, request).await
+        } else if appconfigdata {
+            crate::sdk::appconfigdata_answer(&self.backend, &self.sdk, request).await
         } else {
             boxed(self.route(&request).await)
         };

@@ -2015,6 +2015,7 @@ impl SdkClient {
             .env("AWS_ENDPOINT_URL_SSM", &here)
             .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &here)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &here)
+            .env("AWS_ENDPOINT_URL_APPCONFIGDATA", &here)
             // Both, as Lambda sets them: boto3 reads the second only.
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -2512,4 +2513,71 @@ async fn a_throttled_backend_with_a_recent_value_still_answers_each_sdk() {
             "{route}: {stats}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appconfigdata_sessions_poll_one_real_session_through_the_sdk_endpoint() {
+    let fake = FakeAppConfig::start().await;
+    fake.set_poll_interval(1);
+    fake.deploy(
+        "shop",
+        "prod",
+        "flags",
+        br#"{"cart":{"enabled":false}}"#,
+        "application/json",
+    );
+    let ext = Extension::start(
+        &moto_endpoint(),
+        None,
+        &[
+            ("AWS_ENDPOINT_URL_APPCONFIGDATA", &fake.uri()),
+            ("AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let plan = |token: Option<&serde_json::Value>| {
+        let mut plan = serde_json::json!({
+            "mode": "appconfig",
+            "application": "shop",
+            "environment": "prod",
+            "profile": "flags",
+            "polls": 2,
+        });
+        if let Some(token) = token {
+            plan["token"] = token.clone();
+        }
+        plan
+    };
+    // boto3 starts a session and polls twice: the content, then an empty body (its last
+    // answer is current). AppConfig's own errors come as the SDK's exceptions.
+    let v1 = r#"{"cart":{"enabled":false}}"#;
+    let first = SdkClient::Boto3.run(&ext.cache(), &plan(None));
+    assert_eq!(first["bodies"], serde_json::json!([v1, ""]), "{first}");
+    assert_eq!(first["content_type"], "application/json");
+    assert_eq!(first["interval"], 15);
+    assert_eq!(first["missing"], "ResourceNotFoundException", "{first}");
+    assert_eq!(first["bad_token"], "BadRequestException", "{first}");
+    // A new version: past AppConfig's interval, the same client's next poll gets it, then
+    // an empty body again; a JavaScript client's new session gets it at once.
+    let v2 = r#"{"cart":{"enabled":true}}"#;
+    fake.deploy("shop", "prod", "flags", v2.as_bytes(), "application/json");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = SdkClient::Boto3.run(&ext.cache(), &plan(Some(&first["token"])));
+    assert_eq!(later["bodies"], serde_json::json!([v2, ""]), "{later}");
+    let js = SdkClient::JavaScript.run(&ext.cache(), &plan(None));
+    assert_eq!(js["bodies"], serde_json::json!([v2, ""]), "{js}");
+    assert_eq!(js["missing"], "ResourceNotFoundException", "{js}");
+    assert_eq!(js["bad_token"], "BadRequestException", "{js}");
+    // Every client's sessions and polls: one real session for the profile, never polled
+    // faster than AppConfig allows (its interval is 1 s here; the runs took about 3 s).
+    // Three starts: the profile's one real session, and one per client for the missing
+    // profile (a remembered failure lasts at most the route's TTL, 1 s here).
+    assert_eq!(fake.starts(), 3, "one real session for the profile");
+    assert!(fake.polls() <= 5, "{} polls", fake.polls());
+    assert_eq!(fake.refused(), 0);
+    let stats = ext.get("/v1/stats").await.json();
+    // Three runs of two polls and one bad token; two sessions started and three missing.
+    let operations = &stats["sdk"]["operations"];
+    assert_eq!(operations["GetLatestConfiguration"], 9, "{stats}");
+    assert_eq!(operations["StartConfigurationSession"], 5, "{stats}");
 }

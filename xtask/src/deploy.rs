@@ -25,14 +25,19 @@ pub(crate) fn tools() -> Result<Vec<(&'static str, PathBuf)>, String> {
 /// own code (`lambda-cache-extension/tests/clients`), installed from its lock file.
 fn sdk_clients() -> Result<(), String> {
     let dir = root().join("lambda-cache-extension/tests/clients");
-    let installed = ["client-ssm", "client-secrets-manager", "client-dynamodb"]
-        .iter()
-        .all(|name| {
-            dir.join("node_modules/@aws-sdk")
-                .join(name)
-                .join("package.json")
-                .exists()
-        });
+    let installed = [
+        "client-ssm",
+        "client-secrets-manager",
+        "client-dynamodb",
+        "client-appconfigdata",
+    ]
+    .iter()
+    .all(|name| {
+        dir.join("node_modules/@aws-sdk")
+            .join(name)
+            .join("package.json")
+            .exists()
+    });
     if !installed {
         eprintln!(
             "xtask: installing the AWS SDK for JavaScript v3 (npm) for the extension's SDK tests"

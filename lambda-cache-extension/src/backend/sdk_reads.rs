@@ -369,6 +369,21 @@ pub(crate) type BatchItems = (
 const BATCH_ROUNDS: usize = 3;
 
 impl Backend {
+    /// A profile's content for AppConfigData's protocol: through the library's
+    /// `AppConfigCache` (one real session per profile, never polled faster than AppConfig
+    /// allows), within the AppConfig TTL, as the AppConfig route reads it but never evaluated
+    /// for a context.
+    pub(crate) async fn sdk_configuration(
+        &self,
+        profile: &lambda_cache::appconfig::Profile,
+    ) -> Result<lambda_cache::Entry<lambda_cache::appconfig::Configuration>, Failure> {
+        let policy = self.policy(self.appconfig_ttl, false);
+        self.appconfig_read(profile, policy, || {
+            self.appconfig.get_entry_with(profile, policy)
+        })
+        .await
+    }
+
     /// BatchGetSecretValue by `SecretIdList`: each id's current version from the entry that
     /// GetSecretValue and `/secretsmanager/get` share, the misses in one backend
     /// BatchGetSecretValue (one GetSecretValue when one misses). Returns the `SecretValues` in

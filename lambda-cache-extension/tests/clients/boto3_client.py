@@ -30,6 +30,7 @@ def code_of(call):
     return None
 
 
+
 if plan.get("mode") == "read":
     # One read of each, for a test that changes the backend between runs.
     print(json.dumps({
@@ -37,6 +38,39 @@ if plan.get("mode") == "read":
         "secret": secrets.get_secret_value(SecretId=plan["secret"])["SecretString"],
         "item": dynamodb.get_item(TableName=plan["table"], Key=plan["key"])["Item"],
     }))
+    sys.exit(0)
+
+if plan.get("mode") == "appconfig":
+    # AppConfigData's session: a token, then polls; prints each poll's body and the last token.
+    appconfig = boto3.client("appconfigdata", config=config)
+    token = plan.get("token")
+    if token is None:
+        token = appconfig.start_configuration_session(
+            ApplicationIdentifier=plan["application"],
+            EnvironmentIdentifier=plan["environment"],
+            ConfigurationProfileIdentifier=plan["profile"],
+            RequiredMinimumPollIntervalInSeconds=15,
+        )["InitialConfigurationToken"]
+    bodies = []
+    for _ in range(plan["polls"]):
+        answer = appconfig.get_latest_configuration(ConfigurationToken=token)
+        bodies.append(answer["Configuration"].read().decode())
+        token = answer["NextPollConfigurationToken"]
+        out["content_type"] = answer["ContentType"]
+        out["interval"] = answer["NextPollIntervalInSeconds"]
+    out["bodies"] = bodies
+    out["token"] = token
+    out["missing"] = code_of(
+        lambda: appconfig.start_configuration_session(
+            ApplicationIdentifier=plan["application"],
+            EnvironmentIdentifier=plan["environment"],
+            ConfigurationProfileIdentifier="no-such-profile",
+        )
+    )
+    out["bad_token"] = code_of(
+        lambda: appconfig.get_latest_configuration(ConfigurationToken="not-a-token")
+    )
+    print(json.dumps(out))
     sys.exit(0)
 
 reads = plan["reads"]

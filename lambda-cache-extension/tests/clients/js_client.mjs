@@ -6,6 +6,8 @@ import { SSMClient, GetParameterCommand, GetParametersCommand, PutParameterComma
   ParameterNotFound, paginateGetParametersByPath } from "@aws-sdk/client-ssm";
 import { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand,
   BatchGetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { AppConfigDataClient, StartConfigurationSessionCommand, GetLatestConfigurationCommand }
+  from "@aws-sdk/client-appconfigdata";
 import { DynamoDBClient, GetItemCommand, PutItemCommand, BatchGetItemCommand }
   from "@aws-sdk/client-dynamodb";
 
@@ -18,6 +20,45 @@ const secrets = new SecretsManagerClient(options);
 const dynamodb = new DynamoDBClient(options);
 const out = {};
 
+async function codeOf(call) {
+  try {
+    await call();
+    return null;
+  } catch (e) {
+    return e.name;
+  }
+}
+
+if (plan.mode === "appconfig") {
+  // AppConfigData's session: a token, then polls; prints each poll's body and the last token.
+  const appconfig = new AppConfigDataClient(options);
+  let token = plan.token;
+  if (token === undefined) {
+    const session = await appconfig.send(new StartConfigurationSessionCommand({
+      ApplicationIdentifier: plan.application, EnvironmentIdentifier: plan.environment,
+      ConfigurationProfileIdentifier: plan.profile, RequiredMinimumPollIntervalInSeconds: 15,
+    }));
+    token = session.InitialConfigurationToken;
+  }
+  const bodies = [];
+  for (let i = 0; i < plan.polls; i++) {
+    const answer = await appconfig.send(new GetLatestConfigurationCommand({ ConfigurationToken: token }));
+    bodies.push(Buffer.from(answer.Configuration ?? []).toString());
+    token = answer.NextPollConfigurationToken;
+    out.content_type = answer.ContentType;
+    out.interval = answer.NextPollIntervalInSeconds;
+  }
+  out.bodies = bodies;
+  out.token = token;
+  out.missing = await codeOf(() => appconfig.send(new StartConfigurationSessionCommand({
+    ApplicationIdentifier: plan.application, EnvironmentIdentifier: plan.environment,
+    ConfigurationProfileIdentifier: "no-such-profile",
+  })));
+  out.bad_token = await codeOf(() => appconfig.send(new GetLatestConfigurationCommand({ ConfigurationToken: "not-a-token" })));
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
 if (plan.mode === "read") {
   // One read of each, for a test that changes the backend between runs.
   const parameter = await ssm.send(new GetParameterCommand({ Name: plan.parameter }));
@@ -27,14 +68,6 @@ if (plan.mode === "read") {
   process.exit(0);
 }
 
-async function codeOf(call) {
-  try {
-    await call();
-    return null;
-  } catch (e) {
-    return e.name;
-  }
-}
 
 const values = new Set();
 for (let i = 0; i < plan.reads; i++) {
