@@ -349,7 +349,7 @@ pub(crate) fn bench() -> Result<(), String> {
         "<= 1.30x",
     );
     row(
-        "extension: SDK endpoint (boto3 GetParameter, SigV4) p50 / floor",
+        "extension: SDK GetParameter p50 / floor",
         format!(
             "{:.1} / {:.1} us = {:.2}x",
             ext("sdk_p50_us")?,
@@ -359,7 +359,7 @@ pub(crate) fn bench() -> Result<(), String> {
         "<= 1.50x",
     );
     row(
-        "extension: SDK endpoint (boto3 GetParameter, SigV4) p99 / floor",
+        "extension: SDK GetParameter p99 / floor",
         format!(
             "{:.1} / {:.1} us = {:.2}x",
             ext("sdk_p99_us")?,
