@@ -78,12 +78,11 @@ async fn read_chunk(
                 .set_expression_attribute_names(Some(names));
         }
         let answer = match request.build() {
-            Ok(request) => client
-                .batch_get_item()
-                .request_items(table, request)
-                .send()
-                .await
-                .map_err(|err| Error::from_sdk(table, err)),
+            Ok(request) => {
+                crate::fetch::batch_get_item(client, [(table.to_owned(), request)].into())
+                    .await
+                    .map_err(|err| Error::from_sdk(table, err))
+            }
             Err(err) => Err(Error::InvalidKey {
                 key: first.to_string(),
                 reason: err.to_string(),

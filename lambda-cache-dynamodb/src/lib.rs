@@ -25,6 +25,7 @@
 mod batch;
 mod declare;
 mod error;
+pub mod fetch;
 mod id;
 mod value;
 
@@ -446,20 +447,23 @@ pub const DEFAULT_MAX_AGE: std::time::Duration = Policy::DEFAULT_MAX_AGE;
 /// One item read with GetItem.
 async fn read_item(client: &Client, key: &ItemKey) -> Result<Fetched<Item>, Error> {
     key.check()?;
-    let mut request = client
-        .get_item()
-        .table_name(key.table())
-        .set_key(Some(key.key_attributes()))
-        .consistent_read(key.is_consistent_read());
-    if let Some((expression, names)) = key.projection_expression() {
-        request = request
-            .projection_expression(expression)
-            .set_expression_attribute_names(Some(names));
-    }
-    let output = request
-        .send()
-        .await
-        .map_err(|err| Error::from_sdk(key.table(), err))?;
+    let projection = match key.projection_expression() {
+        Some((expression, names)) => fetch::Projection {
+            expression: Some(expression),
+            names: Some(names),
+            attributes_to_get: None,
+        },
+        None => fetch::Projection::default(),
+    };
+    let output = fetch::get_item(
+        client,
+        key.table(),
+        key.key_attributes(),
+        &projection,
+        key.is_consistent_read(),
+    )
+    .await
+    .map_err(|err| Error::from_sdk(key.table(), err))?;
     let item = output.item.ok_or_else(|| Error::NotFound {
         key: key.to_string(),
     })?;

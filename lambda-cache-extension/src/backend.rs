@@ -14,7 +14,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use lambda_cache::appconfig::variants::{Context, FlagRules, VariantError};
 use lambda_cache::appconfig::{self, AppConfigCache, Profile};
-use lambda_cache::dynamodb::KeyValue;
+use lambda_cache::dynamodb::{KeyValue, fetch};
 use lambda_cache::ssm::AwsError;
 use lambda_cache::{Cache, CacheError, Entry, Fetched, Instant, Key, Policy, Validator};
 use tokio::sync::Semaphore;
@@ -811,18 +811,14 @@ impl Backend {
             self.ssm_ttl,
             refresh,
             move |backend, _previous| async move {
-                let out = backend
-                    .ssm
-                    .get_parameter()
-                    .name(&name)
-                    .with_decryption(decrypt)
-                    .send()
-                    .await
-                    .map_err(Failure::from_sdk)?;
-                let parameter = out.parameter.ok_or_else(|| Failure::NotFound {
-                    code: "ParameterNotFound".into(),
-                    message: format!("parameter {} not found", quote(&name)),
-                })?;
+                let parameter =
+                    lambda_cache::ssm::fetch::get_parameter(&backend.ssm, &name, decrypt)
+                        .await
+                        .map_err(Failure::from_sdk)?
+                        .ok_or_else(|| Failure::NotFound {
+                            code: "ParameterNotFound".into(),
+                            message: format!("parameter {} not found", quote(&name)),
+                        })?;
                 let fields = parameter_fields(parameter, Dates::Iso);
                 let body = serde_json::json!({ "Parameter": fields, "ResultMetadata": {} });
                 Ok(fetched(json_bytes(&body)))
@@ -874,15 +870,14 @@ impl Backend {
                 {
                     return Ok(Fetched::not_modified());
                 }
-                let out = backend
-                    .secrets
-                    .get_secret_value()
-                    .secret_id(&id)
-                    .set_version_id(version_id)
-                    .set_version_stage(stage)
-                    .send()
-                    .await
-                    .map_err(Failure::from_sdk)?;
+                let out = lambda_cache::secrets::fetch::get_secret_value(
+                    &backend.secrets,
+                    &id,
+                    version_id.as_deref(),
+                    stage.as_deref(),
+                )
+                .await
+                .map_err(Failure::from_sdk)?;
                 let validator = Validator::from(out.version_id());
                 let body = secret_body(SecretParts {
                     arn: out.arn,
@@ -919,18 +914,11 @@ impl Backend {
             return Ok(false);
         }
         let stage = stage.unwrap_or(lambda_cache::secrets::CURRENT);
-        match self
-            .secrets
-            .describe_secret()
-            .secret_id(id)
-            .send()
+        match lambda_cache::secrets::fetch::version_has_stage(&self.secrets, id, held, stage)
             .await
             .map_err(Failure::from_sdk)
         {
-            Ok(description) => Ok(description
-                .version_ids_to_stages()
-                .and_then(|versions| versions.get(held))
-                .is_some_and(|stages| stages.iter().any(|s| s == stage))),
+            Ok(current) => Ok(current),
             Err(Failure::Backend(e)) if e.kind == lambda_cache::ssm::Kind::AccessDenied => {
                 if !self.describe_denied.swap(true, Ordering::Relaxed) {
                     crate::log(
@@ -1002,20 +990,21 @@ impl Backend {
             ttl,
             refresh,
             move |backend, _previous| async move {
-                let mut request = backend
-                    .dynamodb
-                    .get_item()
-                    .table_name(&table)
-                    .key(&hash_name, attribute(&hash_value));
+                let mut key = HashMap::from([(hash_name.clone(), attribute(&hash_value))]);
                 if let Some((attribute_name, value)) = &sort_value {
-                    request = request.key(attribute_name, attribute(value));
+                    key.insert(attribute_name.clone(), attribute(value));
                 }
-                if let Some((expression, names)) = projected {
-                    request = request
-                        .projection_expression(expression)
-                        .set_expression_attribute_names(Some(names));
-                }
-                let out = request.send().await.map_err(Failure::from_sdk)?;
+                let projection = match projected {
+                    Some((expression, names)) => fetch::Projection {
+                        expression: Some(expression),
+                        names: Some(names),
+                        attributes_to_get: None,
+                    },
+                    None => fetch::Projection::default(),
+                };
+                let out = fetch::get_item(&backend.dynamodb, &table, key, &projection, false)
+                    .await
+                    .map_err(Failure::from_sdk)?;
                 let item = out.item.ok_or_else(|| Failure::NotFound {
                     code: "ItemNotFound".into(),
                     message: format!("no item {} in table {table}", quote(&name)),
@@ -1050,16 +1039,9 @@ impl Backend {
             self.cache
                 .get_or_fetch(key, Policy::new(SCHEMA_TTL), |_previous| {
                     self.timed(Route::DynamoDb, async {
-                        let out = self
-                            .dynamodb
-                            .describe_table()
-                            .table_name(table)
-                            .send()
+                        let description = fetch::describe_table(&self.dynamodb, table)
                             .await
                             .map_err(Failure::from_sdk)?;
-                        let description = out.table.unwrap_or_else(|| {
-                            aws_sdk_dynamodb::types::TableDescription::builder().build()
-                        });
                         let kind_of = |name: &str| {
                             let declared = description
                                 .attribute_definitions()
@@ -1195,22 +1177,20 @@ impl Backend {
                     problem(self.full(loaded));
                     break 'tables;
                 }
-                let mut request = self
-                    .dynamodb
-                    .scan()
-                    .table_name(table)
-                    .limit(
-                        i32::try_from((max_items - loaded).min(room))
-                            .unwrap_or(i32::MAX)
-                            .min(1000),
-                    )
-                    .set_exclusive_start_key(start.take());
-                if let Some((expression, names)) = projection(&config.fields, &schema) {
-                    request = request
-                        .projection_expression(expression)
-                        .set_expression_attribute_names(Some(names));
-                }
-                let page = match request.send().await.map_err(Failure::from_sdk) {
+                let limit = i32::try_from((max_items - loaded).min(room))
+                    .unwrap_or(i32::MAX)
+                    .min(1000);
+                let projection = match projection(&config.fields, &schema) {
+                    Some((expression, names)) => fetch::Projection {
+                        expression: Some(expression),
+                        names: Some(names),
+                        attributes_to_get: None,
+                    },
+                    None => fetch::Projection::default(),
+                };
+                let scanned =
+                    fetch::scan(&self.dynamodb, table, &projection, limit, start.take()).await;
+                let page = match scanned.map_err(Failure::from_sdk) {
                     Ok(page) => page,
                     Err(e) => {
                         problem(format!("table {table}: {e}"));

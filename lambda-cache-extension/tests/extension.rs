@@ -2581,3 +2581,35 @@ async fn appconfigdata_sessions_poll_one_real_session_through_the_sdk_endpoint()
     assert_eq!(operations["GetLatestConfiguration"], 9, "{stats}");
     assert_eq!(operations["StartConfigurationSession"], 5, "{stats}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_to_a_service_that_cannot_be_reached_is_a_retryable_503() {
+    let proxy = FaultProxy::start(&moto_endpoint(), Dialect::AwsJson).await;
+    let ext = Extension::start(
+        &proxy.endpoint(),
+        None,
+        &[("CACHE_EXTENSION_BACKEND_TIMEOUT", "1s")],
+    )
+    .await;
+    let headers = [
+        ("x-amz-target", "AmazonSSM.DescribeParameters"),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("X-Aws-Parameters-Secrets-Token", TOKEN),
+    ];
+    for fault in [Fault::Refused, Fault::Timeout] {
+        proxy.inject(fault).await;
+        let answer = lambda_cache_testkit::http_post(&ext.cache(), &headers, "{}").await;
+        assert_eq!(answer.status, 503, "{fault:?}: {answer:?}");
+        assert_eq!(answer.json()["__type"], "ServiceUnavailable", "{fault:?}");
+        assert_eq!(
+            answer.header("x-amzn-errortype"),
+            Some("ServiceUnavailable")
+        );
+        assert!(answer.header("x-amzn-requestid").is_some());
+        proxy.clear().await;
+    }
+    // And once it is back, the same request passes through.
+    let answer = lambda_cache_testkit::http_post(&ext.cache(), &headers, "{}").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.json()["Parameters"].is_array());
+}

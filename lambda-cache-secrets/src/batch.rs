@@ -24,12 +24,7 @@ async fn read(client: &Client, names: &[&str]) -> Vec<Result<Secret, Error>> {
     let position = |requested: &str| names.iter().position(|n| *n == requested);
     let mut next_token = None;
     loop {
-        let answer = client
-            .batch_get_secret_value()
-            .set_secret_id_list(Some(names.iter().map(|n| (*n).to_owned()).collect()))
-            .set_next_token(next_token.take())
-            .send()
-            .await;
+        let answer = crate::fetch::batch_get_secret_value(client, names, next_token.take()).await;
         let page = match answer {
             Ok(page) => page,
             Err(err) => {

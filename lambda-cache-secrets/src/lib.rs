@@ -54,6 +54,7 @@
 mod batch;
 mod declare;
 mod error;
+pub mod fetch;
 mod id;
 mod value;
 
@@ -180,18 +181,11 @@ impl SecretsCache {
         if !self.revalidates() {
             return Ok(false);
         }
-        match self
-            .client
-            .describe_secret()
-            .secret_id(secret.name())
-            .send()
+        match fetch::version_has_stage(&self.client, secret.name(), held, stage)
             .await
             .map_err(|err| Error::from_sdk(secret.name(), err))
         {
-            Ok(description) => Ok(description
-                .version_ids_to_stages()
-                .and_then(|versions| versions.get(held))
-                .is_some_and(|stages| stages.iter().any(|s| s == stage))),
+            Ok(current) => Ok(current),
             Err(Error::AccessDenied { .. }) => {
                 if !self.describe_denied.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -375,13 +369,11 @@ impl SecretsCache {
         {
             return Ok(Fetched::not_modified());
         }
-        let request = self.client.get_secret_value().secret_id(id.name());
-        let request = match id.version() {
-            Version::Stage(stage) => request.version_stage(stage),
-            Version::Id(version_id) => request.version_id(version_id),
+        let (version_id, stage) = match id.version() {
+            Version::Stage(stage) => (None, Some(stage)),
+            Version::Id(version_id) => (Some(version_id), None),
         };
-        let output = request
-            .send()
+        let output = fetch::get_secret_value(&self.client, id.name(), version_id, stage)
             .await
             .map_err(|err| Error::from_sdk(id.name(), err))?;
         let secret = Secret::from_parts(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_ssm::Client;
 use lambda_cache_core::join_all;
 
-use crate::{Error, Value, id};
+use crate::{Error, Value};
 
 /// The most names one GetParameters call takes.
 pub const MAX_PER_CALL: usize = 10;
@@ -53,44 +53,20 @@ async fn read_chunk(
     client: &Client,
     chunk: &[&str],
 ) -> Result<(Vec<(String, Found)>, Vec<String>), Error> {
-    let label = || chunk.join(", ");
-    let output = client
-        .get_parameters()
-        .set_names(Some(chunk.iter().map(|n| (*n).to_owned()).collect()))
-        .with_decryption(true)
-        .send()
+    let answered = crate::fetch::get_parameters(client, chunk, true)
         .await
-        .map_err(|err| Error::from_sdk(&label(), err))?;
-    let mut missing: Vec<String> = output.invalid_parameters().to_vec();
-    let answers: Vec<id::Answer<'_>> = output
-        .parameters()
-        .iter()
-        .map(|p| id::Answer {
-            name: p.name().unwrap_or_default(),
-            arn: p.arn(),
-            selector: p.selector(),
-            version: p.version(),
+        .map_err(|err| Error::from_sdk(&chunk.join(", "), err))?;
+    let reads = answered
+        .found
+        .into_iter()
+        .map(|(requested, parameter)| {
+            let found = Found {
+                value: Value::from_parameter(&parameter),
+                version: parameter.version(),
+                age: std::time::Duration::ZERO,
+            };
+            (requested, found)
         })
         .collect();
-    let mut reads = Vec::with_capacity(chunk.len());
-    for requested in chunk {
-        if missing.iter().any(|m| m == requested) {
-            continue;
-        }
-        match id::best(requested, &answers) {
-            Some(i) => {
-                let parameter = &output.parameters()[i];
-                reads.push((
-                    (*requested).to_owned(),
-                    Found {
-                        value: Value::from_parameter(parameter),
-                        version: parameter.version(),
-                        age: std::time::Duration::ZERO,
-                    },
-                ));
-            }
-            None => missing.push((*requested).to_owned()),
-        }
-    }
-    Ok((reads, missing))
+    Ok((reads, answered.invalid))
 }

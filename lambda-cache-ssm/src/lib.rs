@@ -27,6 +27,7 @@
 mod batch;
 mod declare;
 mod error;
+pub mod fetch;
 mod id;
 mod value;
 
@@ -406,27 +407,14 @@ impl SsmCache {
                     id::validate_path(path)?;
                     let mut map = ParameterMap::new();
                     let mut weight = 0;
-                    let mut next_token = None;
-                    loop {
-                        let page = self
-                            .client
-                            .get_parameters_by_path()
-                            .path(path)
-                            .recursive(true)
-                            .with_decryption(true)
-                            .set_next_token(next_token.take())
-                            .send()
+                    let parameters =
+                        fetch::get_parameters_by_path(&self.client, path, true, true, None)
                             .await
                             .map_err(|err| Error::from_sdk(path, err))?;
-                        for parameter in page.parameters() {
-                            let value = Value::from_parameter(parameter);
-                            weight += value.weight();
-                            map.insert(parameter.name().unwrap_or_default().to_owned(), value);
-                        }
-                        match page.next_token() {
-                            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                            _ => break,
-                        }
+                    for parameter in &parameters {
+                        let value = Value::from_parameter(parameter);
+                        weight += value.weight();
+                        map.insert(parameter.name().unwrap_or_default().to_owned(), value);
                     }
                     Ok(Fetched::new(map).with_weight(weight))
                 },

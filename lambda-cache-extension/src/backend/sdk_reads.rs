@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
+use lambda_cache::ssm::fetch;
 use lambda_cache::{Key, Validator};
 
 use super::{Backend, Body, Dates, Failure, Negative, Served, fetched, parameter_fields};
@@ -47,16 +48,6 @@ fn wire_parameter(parameter: aws_sdk_ssm::types::Parameter) -> (Bytes, Validator
     (super::json_bytes(&body), Validator::from(version))
 }
 
-/// True for a GetParameters name that asked for `parameter`: by name or ARN, with the
-/// selector it was answered for.
-fn asked_for(asked: &str, parameter: &aws_sdk_ssm::types::Parameter) -> bool {
-    let selector = parameter.selector().unwrap_or_default();
-    [parameter.name(), parameter.arn()]
-        .into_iter()
-        .flatten()
-        .any(|base| asked.strip_prefix(base) == Some(selector))
-}
-
 impl Backend {
     /// GetParameter's `Parameter` object, wire form, within the SSM TTL.
     pub(crate) async fn sdk_parameter(
@@ -73,15 +64,10 @@ impl Backend {
             self.ssm_ttl,
             false,
             move |backend, _previous| async move {
-                let out = backend
-                    .ssm
-                    .get_parameter()
-                    .name(&name)
-                    .with_decryption(decrypt)
-                    .send()
+                let parameter = fetch::get_parameter(&backend.ssm, &name, decrypt)
                     .await
-                    .map_err(Failure::from_sdk)?;
-                let parameter = out.parameter.ok_or_else(|| not_found(&name))?;
+                    .map_err(Failure::from_sdk)?
+                    .ok_or_else(|| not_found(&name))?;
                 let (body, validator) = wire_parameter(parameter);
                 Ok(fetched(body).with_validator(validator))
             },
@@ -167,11 +153,7 @@ impl Backend {
         let call = async {
             let _place = self.waiting()?;
             self.timed(Route::Ssm, async {
-                self.ssm
-                    .get_parameters()
-                    .set_names(Some(misses.iter().map(|m| (*m).to_owned()).collect()))
-                    .with_decryption(decrypt)
-                    .send()
+                fetch::get_parameters(&self.ssm, misses, decrypt)
                     .await
                     .map_err(Failure::from_sdk)
             })
@@ -183,23 +165,20 @@ impl Backend {
         };
         let mut batch = self.cache.batch();
         let mut found = Vec::new();
-        for parameter in out.parameters.unwrap_or_default() {
-            let Some(&name) = misses.iter().find(|m| asked_for(m, &parameter)) else {
-                continue;
-            };
+        for (name, parameter) in out.found {
             let (body, validator) = wire_parameter(parameter);
             if self.caching {
                 let weight = body.len() as u64;
                 batch.insert(
-                    parameter_key(name, decrypt),
+                    parameter_key(&name, decrypt),
                     Body(body.clone()),
                     validator,
                     weight,
                 );
             }
-            found.push((name.to_owned(), body));
+            found.push((name, body));
         }
-        let unknown = out.invalid_parameters.unwrap_or_default();
+        let unknown = out.invalid;
         if !self.negative_ttl(self.ssm_ttl).is_zero() {
             for name in &unknown {
                 let failure = not_found(name);
@@ -264,30 +243,16 @@ impl Backend {
             self.ssm_ttl,
             false,
             move |backend, _previous| async move {
-                let mut lines = Vec::new();
-                let mut token = None;
-                loop {
-                    let out = backend
-                        .ssm
-                        .get_parameters_by_path()
-                        .path(&path)
-                        .recursive(recursive)
-                        .with_decryption(decrypt)
-                        .set_parameter_filters((!filters.is_empty()).then(|| filters.clone()))
-                        .max_results(10)
-                        .set_next_token(token)
-                        .send()
+                let filters = (!filters.is_empty()).then_some(filters);
+                let parameters =
+                    fetch::get_parameters_by_path(&backend.ssm, &path, recursive, decrypt, filters)
                         .await
                         .map_err(Failure::from_sdk)?;
-                    for parameter in out.parameters.unwrap_or_default() {
-                        let (body, _) = wire_parameter(parameter);
-                        lines.extend_from_slice(&body);
-                        lines.push(b'\n');
-                    }
-                    token = out.next_token.filter(|t| !t.is_empty());
-                    if token.is_none() {
-                        break;
-                    }
+                let mut lines = Vec::new();
+                for parameter in parameters {
+                    let (body, _) = wire_parameter(parameter);
+                    lines.extend_from_slice(&body);
+                    lines.push(b'\n');
                 }
                 Ok(fetched(Bytes::from(lines)))
             },
@@ -317,18 +282,20 @@ impl Backend {
             ttl,
             false,
             move |backend, _previous| async move {
-                let out = backend
-                    .dynamodb
-                    .get_item()
-                    .table_name(&request.table)
-                    .set_key(Some(request.key))
-                    .set_projection_expression(request.projection)
-                    .set_expression_attribute_names(request.names)
-                    .set_attributes_to_get(request.attributes_to_get)
-                    .consistent_read(request.consistent)
-                    .send()
-                    .await
-                    .map_err(Failure::from_sdk)?;
+                let projection = lambda_cache::dynamodb::fetch::Projection {
+                    expression: request.projection,
+                    names: request.names,
+                    attributes_to_get: request.attributes_to_get,
+                };
+                let out = lambda_cache::dynamodb::fetch::get_item(
+                    &backend.dynamodb,
+                    &request.table,
+                    request.key,
+                    &projection,
+                    request.consistent,
+                )
+                .await
+                .map_err(Failure::from_sdk)?;
                 let body = match &out.item {
                     Some(item) => crate::sdk::item_answer(item),
                     None => Bytes::from_static(b"{}"),
@@ -426,20 +393,30 @@ impl Backend {
                     self.metrics.miss(Route::Secrets);
                 }
                 let _place = self.waiting()?;
-                let out = self
-                    .timed(Route::Secrets, async {
-                        self.secrets
-                            .batch_get_secret_value()
-                            .set_secret_id_list(Some(
-                                misses.iter().map(|m| (*m).to_owned()).collect(),
-                            ))
-                            .send()
+                // Every page of the answer (20 ids rarely take more than one).
+                let (mut values, mut failed) = (Vec::new(), Vec::new());
+                let mut token = None;
+                loop {
+                    let page = self
+                        .timed(Route::Secrets, async {
+                            lambda_cache::secrets::fetch::batch_get_secret_value(
+                                &self.secrets,
+                                &misses,
+                                token.take(),
+                            )
                             .await
                             .map_err(Failure::from_sdk)
-                    })
-                    .await?;
+                        })
+                        .await?;
+                    values.extend(page.secret_values.unwrap_or_default());
+                    failed.extend(page.errors.unwrap_or_default());
+                    match page.next_token {
+                        Some(next) if !next.is_empty() => token = Some(next),
+                        _ => break,
+                    }
+                }
                 let mut batch = self.cache.batch();
-                for entry in out.secret_values.unwrap_or_default() {
+                for entry in values {
                     let asked = misses.iter().find(|m| {
                         entry.arn() == Some(**m)
                             || entry.name().is_some_and(|name| secret_base(m) == name)
@@ -467,7 +444,7 @@ impl Backend {
                     found.insert(asked, body);
                 }
                 batch.commit();
-                for error in out.errors.unwrap_or_default() {
+                for error in failed {
                     errors.push(serde_json::json!({
                         "ErrorCode": error.error_code(),
                         "Message": error.message(),
@@ -582,10 +559,7 @@ impl Backend {
         let out = {
             let _place = self.waiting()?;
             self.timed(Route::DynamoDb, async {
-                self.dynamodb
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
+                lambda_cache::dynamodb::fetch::batch_get_item(&self.dynamodb, request)
                     .await
                     .map_err(Failure::from_sdk)
             })
