@@ -190,6 +190,11 @@ pub(crate) async fn answer(
             ),
         ));
     };
+    // Neither a signature nor the token: refused before the body is read.
+    if !presents_auth(&parts.headers) {
+        backend.metrics().operation(Operation::Refused);
+        return boxed(failure(service, refused(&sigv4::Refused::Missing)));
+    }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
@@ -228,6 +233,17 @@ pub(crate) async fn answer(
     }
 }
 
+/// True when a request carries the token header or an `Authorization` header: one with
+/// neither is refused before its body is read.
+fn presents_auth(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(TOKEN_HEADER) || headers.contains_key(hyper::header::AUTHORIZATION)
+}
+
+/// A refusal as the service words it, HTTP 400.
+fn refused(refused: &sigv4::Refused) -> AwsFailure {
+    AwsFailure::new(400, refused.code(), refused.message())
+}
+
 /// The token header, else a SigV4 signature that verifies.
 fn authenticate(
     backend: &Backend,
@@ -254,7 +270,7 @@ fn authenticate(
             backend.cache().clock().unix_millis() / 1000,
         ),
     };
-    verified.map_err(|refused| AwsFailure::new(400, refused.code(), refused.message()))
+    verified.map_err(|why| refused(&why))
 }
 
 /// An operation of another kind: the service's own answer, streamed; what a write changes is

@@ -2436,6 +2436,19 @@ async fn operations_the_cache_never_serves_pass_through_unchanged() {
         bare.header("x-amzn-errortype"),
         Some("MissingAuthenticationTokenException")
     );
+    // Refused before its body is read: a request that announces 16 MiB and sends none is
+    // answered at once.
+    let announced = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-amz-target: secretsmanager.ListSecrets\r\ncontent-length: {}\r\n\r\n",
+        16 << 20
+    );
+    let early = tokio::time::timeout(
+        Duration::from_secs(5),
+        lambda_cache_testkit::http_raw(&ext.cache(), announced.as_bytes()),
+    )
+    .await
+    .expect("answered without the body");
+    assert_eq!(early.status, 400, "{early:?}");
     assert_eq!(proxy.count_of(".ListSecrets"), 1);
 }
 

@@ -170,11 +170,50 @@ fn package(extra: &[String]) -> Result<(), String> {
         .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .env("CARGO_INCREMENTAL", "0");
     eprintln!("xtask: packaging every publishable crate (cargo publish --workspace --dry-run)");
+    forget_unpacked_packages();
     let result = run(cmd);
+    forget_unpacked_packages();
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         eprintln!("xtask: could not remove {}: {e}", dir.display());
     }
     result
+}
+
+/// Cargo unpacks the crates of `publish --workspace`'s temporary registry into
+/// `$CARGO_HOME/registry/src/-<hash of the registry's path>/` and reuses a crate unpacked
+/// there, by name and version, on the next run: a second run from the same directory would
+/// verify against the first run's sources (seen: a new method "not found"). Our crates are
+/// removed from every such directory (temporary registries have no name, hence the `-`).
+fn forget_unpacked_packages() {
+    let home = env::var_os("CARGO_HOME").map_or_else(
+        || {
+            env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join(".cargo")
+        },
+        PathBuf::from,
+    );
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for unpacked in crates.flatten() {
+            if unpacked
+                .file_name()
+                .to_string_lossy()
+                .starts_with("lambda-cache")
+            {
+                let _ = std::fs::remove_dir_all(unpacked.path());
+            }
+        }
+    }
 }
 
 /// The API docs as docs.rs builds them: every feature, `--cfg docsrs` (its `doc(cfg)` badges,

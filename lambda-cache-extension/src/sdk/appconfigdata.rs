@@ -141,6 +141,13 @@ pub(crate) async fn answer(
     request: Request<Incoming>,
 ) -> Response<super::AnswerBody> {
     let (parts, body) = request.into_parts();
+    if !super::presents_auth(&parts.headers) {
+        backend.metrics().operation(Operation::Refused);
+        return boxed(failure(
+            Service::AppConfigData,
+            super::refused(&crate::sigv4::Refused::Missing),
+        ));
+    }
     let Ok(body) = Limited::new(body, MAX_BODY).collect().await else {
         return boxed(failure(
             Service::AppConfigData,
