@@ -663,8 +663,12 @@ impl Cache {
     /// Drops every entry of `service` whose name and variant `matches` accepts, of whatever
     /// value type: for a write that changes values under keys a reader may have shaped (a
     /// parameter read by name, ARN or selector; an item under every projection read). It
-    /// passes over every key held, so it costs O(entries), unlike [`Cache::invalidate`]; a
-    /// fetch under way is not cancelled. Returns how many entries were dropped.
+    /// passes over every key held, so it costs O(entries), unlike [`Cache::invalidate`].
+    ///
+    /// A fetch under way for a matching key is detached, so that nothing read before the
+    /// write outlives it: its reader still gets what it read, but the value is not stored, and
+    /// readers waiting on it look again (and fetch anew), as does any reader that comes after.
+    /// Returns how many entries were dropped.
     ///
     /// ```
     /// use std::time::Duration;

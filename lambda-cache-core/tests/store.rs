@@ -953,3 +953,48 @@ fn invalidation_and_eviction_free_the_values_they_drop() {
     held(1);
     assert!(cache.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidate_where_detaches_a_fetch_under_way() {
+    let (cache, _clock) = cache_with_clock();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let read = |value: &'static str, gate: Option<Arc<tokio::sync::Notify>>| {
+        let (cache, calls) = (cache.clone(), Arc::clone(&calls));
+        tokio::spawn(async move {
+            cache
+                .get_or_fetch(KEY, MINUTE, |_| async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    if let Some(gate) = gate {
+                        gate.notified().await;
+                    }
+                    Ok::<_, TestError>(Fetched::new(value.to_owned()))
+                })
+                .await
+        })
+    };
+    // A fetch of the value before a write, held at a gate, and a reader waiting on it.
+    let before = read("before", Some(Arc::clone(&gate)));
+    while cache.stats().fetches < 1 {
+        tokio::task::yield_now().await;
+    }
+    let waiter = read("after", None);
+    while cache.stats().misses < 2 {
+        tokio::task::yield_now().await;
+    }
+    // The write: nothing is held yet, but the fetch under way is detached.
+    assert_eq!(
+        cache.invalidate_where("ssm", |name, _| name == KEY.name()),
+        0
+    );
+    // The waiter looked again and fetched the value after the write.
+    assert_eq!(waiter.await.unwrap().unwrap().as_str(), "after");
+    // The detached fetch ends: its reader gets what it read, and the cache keeps the newer.
+    gate.notify_one();
+    assert_eq!(before.await.unwrap().unwrap().as_str(), "before");
+    let held = cache
+        .get_fresh::<String>(KEY, MINUTE)
+        .expect("a value held");
+    assert_eq!(held.as_str(), "after");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

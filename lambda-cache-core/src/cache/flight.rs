@@ -380,11 +380,14 @@ impl FlightGuard<'_> {
         let shared = &self.cache.shared;
         let done = shared.write(|writer| {
             let (owned, done) = end_flight(writer, &self.lookup, self.id);
-            if let Some((entry, weight, jitter)) = store {
+            // A flight that is no longer the key's was detached by `invalidate_where` (a
+            // write changed the key meanwhile): what it read may be older than the write, so
+            // it is answered to its own reader and not stored.
+            if let (Some(owned), Some((entry, weight, jitter))) = (owned, store) {
                 shared.put(
                     writer,
                     &self.lookup,
-                    owned,
+                    Some(owned),
                     (erase(entry), entry.fetched_at()),
                     (weight, jitter),
                     self.id,

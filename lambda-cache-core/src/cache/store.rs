@@ -286,6 +286,11 @@ impl Store {
         for owned in &doomed {
             self.remove(writer, &owned.as_lookup());
         }
+        // A fetch under way for a matching key is detached: dropping its flight wakes its
+        // waiters, who look again (and fetch anew), and its leader stores nothing.
+        writer
+            .flights
+            .retain(|key, _| !(key.service() == service && matches(key.name(), key.variant())));
         doomed.len()
     }
 
