@@ -181,26 +181,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          its configuration sets AWS_ENDPOINT_URL_SSM, _SECRETS_MANAGER and _DYNAMODB to the extension\n"
     );
     let before = [".GetParameter", ".GetSecretValue", ".GetItem"].map(|op| proxy.count_of(op));
-    let here = format!("http://127.0.0.1:{port}");
-    let status = lambda_cache_testkit::boto3_python()
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/examples/boto3_function.py"
-        ))
-        .env("AWS_ENDPOINT_URL_SSM", &here)
-        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &here)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &here)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_SESSION_TOKEN", TOKEN)
-        .env("DEMO_TABLE", &table)
-        .env("DEMO_PARAMETER", &parameter)
-        .env("DEMO_SECRET", &secret)
-        .env("DEMO_INVOCATIONS", "5")
-        .stdout(Stdio::inherit())
-        .status()
-        .map_err(|e| format!("boto3's Python did not start: {e}"))?;
+    let mut function = lambda_cache_testkit::boto3_python();
+    function.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/boto3_function.py"
+    ));
+    let status = lambda_cache_testkit::point_sdk_at_extension(
+        &mut function,
+        &format!("127.0.0.1:{port}"),
+        TOKEN,
+    )
+    .env("DEMO_TABLE", &table)
+    .env("DEMO_PARAMETER", &parameter)
+    .env("DEMO_SECRET", &secret)
+    .env("DEMO_INVOCATIONS", "5")
+    .stdout(Stdio::inherit())
+    .status()
+    .map_err(|e| format!("boto3's Python did not start: {e}"))?;
     if !status.success() {
         return Err(format!("the boto3 function failed: {status}").into());
     }

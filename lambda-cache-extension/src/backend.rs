@@ -623,7 +623,7 @@ impl Backend {
     }
 
     /// A place among the requests that may wait on the backend, or [`Failure::Busy`].
-    fn waiting(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+    pub(crate) fn waiting(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
         self.in_flight.try_acquire().map_err(|_| Failure::Busy)
     }
 
@@ -981,7 +981,7 @@ impl Backend {
         let ttl = config.and_then(|c| c.ttl).unwrap_or(self.ttl);
         let fields = config.map(|c| c.fields.as_slice()).unwrap_or_default();
         let key = Key::new(DYNAMODB, table).variant(&encoded);
-        let projected = projection(fields, &schema);
+        let projection = projection(fields, &schema);
         let sort_value = sort_value.map(|(attribute, value)| (attribute.name.clone(), value));
         let (table, name, hash_name) = (table.to_owned(), name.to_owned(), schema.hash.name);
         self.serve(
@@ -994,14 +994,7 @@ impl Backend {
                 if let Some((attribute_name, value)) = &sort_value {
                     key.insert(attribute_name.clone(), attribute(value));
                 }
-                let projection = match projected {
-                    Some((expression, names)) => fetch::Projection {
-                        expression: Some(expression),
-                        names: Some(names),
-                        attributes_to_get: None,
-                    },
-                    None => fetch::Projection::default(),
-                };
+
                 let out = fetch::get_item(&backend.dynamodb, &table, key, &projection, false)
                     .await
                     .map_err(Failure::from_sdk)?;
@@ -1180,14 +1173,7 @@ impl Backend {
                 let limit = i32::try_from((max_items - loaded).min(room))
                     .unwrap_or(i32::MAX)
                     .min(1000);
-                let projection = match projection(&config.fields, &schema) {
-                    Some((expression, names)) => fetch::Projection {
-                        expression: Some(expression),
-                        names: Some(names),
-                        attributes_to_get: None,
-                    },
-                    None => fetch::Projection::default(),
-                };
+                let projection = projection(&config.fields, &schema);
                 let scanned =
                     fetch::scan(&self.dynamodb, table, &projection, limit, start.take()).await;
                 let page = match scanned.map_err(Failure::from_sdk) {
@@ -1492,10 +1478,11 @@ fn key_value(value: &AttributeValue) -> Option<KeyValue> {
 }
 
 /// The projection for `fields` plus the key attributes, with every name a placeholder
-/// (`name`, `date`, ... are reserved words in DynamoDB's expressions).
-fn projection(fields: &[String], schema: &Schema) -> Option<(String, HashMap<String, String>)> {
+/// (`name`, `date`, ... are reserved words in DynamoDB's expressions); everything when
+/// `fields` is empty.
+fn projection(fields: &[String], schema: &Schema) -> fetch::Projection {
     if fields.is_empty() {
-        return None;
+        return fetch::Projection::default();
     }
     let mut wanted: Vec<&str> = fields.iter().map(String::as_str).collect();
     for key in std::iter::once(&schema.hash).chain(schema.sort.as_ref()) {
@@ -1513,7 +1500,11 @@ fn projection(fields: &[String], schema: &Schema) -> Option<(String, HashMap<Str
         expression.push_str(&placeholder);
         names.insert(placeholder, (*field).to_owned());
     }
-    Some((expression, names))
+    fetch::Projection {
+        expression: Some(expression),
+        names: Some(names),
+        attributes_to_get: None,
+    }
 }
 
 #[cfg(test)]

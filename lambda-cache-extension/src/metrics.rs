@@ -56,12 +56,10 @@ pub(crate) enum Operation {
     DynamoDbPassthrough,
     StartConfigurationSession,
     GetLatestConfiguration,
-    /// Never: AppConfigData's two operations are both answered from the cache.
-    AppConfigDataPassthrough,
     Refused,
 }
 
-const OPERATIONS: [Operation; 14] = [
+const OPERATIONS: [Operation; 13] = [
     Operation::GetParameter,
     Operation::GetParameters,
     Operation::GetParametersByPath,
@@ -74,7 +72,6 @@ const OPERATIONS: [Operation; 14] = [
     Operation::DynamoDbPassthrough,
     Operation::StartConfigurationSession,
     Operation::GetLatestConfiguration,
-    Operation::AppConfigDataPassthrough,
     Operation::Refused,
 ];
 
@@ -93,7 +90,6 @@ impl Operation {
             Self::DynamoDbPassthrough => "dynamodb:passthrough",
             Self::StartConfigurationSession => "StartConfigurationSession",
             Self::GetLatestConfiguration => "GetLatestConfiguration",
-            Self::AppConfigDataPassthrough => "appconfigdata:passthrough",
             Self::Refused => "refused",
         }
     }
@@ -232,7 +228,7 @@ struct Reported {
     /// The cache's counters at the last report.
     cache: lambda_cache::Stats,
     /// The SDK endpoint's counts at the last report.
-    operations: [u64; 14],
+    operations: [u64; 13],
 }
 
 /// Every route's metrics, and where they are reported.
@@ -240,7 +236,7 @@ struct Reported {
 pub(crate) struct Metrics {
     routes: [RouteMetrics; 4],
     /// Requests of the SDK endpoint, per [`Operation`].
-    operations: [AtomicU64; 14],
+    operations: [AtomicU64; 13],
     /// Entries dropped because a write passed through changed them.
     invalidated: AtomicU64,
     /// `None` when `CACHE_EXTENSION_METRICS=off`.
@@ -260,7 +256,7 @@ impl Metrics {
                 at: clock.now(),
                 routes: [Counts::default(); 4],
                 cache: lambda_cache::Stats::default(),
-                operations: [0; 14],
+                operations: [0; 13],
             }),
             clock,
         }

@@ -30,7 +30,6 @@ pub(crate) struct Upstream {
     ssm: String,
     secrets: String,
     dynamodb: String,
-    appconfigdata: String,
     /// Longest wait for the service's answer to begin.
     timeout: Duration,
 }
@@ -87,18 +86,18 @@ impl Upstream {
             ssm: url("AWS_ENDPOINT_URL_SSM", "ssm"),
             secrets: url("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager"),
             dynamodb: url("AWS_ENDPOINT_URL_DYNAMODB", "dynamodb"),
-            appconfigdata: url("AWS_ENDPOINT_URL_APPCONFIGDATA", "appconfigdata"),
             region,
             timeout,
         }
     }
 
-    fn url(&self, service: Service) -> &str {
+    /// The endpoint of a service whose operations pass through (AppConfigData's never do).
+    fn url(&self, service: Service) -> Option<&str> {
         match service {
-            Service::Ssm => &self.ssm,
-            Service::Secrets => &self.secrets,
-            Service::DynamoDb => &self.dynamodb,
-            Service::AppConfigData => &self.appconfigdata,
+            Service::Ssm => Some(&self.ssm),
+            Service::Secrets => Some(&self.secrets),
+            Service::DynamoDb => Some(&self.dynamodb),
+            Service::AppConfigData => None,
         }
     }
 
@@ -108,9 +107,12 @@ impl Upstream {
         &self,
         service: Service,
         parts: &hyper::http::request::Parts,
-        body: Bytes,
+        body: &Bytes,
     ) -> Result<Response<SdkBody>, String> {
-        let base = self.url(service).trim_end_matches('/');
+        let base = self
+            .url(service)
+            .ok_or("this service's operations do not pass through")?
+            .trim_end_matches('/');
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("{base}{path}");
         let authority = base
@@ -132,7 +134,7 @@ impl Upstream {
         let mut request = request
             .body(body.clone())
             .map_err(|e| format!("the request to {uri}: {e}"))?;
-        self.sign(service, &mut request, &body).await?;
+        self.sign(service, &mut request, body).await?;
         let request = HttpRequest::try_from(request.map(SdkBody::from))
             .map_err(|e| format!("the request to {uri}: {e}"))?;
         let answer = tokio::time::timeout(self.timeout, self.connector.call(request))

@@ -42,7 +42,8 @@ pub(crate) enum Service {
     Ssm,
     Secrets,
     DynamoDb,
-    /// REST JSON, answered by `appconfigdata.rs` (its two operations are both cached).
+    /// REST JSON, answered by `appconfigdata.rs` (its two operations are both cached, so
+    /// nothing of it passes through).
     AppConfigData,
 }
 
@@ -56,6 +57,17 @@ impl Service {
             _ => return None,
         };
         Some((service, operation))
+    }
+
+    /// How a passthrough to this service is counted; none for AppConfigData, whose two
+    /// operations are both answered from the cache.
+    fn passthrough(self) -> Option<Operation> {
+        match self {
+            Self::Ssm => Some(Operation::SsmPassthrough),
+            Self::Secrets => Some(Operation::SecretsPassthrough),
+            Self::DynamoDb => Some(Operation::DynamoDbPassthrough),
+            Self::AppConfigData => None,
+        }
     }
 
     /// The service's name in SigV4 credential scopes.
@@ -283,17 +295,23 @@ async fn passthrough(
     parts: &hyper::http::request::Parts,
     body: Bytes,
 ) -> Response<AnswerBody> {
-    let input = serde_json::from_slice::<serde_json::Map<String, Value>>(&body).ok();
-    let answer = backend.upstream().forward(service, parts, body).await;
-    if let Some(input) = &input {
-        backend.invalidate_write(service, operation, input);
-    }
-    backend.metrics().operation(match service {
-        Service::Ssm => Operation::SsmPassthrough,
-        Service::Secrets => Operation::SecretsPassthrough,
-        Service::DynamoDb => Operation::DynamoDbPassthrough,
-        Service::AppConfigData => Operation::AppConfigDataPassthrough,
-    });
+    let Some(counted) = service.passthrough() else {
+        return boxed(failure(
+            service,
+            AwsFailure::new(
+                400,
+                "UnknownOperationException",
+                format!("{operation} is not an operation of this endpoint"),
+            ),
+        ));
+    };
+    backend.metrics().operation(counted);
+    // A passthrough is a backend call: it takes a place among those in flight.
+    let answer = match backend.waiting() {
+        Ok(_place) => backend.upstream().forward(service, parts, &body).await,
+        Err(busy) => return boxed(failure(service, AwsFailure::from_failure(busy))),
+    };
+    backend.invalidate_write(service, operation, &body);
     match answer {
         Ok(answer) => answer.map(|body| body.boxed_unsync()),
         Err(why) => boxed(failure(
@@ -393,6 +411,25 @@ fn string<'a>(
         Some(_) => Err(AwsFailure::serialization(format!(
             "{member} must be a string"
         ))),
+    }
+}
+
+/// A list-of-strings member, `None` if absent; another type is the service's serialization
+/// error naming the member.
+fn strings(
+    input: &serde_json::Map<String, Value>,
+    member: &str,
+) -> Result<Option<Vec<String>>, AwsFailure> {
+    let bad = || AwsFailure::serialization(format!("{member} must be a list of strings"));
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .map(Some)
+            .ok_or_else(bad),
+        Some(_) => Err(bad()),
     }
 }
 
@@ -529,17 +566,7 @@ fn parameter_filter(
     };
     let key = required(filter, "Key", "key")?;
     let option = string(filter, "Option")?;
-    let values = match filter.get("Values") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(values)) => Some(
-            values
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<String>>>()
-                .ok_or_else(bad)?,
-        ),
-        Some(_) => return Err(bad()),
-    };
+    let values = strings(filter, "Values")?;
     aws_sdk_ssm::types::ParameterStringFilter::builder()
         .key(key)
         .set_option(option.map(str::to_owned))
@@ -552,20 +579,9 @@ async fn get_parameters(
     backend: &Arc<Backend>,
     input: &serde_json::Map<String, Value>,
 ) -> Result<Answer, AwsFailure> {
-    let names = match input.get("Names") {
-        None | Some(Value::Null) => {
-            return Err(AwsFailure::validation(
-                "Value null at 'names'",
-                "Member must not be null",
-            ));
-        }
-        Some(Value::Array(names)) => names
-            .iter()
-            .map(|n| n.as_str().map(str::to_owned))
-            .collect::<Option<Vec<String>>>()
-            .ok_or_else(|| AwsFailure::serialization("Names must be a list of strings"))?,
-        Some(_) => return Err(AwsFailure::serialization("Names must be a list of strings")),
-    };
+    let names = strings(input, "Names")?.ok_or_else(|| {
+        AwsFailure::validation("Value null at 'names'", "Member must not be null")
+    })?;
     if names.is_empty() || names.len() > MAX_NAMES {
         let constraint = if names.is_empty() {
             "Member must have length greater than or equal to 1".to_owned()
@@ -662,15 +678,7 @@ async fn batch_get_secret_value(
     backend: &Arc<Backend>,
     input: &serde_json::Map<String, Value>,
 ) -> Result<Answer, AwsFailure> {
-    let ids = input
-        .get("SecretIdList")
-        .and_then(Value::as_array)
-        .and_then(|ids| {
-            ids.iter()
-                .map(|id| id.as_str().map(str::to_owned))
-                .collect::<Option<Vec<String>>>()
-        })
-        .ok_or_else(|| AwsFailure::serialization("SecretIdList must be a list of strings"))?;
+    let ids = strings(input, "SecretIdList")?.unwrap_or_default();
     if ids.is_empty() || ids.len() > MAX_SECRET_IDS {
         return Err(AwsFailure::validation(
             "Value at 'secretIdList'",
@@ -835,16 +843,7 @@ impl<'a> ReadShape<'a> {
                 ));
             }
         };
-        let attributes_to_get = match input.get("AttributesToGet") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(list)) => Some(
-                list.iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<String>>>()
-                    .ok_or_else(|| AwsFailure::serialization("AttributesToGet must be strings"))?,
-            ),
-            Some(_) => return Err(AwsFailure::serialization("AttributesToGet must be strings")),
-        };
+        let attributes_to_get = strings(input, "AttributesToGet")?;
         let consistent = boolean(input, "ConsistentRead")?;
         Ok(Self {
             read: crate::backend::TableRead {

@@ -67,8 +67,7 @@ pub(crate) async fn bind(variable: &'static str, port: u16) -> Result<TcpListene
 /// What every connection shares.
 pub(crate) struct Server {
     backend: Arc<Backend>,
-    token: Sensitive<String>,
-    /// How the SDK endpoint authenticates: the token, or a SigV4 signature.
+    /// The token every data route takes, and the SDK endpoint's SigV4 credentials.
     sdk: SdkAuth,
     auth: Auth,
     connections: Arc<Semaphore>,
@@ -130,11 +129,7 @@ impl Server {
     ) -> Self {
         Self {
             backend,
-            sdk: SdkAuth {
-                token: token.clone(),
-                credentials,
-            },
-            token,
+            sdk: SdkAuth { token, credentials },
             auth,
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             open: OpenConnections::default(),
@@ -277,7 +272,7 @@ impl Server {
                     );
                 }
                 Some(given)
-                    if !bool::from(given.as_bytes().ct_eq(self.token.expose().as_bytes())) =>
+                    if !bool::from(given.as_bytes().ct_eq(self.sdk.token.expose().as_bytes())) =>
                 {
                     self.counters.refused_token.fetch_add(1, Ordering::Relaxed);
                     return error(

@@ -2009,20 +2009,8 @@ impl SdkClient {
     /// credentials; returns what it printed.
     fn run(self, address: &str, plan: &serde_json::Value) -> serde_json::Value {
         use std::io::Write as _;
-        let here = format!("http://{address}");
-        let mut child = self
-            .command()
-            .env("AWS_ENDPOINT_URL_SSM", &here)
-            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &here)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &here)
-            .env("AWS_ENDPOINT_URL_APPCONFIGDATA", &here)
-            // Both, as Lambda sets them: boto3 reads the second only.
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_SESSION_TOKEN", TOKEN)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let mut cmd = self.command();
+        let mut child = lambda_cache_testkit::point_sdk_at_extension(&mut cmd, address, TOKEN)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -2625,4 +2613,206 @@ async fn a_passthrough_to_a_service_that_cannot_be_reached_is_a_retryable_503() 
     let answer = lambda_cache_testkit::http_post(&ext.cache(), &headers, "{}").await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert!(answer.json()["Parameters"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sdk_requests_get_the_services_typed_errors_naming_the_input() {
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    let ext = Extension::start(proxy.endpoint(), None, &[]).await;
+    let json11 = "application/x-amz-json-1.1";
+    let json10 = "application/x-amz-json-1.0";
+    let many_ids: Vec<String> = (0..21).map(|i| format!("s{i}")).collect();
+    let cases = [
+        (
+            "AmazonSSM.GetParameter",
+            json11,
+            "not json".to_owned(),
+            400,
+            "SerializationException",
+            "JSON",
+        ),
+        (
+            "AmazonSSM.GetParameter",
+            json11,
+            "{}".to_owned(),
+            400,
+            "ValidationException",
+            "'name'",
+        ),
+        (
+            "AmazonSSM.GetParameter",
+            json11,
+            r#"{"Name": "bad name!"}"#.to_owned(),
+            400,
+            "ValidationException",
+            "bad name!",
+        ),
+        (
+            "AmazonSSM.GetParameter",
+            json11,
+            r#"{"Name": 7}"#.to_owned(),
+            400,
+            "SerializationException",
+            "Name",
+        ),
+        (
+            "AmazonSSM.GetParameters",
+            json11,
+            r#"{"Names": "a"}"#.to_owned(),
+            400,
+            "SerializationException",
+            "Names",
+        ),
+        (
+            "AmazonSSM.GetParametersByPath",
+            json11,
+            r#"{"Path": "/a", "MaxResults": 11}"#.to_owned(),
+            400,
+            "ValidationException",
+            "maxResults",
+        ),
+        (
+            "AmazonSSM.GetParametersByPath",
+            json11,
+            r#"{"Path": "/a", "NextToken": "x"}"#.to_owned(),
+            400,
+            "InvalidNextToken",
+            "token",
+        ),
+        (
+            "AmazonSSM.GetParametersByPath",
+            json11,
+            r#"{"Path": "/a", "ParameterFilters": [{"Option": "Equals"}]}"#.to_owned(),
+            400,
+            "ValidationException",
+            "'key'",
+        ),
+        (
+            "secretsmanager.BatchGetSecretValue",
+            json11,
+            serde_json::json!({"SecretIdList": many_ids}).to_string(),
+            400,
+            "ValidationException",
+            "secretIdList",
+        ),
+        (
+            "secretsmanager.BatchGetSecretValue",
+            json11,
+            r#"{"SecretIdList": [1]}"#.to_owned(),
+            400,
+            "SerializationException",
+            "SecretIdList",
+        ),
+        (
+            "DynamoDB_20120810.GetItem",
+            json10,
+            r#"{"TableName": "t"}"#.to_owned(),
+            400,
+            "ValidationException",
+            "'key'",
+        ),
+        (
+            "DynamoDB_20120810.GetItem",
+            json10,
+            r#"{"TableName": "t", "Key": {"pk": {"X": "a"}}}"#.to_owned(),
+            400,
+            "SerializationException",
+            "pk",
+        ),
+        (
+            "DynamoDB_20120810.BatchGetItem",
+            json10,
+            r#"{"RequestItems": {"t": {}}}"#.to_owned(),
+            400,
+            "ValidationException",
+            "keys",
+        ),
+        (
+            "AmazonS3.GetObject",
+            json11,
+            "{}".to_owned(),
+            400,
+            "UnknownOperationException",
+            "AmazonS3.GetObject",
+        ),
+    ];
+    for (target, content_type, body, status, code, named) in cases {
+        let answer = lambda_cache_testkit::http_post(
+            &ext.cache(),
+            &[
+                ("x-amz-target", target),
+                ("content-type", content_type),
+                ("X-Aws-Parameters-Secrets-Token", TOKEN),
+            ],
+            &body,
+        )
+        .await;
+        assert_eq!(answer.status, status, "{target} {body}: {answer:?}");
+        let error = answer.json();
+        assert_eq!(error["__type"], code, "{target} {body}: {error}");
+        assert_eq!(answer.header("x-amzn-errortype"), Some(code));
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{target} {body}: {message}");
+    }
+    // AppConfigData's own: a poll interval out of AppConfig's bounds.
+    let session = lambda_cache_testkit::http_raw(
+        &ext.cache(),
+        format!(
+            "POST /configurationsessions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+             x-aws-parameters-secrets-token: {TOKEN}\r\ncontent-length: {len}\r\n\r\n{body}",
+            len = SESSION_BODY.len(),
+            body = SESSION_BODY
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(session.status, 400, "{session:?}");
+    assert_eq!(session.json()["__type"], "BadRequestException");
+    assert!(
+        session.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("RequiredMinimumPollIntervalInSeconds")
+    );
+    // None of them reached the backend.
+    assert_eq!(proxy.all(), Vec::<String>::new());
+}
+
+const SESSION_BODY: &str = r#"{"ApplicationIdentifier":"a","EnvironmentIdentifier":"e","ConfigurationProfileIdentifier":"p","RequiredMinimumPollIntervalInSeconds":5}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthroughs_take_a_place_among_the_backend_calls_in_flight() {
+    let proxy = CountingProxy::start(&moto_endpoint()).await;
+    proxy.slow_down(Duration::from_millis(500));
+    let ext = Extension::start(
+        proxy.endpoint(),
+        None,
+        &[("CACHE_EXTENSION_MAX_IN_FLIGHT", "1")],
+    )
+    .await;
+    let post = || {
+        let address = ext.cache();
+        tokio::spawn(async move {
+            lambda_cache_testkit::http_post(
+                &address,
+                &[
+                    ("x-amz-target", "AmazonSSM.DescribeParameters"),
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("X-Aws-Parameters-Secrets-Token", TOKEN),
+                ],
+                "{}",
+            )
+            .await
+        })
+    };
+    // The first holds the one place for 500 ms; the second, meanwhile, is the SDKs' throttle.
+    let first = post();
+    while proxy.count_of(".DescribeParameters") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let second = post().await.unwrap();
+    assert_eq!(second.status, 400, "{second:?}");
+    assert_eq!(second.json()["__type"], "ThrottlingException");
+    assert_eq!(first.await.unwrap().status, 200);
+    assert_eq!(proxy.count_of(".DescribeParameters"), 1);
 }

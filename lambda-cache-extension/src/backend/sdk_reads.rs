@@ -266,13 +266,7 @@ impl Backend {
         self: &Arc<Self>,
         request: ItemRequest,
     ) -> Result<Served, Failure> {
-        let ttl = self
-            .file
-            .dynamodb
-            .iter()
-            .find(|t| t.table == request.table)
-            .and_then(|t| t.ttl)
-            .unwrap_or(self.ttl);
+        let ttl = self.table_ttl(&request.table);
         let variant = request.variant.clone();
         let table = request.table.clone();
         let key = Key::new(DYNAMODB_WIRE, &table).variant(&variant);
@@ -513,6 +507,7 @@ impl Backend {
         Ok((responses, unprocessed))
     }
 
+    /// A table's TTL: its `cache.yaml` entry's, else the extension's.
     fn table_ttl(&self, table: &str) -> std::time::Duration {
         self.file
             .dynamodb
@@ -674,11 +669,18 @@ impl Backend {
         &self,
         service: crate::sdk::Service,
         operation: &str,
-        input: &serde_json::Map<String, serde_json::Value>,
+        body: &[u8],
     ) -> usize {
         use crate::sdk::Service;
         use serde_json::Value;
-        let text = |member: &str| input.get(member).and_then(Value::as_str);
+        // The body is parsed only for the writes below, whose members name what they change.
+        let parsed = std::cell::OnceCell::new();
+        let input = || {
+            parsed.get_or_init(|| {
+                serde_json::from_slice::<serde_json::Map<String, Value>>(body).unwrap_or_default()
+            })
+        };
+        let text = |member: &str| input().get(member).and_then(Value::as_str);
         let dropped = match (service, operation) {
             (
                 Service::Ssm,
@@ -687,7 +689,7 @@ impl Backend {
                 | "LabelParameterVersion"
                 | "UnlabelParameterVersion",
             ) => text("Name").map_or(0, |name| self.forget_parameter(name)),
-            (Service::Ssm, "DeleteParameters") => strings(input.get("Names"))
+            (Service::Ssm, "DeleteParameters") => strings(input().get("Names"))
                 .map(|name| self.forget_parameter(name))
                 .sum(),
             (
@@ -701,14 +703,14 @@ impl Backend {
                 | "RestoreSecret",
             ) => text("SecretId").map_or(0, |id| self.forget_secret(id)),
             (Service::DynamoDb, "PutItem") => {
-                self.forget_item(text("TableName"), input.get("Item"))
+                self.forget_item(text("TableName"), input().get("Item"))
             }
             (Service::DynamoDb, "UpdateItem" | "DeleteItem") => {
-                self.forget_item(text("TableName"), input.get("Key"))
+                self.forget_item(text("TableName"), input().get("Key"))
             }
             (Service::DynamoDb, "BatchWriteItem") => {
                 let mut dropped = 0;
-                for (table, writes) in input
+                for (table, writes) in input()
                     .get("RequestItems")
                     .and_then(Value::as_object)
                     .into_iter()
@@ -725,7 +727,7 @@ impl Backend {
             }
             (Service::DynamoDb, "TransactWriteItems") => {
                 let mut dropped = 0;
-                for action in input
+                for action in input()
                     .get("TransactItems")
                     .and_then(Value::as_array)
                     .into_iter()

@@ -109,9 +109,8 @@ impl Session {
 }
 
 fn content_hash(content: &[u8]) -> u64 {
-    // The same process makes and reads the tokens: the standard hasher's fixed keys suffice.
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
+    // The same process makes and reads the tokens: `DefaultHasher::new`'s fixed keys suffice.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
     content.hash(&mut hasher);
     hasher.finish()
 }

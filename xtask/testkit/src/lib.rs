@@ -71,6 +71,32 @@ pub fn boto3_python() -> std::process::Command {
     cmd
 }
 
+/// Points a function's own AWS SDK (a child process: boto3, the SDK for JavaScript) at the
+/// extension listening on `address` (`host:port`) the way a function's configuration does:
+/// the four `AWS_ENDPOINT_URL_*` variables, the region (both variables, as Lambda sets them:
+/// boto3 reads the second only), the test credentials and `token` as the session token.
+pub fn point_sdk_at_extension<'c>(
+    cmd: &'c mut std::process::Command,
+    address: &str,
+    token: &str,
+) -> &'c mut std::process::Command {
+    let here = format!("http://{address}");
+    for variable in [
+        "AWS_ENDPOINT_URL_SSM",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_APPCONFIGDATA",
+    ] {
+        cmd.env(variable, &here);
+    }
+    cmd.env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", token)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
 /// SDK configuration for a loopback endpoint with static test credentials and no retries, so
 /// that every request a test causes is one request counted.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
